@@ -1,0 +1,168 @@
+"""StyleGAN2 building blocks: FIR resampling, modulated convolution, equalised layers.
+
+All tensors are NHWC, conv kernels HWIO. Parameters are stored raw (equalised
+learning rate): the He gain and learning-rate multiplier are applied at run time,
+as in NVIDIA's networks, so the same modules serve inference and training.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+SQRT2 = math.sqrt(2.0)
+FIR_TAPS = (1.0, 3.0, 3.0, 1.0)
+_DIMS = ("NHWC", "HWIO", "NHWC")
+
+
+def fir_kernel() -> np.ndarray:
+    """The 4x4 [1,3,3,1] low-pass filter, normalised to unit DC gain."""
+    taps = np.asarray(FIR_TAPS, dtype=np.float32)
+    k = np.outer(taps, taps)
+    return k / k.sum()
+
+
+def fir_filter(x: jax.Array, *, up: int = 1, down: int = 1, pad: tuple[int, int] = (0, 0),
+               gain: float = 1.0) -> jax.Array:
+    """NVIDIA's ``upfirdn2d`` with the [1,3,3,1] filter on an NHWC tensor.
+
+    Inserts ``up - 1`` zeros after each pixel, pads ``pad`` on both spatial axes,
+    filters (valid), then keeps every ``down``-th pixel. The filter is symmetric,
+    so convolution and correlation agree.
+    """
+    channels = x.shape[-1]
+    kernel = jnp.asarray(fir_kernel() * gain, x.dtype)
+    kernel = jnp.tile(kernel[:, :, None, None], (1, 1, 1, channels))
+    # lhs_dilation leaves no zeros after the last pixel: add them as padding.
+    spatial_pad = (pad[0], pad[1] + up - 1)
+    return jax.lax.conv_general_dilated(
+        x, kernel, window_strides=(down, down), padding=(spatial_pad, spatial_pad),
+        lhs_dilation=(up, up), dimension_numbers=_DIMS, feature_group_count=channels)
+
+
+def upsample_fir(x: jax.Array) -> jax.Array:
+    """2x up-sampling of an image (the skip generator's RGB path): exact NVIDIA padding."""
+    return fir_filter(x, up=2, pad=(2, 1), gain=4.0)
+
+
+def conv2d(x: jax.Array, weight: jax.Array, *, up: bool = False, down: bool = False) -> jax.Array:
+    """Correlation with an HWIO kernel, 'same' size, optionally with 2x up- or down-sampling.
+
+    Up: correlate the zero-dilated input with the (unflipped, TF-oriented) kernel,
+    then low-pass; down: low-pass, then a stride-2 valid correlation. These are
+    NVIDIA's ``conv2d_resample`` paddings, which differ from a plain resize + conv
+    on the border.
+    """
+    k = weight.shape[0]
+    if up:
+        y = jax.lax.conv_general_dilated(
+            x, weight, window_strides=(1, 1), padding=((k - 1, k - 1),) * 2,
+            lhs_dilation=(2, 2), dimension_numbers=_DIMS)
+        return fir_filter(y, pad=(1, 1), gain=4.0)
+    if down:
+        p = (k - 1) // 2 + 1
+        y = fir_filter(x, pad=(p, p), down=1 if k > 1 else 2)
+        stride = 2 if k > 1 else 1
+        return jax.lax.conv_general_dilated(
+            y, weight, window_strides=(stride, stride), padding="VALID",
+            dimension_numbers=_DIMS)
+    p = k // 2
+    return jax.lax.conv_general_dilated(
+        x, weight, window_strides=(1, 1), padding=((p, p), (p, p)), dimension_numbers=_DIMS)
+
+
+def modulated_conv(x: jax.Array, weight: jax.Array, styles: jax.Array, *,
+                   demodulate: bool = True, up: bool = False, fused: bool = False,
+                   eps: float = 1e-8) -> jax.Array:
+    """StyleGAN2 modulated convolution of ``x [N,H,W,I]`` with ``weight [k,k,I,O]``.
+
+    ``styles [N,I]`` scale the input channels per sample; demodulation rescales each
+    output channel to unit expected variance. ``fused=True`` builds one kernel per
+    sample (a grouped convolution, via vmap); ``fused=False`` scales activations
+    around one shared kernel. Both compute the same function.
+    """
+    if demodulate:
+        # sum_{kh,kw,i} (W s_i)^2 = sum_i s_i^2 sum_{kh,kw} W^2
+        weight_sq = jnp.sum(jnp.square(weight), axis=(0, 1))  # [I, O]
+        demod = jax.lax.rsqrt(jnp.square(styles) @ weight_sq + eps)  # [N, O]
+    if fused:
+        kernels = weight[None] * styles[:, None, None, :, None]
+        if demodulate:
+            kernels = kernels * demod[:, None, None, None, :]
+        per_sample = lambda xi, wi: conv2d(xi[None], wi, up=up)[0]
+        return jax.vmap(per_sample)(x, kernels)
+    y = conv2d(x * styles[:, None, None, :], weight, up=up)
+    if demodulate:
+        y = y * demod[:, None, None, :]
+    return y
+
+
+def bias_act(x: jax.Array, bias: jax.Array, *, act: str = "linear", gain: float = 1.0,
+             clamp: float | None = None) -> jax.Array:
+    """Add bias, apply the activation (lrelu has slope 0.2 and gain sqrt 2), scale, clamp."""
+    x = x + bias
+    if act == "lrelu":
+        x = jax.nn.leaky_relu(x, 0.2)
+        gain = gain * SQRT2
+    elif act != "linear":
+        raise ValueError(f"unknown activation {act!r}")
+    if gain != 1.0:
+        x = x * gain
+    if clamp is not None:
+        x = jnp.clip(x, -clamp, clamp)
+    return x
+
+
+def _normal(scale: float = 1.0) -> Callable:
+    return lambda key, shape, dtype=jnp.float32: jax.random.normal(key, shape, dtype) * scale
+
+
+class EqualizedDense(nn.Module):
+    """Fully connected layer with equalised learning rate: ``act(x W g + b l)``.
+
+    ``g = lr_multiplier / sqrt(fan_in)``, ``l = lr_multiplier``; weights are drawn
+    N(0, 1/lr_multiplier^2) so that their effective scale starts at He init.
+    """
+
+    features: int
+    act: str = "linear"
+    lr_multiplier: float = 1.0
+    bias_init: float = 0.0
+    use_bias: bool = True
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        fan_in = x.shape[-1]
+        weight = self.param("weight", _normal(1.0 / self.lr_multiplier), (fan_in, self.features))
+        y = x @ (weight * (self.lr_multiplier / math.sqrt(fan_in)))
+        if not self.use_bias:
+            return bias_act(y, 0.0, act=self.act)
+        bias = self.param("bias", nn.initializers.constant(self.bias_init / self.lr_multiplier),
+                          (self.features,))
+        return bias_act(y, bias * self.lr_multiplier, act=self.act)
+
+
+class EqualizedConv(nn.Module):
+    """Plain (unmodulated) conv with equalised learning rate, as in the discriminator."""
+
+    features: int
+    kernel_size: int = 3
+    act: str = "linear"
+    down: bool = False
+    use_bias: bool = True
+    conv_clamp: float | None = None
+
+    @nn.compact
+    def __call__(self, x: jax.Array, gain: float = 1.0) -> jax.Array:
+        fan_in = x.shape[-1] * self.kernel_size ** 2
+        weight = self.param("weight", _normal(),
+                            (self.kernel_size, self.kernel_size, x.shape[-1], self.features))
+        y = conv2d(x, weight * (1.0 / math.sqrt(fan_in)), down=self.down)
+        bias = self.param("bias", nn.initializers.zeros, (self.features,)) if self.use_bias else 0.0
+        clamp = None if self.conv_clamp is None else self.conv_clamp * gain
+        return bias_act(y, bias, act=self.act, gain=gain, clamp=clamp)

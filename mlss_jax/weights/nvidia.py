@@ -1,0 +1,447 @@
+"""NVIDIA's StyleGAN2 network pickles -> this project's configs and variable trees.
+
+Two formats are read (``../shared/docs/stylegan2-formats.md`` describes both):
+
+* TensorFlow StyleGAN2: a tuple ``(G, D, Gs)`` of ``dnnlib.tflib.network.Network``
+  states; ``Gs`` (the EMA generator) and ``D`` are converted.
+* PyTorch stylegan2-ada / stylegan3 (its StyleGAN2 networks): a dict with
+  ``G_ema`` and ``D`` ``torch_utils.persistence`` modules.
+
+Every expected array is looked up by name and its shape checked against the
+configuration; extra or missing arrays are errors, so an unknown architecture
+is never half-converted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable
+
+import numpy as np
+
+from mlss_jax.nets.config import DiscriminatorConfig, GeneratorConfig
+from mlss_jax.weights.safe_pickle import (NetworkPickleError, PersistentModule, TFNetworkState,
+                                          load_network_pickle)
+
+
+class UnsupportedNetworkError(NetworkPickleError):
+    """A well-formed pickle of a network this project does not implement."""
+
+
+@dataclasses.dataclass
+class ConvertedNetworks:
+    """What a pickle converts to. ``discriminator_*`` are None when D was not converted."""
+
+    source_format: str                       # "tensorflow" or "pytorch"
+    generator_config: GeneratorConfig
+    generator_vars: dict                     # {'params': ..., 'buffers': ...}
+    discriminator_config: DiscriminatorConfig | None
+    discriminator_vars: dict | None          # {'params': ...}
+    notes: list[str]
+
+
+# --- shared helpers -------------------------------------------------------------------
+
+def _set(tree: dict, path: str, value: np.ndarray) -> None:
+    *parents, leaf = path.split("/")
+    for p in parents:
+        tree = tree.setdefault(p, {})
+    tree[leaf] = np.array(value, dtype=np.float32, order="C")
+
+
+class _ArrayTable:
+    """Named source arrays; every read checks the shape, and all must be read once."""
+
+    def __init__(self, arrays: dict[str, np.ndarray], what: str) -> None:
+        self.arrays, self.what, self.used = arrays, what, set()
+
+    def get(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
+        if name not in self.arrays:
+            raise UnsupportedNetworkError(f"{self.what}: missing array {name!r} "
+                                          "(not a StyleGAN2 network of the supported layout)")
+        value = np.asarray(self.arrays[name])
+        if value.dtype.kind not in "fiu" or tuple(value.shape) != tuple(shape):
+            raise UnsupportedNetworkError(
+                f"{self.what}: {name} has shape {tuple(value.shape)}, expected {tuple(shape)}")
+        self.used.add(name)
+        return value.astype(np.float32)
+
+    def check_all_used(self, ignore: Callable[[str], bool] = lambda n: False) -> None:
+        extra = sorted(n for n in self.arrays if n not in self.used and not ignore(n))
+        if extra:
+            raise UnsupportedNetworkError(
+                f"{self.what}: unexpected arrays {', '.join(extra[:4])}"
+                f"{' ...' if len(extra) > 4 else ''} (unsupported architecture)")
+
+
+def _require(cond: bool, message: str) -> None:
+    if not cond:
+        raise UnsupportedNetworkError(message)
+
+
+def _int(value: Any, what: str) -> int:
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return int(value)
+    raise UnsupportedNetworkError(f"{what} is not an integer: {value!r:.40}")
+
+
+# --- TensorFlow format ----------------------------------------------------------------
+
+def _tf_state(net: Any, what: str) -> dict:
+    if not isinstance(net, TFNetworkState):
+        raise UnsupportedNetworkError(f"{what} is not a dnnlib.tflib.network.Network")
+    state = net.state
+    for key, kind in (("static_kwargs", dict), ("components", dict), ("variables", list)):
+        if not isinstance(state.get(key), kind):
+            raise NetworkPickleError(f"{what}: malformed network state (no {key})")
+    return state
+
+
+def _tf_variables(net: TFNetworkState, what: str, prefix: str = "") -> dict[str, np.ndarray]:
+    """Flatten a TF network's own variables and its components' as ``component/name``."""
+    state = _tf_state(net, what)
+    flat = {}
+    for item in state["variables"]:
+        if not (isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str)):
+            raise NetworkPickleError(f"{what}: malformed variable list")
+        flat[prefix + item[0]] = item[1]
+    for key, comp in state["components"].items():
+        flat.update(_tf_variables(comp, what, f"{prefix}{key}/"))
+    return flat
+
+
+def _tf_generator(gs: TFNetworkState) -> tuple[GeneratorConfig, dict, list[str]]:
+    state = _tf_state(gs, "Gs")
+    kw = state["static_kwargs"]
+    comps = state["components"]
+    _require(state.get("version", 0) >= 4,
+             f"Gs: TF network version {state.get('version')} is too old (need 4)")
+    _require("synthesis" in comps and "mapping" in comps, "Gs has no mapping/synthesis components")
+    synth_func = _tf_state(comps["synthesis"], "Gs/synthesis").get("build_func_name")
+    _require(synth_func == "G_synthesis_stylegan2",
+             f"unsupported generator: synthesis network {synth_func!r} "
+             "(only StyleGAN2's G_synthesis_stylegan2 is supported)")
+    _require(_int(kw.get("label_size", 0), "label_size") == 0,
+             "unsupported generator: conditional model with labels (label_size > 0)")
+    arch = kw.get("architecture", "skip")
+    _require(arch == "skip", f"unsupported generator architecture {arch!r} (only 'skip')")
+    _require(kw.get("normalize_latents", True), "unsupported generator: normalize_latents=False")
+    _require(kw.get("resample_kernel", [1, 3, 3, 1]) in ([1, 3, 3, 1], (1, 3, 3, 1)),
+             "unsupported generator: resample kernel other than [1,3,3,1]")
+    for name, default in (("mapping_nonlinearity", "lrelu"), ("nonlinearity", "lrelu")):
+        _require(kw.get(name, default) == "lrelu", f"unsupported generator: {name}={kw.get(name)!r}")
+
+    variables = _tf_variables(gs, "Gs")
+    w_dim = _int(kw.get("dlatent_size", 512), "dlatent_size")
+    mapping_layers = _int(kw.get("mapping_layers", 8), "mapping_layers")
+    cfg = GeneratorConfig(
+        resolution=_int(kw.get("resolution", 1024), "resolution"),
+        z_dim=_int(kw.get("latent_size", 512), "latent_size"),
+        w_dim=w_dim,
+        img_channels=_int(kw.get("num_channels", 3), "num_channels"),
+        mapping_layers=mapping_layers,
+        mapping_hidden=_int(kw.get("mapping_fmaps", w_dim), "mapping_fmaps"),
+        mapping_lr_multiplier=float(kw.get("mapping_lrmul", 0.01)),
+        channel_base=2 * _int(kw.get("fmap_base", 16 << 10), "fmap_base"),
+        channel_max=_int(kw.get("fmap_max", 512), "fmap_max"),
+        w_avg_beta=float(kw.get("dlatent_avg_beta", 0.995)),
+    )
+    table = _ArrayTable(variables, "Gs")
+    params: dict = {}
+    buffers: dict = {}
+    hidden = cfg.mapping_hidden or cfg.w_dim
+    for i in range(cfg.mapping_layers):
+        fan_in = cfg.z_dim if i == 0 else hidden
+        fan_out = cfg.w_dim if i == cfg.mapping_layers - 1 else hidden
+        _set(params, f"mapping/fc{i}/weight", table.get(f"mapping/Dense{i}/weight", (fan_in, fan_out)))
+        _set(params, f"mapping/fc{i}/bias", table.get(f"mapping/Dense{i}/bias", (fan_out,)))
+    _set(buffers, "mapping/w_avg", table.get("dlatent_avg", (cfg.w_dim,)))
+
+    def layer(dst: str, src: str, c_in: int, c_out: int, res: int, noise_index: int) -> None:
+        _set(params, f"{dst}/weight", table.get(f"{src}/weight", (3, 3, c_in, c_out)))
+        _set(params, f"{dst}/affine/weight", table.get(f"{src}/mod_weight", (cfg.w_dim, c_in)))
+        # TF adds the affine's +1 at run time; we store it, as NVIDIA's PyTorch code does.
+        _set(params, f"{dst}/affine/bias", table.get(f"{src}/mod_bias", (c_in,)) + 1.0)
+        _set(params, f"{dst}/noise_strength", table.get(f"{src}/noise_strength", ()))
+        _set(params, f"{dst}/bias", table.get(f"{src}/bias", (c_out,)))
+        noise = table.get(f"synthesis/noise{noise_index}", (1, 1, res, res))
+        _set(buffers, f"{dst}/noise_const", noise[0, 0])
+
+    def torgb(dst: str, src: str, c_in: int) -> None:
+        _set(params, f"{dst}/weight", table.get(f"{src}/weight", (1, 1, c_in, cfg.img_channels)))
+        _set(params, f"{dst}/affine/weight", table.get(f"{src}/mod_weight", (cfg.w_dim, c_in)))
+        _set(params, f"{dst}/affine/bias", table.get(f"{src}/mod_bias", (c_in,)) + 1.0)
+        _set(params, f"{dst}/bias", table.get(f"{src}/bias", (cfg.img_channels,)))
+
+    c4 = cfg.channels(4)
+    const = table.get("synthesis/4x4/Const/const", (1, c4, 4, 4))
+    _set(params, "synthesis/b4/const", const[0].transpose(1, 2, 0))
+    layer("synthesis/b4/conv1", "synthesis/4x4/Conv", c4, c4, 4, 0)
+    torgb("synthesis/b4/torgb", "synthesis/4x4/ToRGB", c4)
+    for res in cfg.block_resolutions[1:]:
+        c_in, c_out = cfg.channels(res // 2), cfg.channels(res)
+        k = 2 * int(np.log2(res)) - 5
+        src, dst = f"synthesis/{res}x{res}", f"synthesis/b{res}"
+        # TF's up-sampling kernels are used unflipped (see nets.layers.conv2d).
+        layer(f"{dst}/conv0", f"{src}/Conv0_up", c_in, c_out, res, k)
+        layer(f"{dst}/conv1", f"{src}/Conv1", c_out, c_out, res, k + 1)
+        torgb(f"{dst}/torgb", f"{src}/ToRGB", c_out)
+    table.check_all_used(ignore=lambda n: n == "lod")
+    notes = []
+    if "truncation_psi" in kw:
+        notes.append(f"the pickle's default truncation_psi={kw['truncation_psi']} is not applied")
+    return cfg, {"params": params, "buffers": buffers}, notes
+
+
+def _tf_discriminator(d: TFNetworkState) -> tuple[DiscriminatorConfig, dict]:
+    state = _tf_state(d, "D")
+    kw = state["static_kwargs"]
+    func = state.get("build_func_name")
+    _require(func == "D_stylegan2", f"discriminator {func!r} (only D_stylegan2)")
+    arch = kw.get("architecture", "resnet")
+    _require(arch == "resnet", f"discriminator architecture {arch!r} (only 'resnet')")
+    _require(_int(kw.get("label_size", 0), "label_size") == 0, "conditional discriminator")
+    cfg = DiscriminatorConfig(
+        resolution=_int(kw.get("resolution", 1024), "resolution"),
+        img_channels=_int(kw.get("num_channels", 3), "num_channels"),
+        channel_base=2 * _int(kw.get("fmap_base", 16 << 10), "fmap_base"),
+        channel_max=_int(kw.get("fmap_max", 512), "fmap_max"),
+        mbstd_group_size=_int(kw.get("mbstd_group_size", 4), "mbstd_group_size"),
+        mbstd_channels=_int(kw.get("mbstd_num_features", 1), "mbstd_num_features"),
+    )
+    table = _ArrayTable(_tf_variables(d, "D"), "D")
+    params: dict = {}
+
+    def conv(dst: str, src: str, k: int, c_in: int, c_out: int, bias: bool = True) -> None:
+        _set(params, f"{dst}/weight", table.get(f"{src}/weight", (k, k, c_in, c_out)))
+        if bias:
+            _set(params, f"{dst}/bias", table.get(f"{src}/bias", (c_out,)))
+
+    for i, res in enumerate(cfg.block_resolutions):
+        tmp, out = cfg.channels(res), cfg.channels(res // 2)
+        src, dst = f"{res}x{res}", f"b{res}"
+        if i == 0:
+            conv(f"{dst}/fromrgb", f"{src}/FromRGB", 1, cfg.img_channels, tmp)
+        conv(f"{dst}/conv0", f"{src}/Conv0", 3, tmp, tmp)
+        conv(f"{dst}/conv1", f"{src}/Conv1_down", 3, tmp, out)
+        conv(f"{dst}/skip", f"{src}/Skip", 1, tmp, out, bias=False)
+    c4 = cfg.channels(4)
+    conv("b4/conv", "4x4/Conv", 3, c4 + cfg.mbstd_channels, c4)
+    fc = table.get("4x4/Dense0/weight", (c4 * 16, c4))
+    _set(params, "b4/fc/weight", _nchw_flatten_to_nhwc(fc, c4))
+    _set(params, "b4/fc/bias", table.get("4x4/Dense0/bias", (c4,)))
+    _set(params, "b4/out/weight", table.get("Output/weight", (c4, 1)))
+    _set(params, "b4/out/bias", table.get("Output/bias", (1,)))
+    table.check_all_used()
+    return cfg, {"params": params}
+
+
+def _nchw_flatten_to_nhwc(weight: np.ndarray, channels: int) -> np.ndarray:
+    """Rows of a dense weight from NCHW-flatten order (c, h, w) to NHWC order (h, w, c)."""
+    out = weight.shape[-1]
+    return weight.reshape(channels, 4, 4, out).transpose(1, 2, 0, 3).reshape(-1, out)
+
+
+# --- PyTorch format -------------------------------------------------------------------
+
+def _pt_module(obj: Any, what: str) -> PersistentModule:
+    if not isinstance(obj, PersistentModule):
+        raise UnsupportedNetworkError(f"{what} is not a torch_utils.persistence module")
+    for key in ("_parameters", "_buffers", "_modules"):
+        if not isinstance(obj.state.get(key), dict):
+            raise NetworkPickleError(f"{what}: malformed module state (no {key})")
+    return obj
+
+
+def _pt_arrays(module: PersistentModule, what: str, prefix: str = "") -> dict[str, np.ndarray]:
+    """The module's ``state_dict()``: parameters and buffers of it and its children."""
+    state = _pt_module(module, what).state
+    flat = {}
+    for group in ("_parameters", "_buffers"):
+        for name, value in state[group].items():
+            if value is not None:
+                if not isinstance(value, np.ndarray):
+                    raise NetworkPickleError(f"{what}: {prefix}{name} is not a tensor")
+                flat[prefix + name] = value
+    for name, child in state["_modules"].items():
+        if child is not None:
+            flat.update(_pt_arrays(child, what, f"{prefix}{name}."))
+    return flat
+
+
+def _pt_child(module: PersistentModule, path: str, what: str) -> PersistentModule:
+    for name in path.split("."):
+        child = _pt_module(module, what).state["_modules"].get(name)
+        if child is None:
+            raise UnsupportedNetworkError(f"{what}: has no submodule {path!r}")
+        module = child
+    return _pt_module(module, what)
+
+
+def _pt_attr(module: PersistentModule, name: str, default: Any = None) -> Any:
+    return module.state.get(name, default)
+
+
+def _pt_generator(g: PersistentModule) -> tuple[GeneratorConfig, dict, list[str]]:
+    _pt_module(g, "G_ema")
+    _require(g.class_name == "Generator", f"G_ema is a {g.class_name!r}, not a Generator")
+    arrays = _pt_arrays(g, "G_ema")
+    if any(n.startswith("synthesis.input.") for n in arrays):
+        raise UnsupportedNetworkError("unsupported generator: StyleGAN3 (config r/t); "
+                                      "only StyleGAN2 generators are supported")
+    _require(_int(_pt_attr(g, "c_dim", 0), "c_dim") == 0,
+             "unsupported generator: conditional model with labels (c_dim > 0)")
+    mapping = _pt_child(g, "mapping", "G_ema")
+    synthesis = _pt_child(g, "synthesis", "G_ema")
+    resolution = _int(_pt_attr(g, "img_resolution"), "img_resolution")
+    blocks = [_pt_child(synthesis, f"b{r}", "G_ema")
+              for r in GeneratorConfig(resolution=resolution).block_resolutions]
+    for block in blocks:
+        arch = _pt_attr(block, "architecture", "skip")
+        _require(arch == "skip", f"unsupported generator architecture {arch!r} (only 'skip')")
+    layer_state = _pt_child(blocks[0], "conv1", "G_ema").state
+    _require(layer_state.get("activation", "lrelu") == "lrelu", "unsupported generator activation")
+    conv_clamp = layer_state.get("conv_clamp")
+    fc0 = _pt_child(mapping, "fc0", "G_ema")
+    num_layers = _int(_pt_attr(mapping, "num_layers", 8), "mapping num_layers")
+    hidden = arrays.get("mapping.fc0.weight", np.zeros((0, 0))).shape[0]
+    w_dim = _int(_pt_attr(g, "w_dim"), "w_dim")
+    syn_kw = _pt_attr(synthesis, "_init_kwargs", {}) or {}
+    cfg = GeneratorConfig(
+        resolution=resolution,
+        z_dim=_int(_pt_attr(g, "z_dim"), "z_dim"),
+        w_dim=w_dim,
+        img_channels=_int(_pt_attr(g, "img_channels", 3), "img_channels"),
+        mapping_layers=num_layers,
+        mapping_hidden=hidden if num_layers > 1 else w_dim,
+        mapping_lr_multiplier=float(_pt_attr(fc0, "bias_gain", 0.01)),
+        channel_base=_int(syn_kw.get("channel_base", 32768), "channel_base"),
+        channel_max=_int(syn_kw.get("channel_max", 512), "channel_max"),
+        conv_clamp=None if conv_clamp is None else float(conv_clamp),
+        w_avg_beta=float(_pt_attr(mapping, "w_avg_beta", 0.995)),
+    )
+    table = _ArrayTable(arrays, "G_ema")
+    params: dict = {}
+    buffers: dict = {}
+    for i in range(cfg.mapping_layers):
+        fan_in = cfg.z_dim if i == 0 else cfg.mapping_hidden
+        fan_out = cfg.w_dim if i == cfg.mapping_layers - 1 else cfg.mapping_hidden
+        _set(params, f"mapping/fc{i}/weight", table.get(f"mapping.fc{i}.weight", (fan_out, fan_in)).T)
+        _set(params, f"mapping/fc{i}/bias", table.get(f"mapping.fc{i}.bias", (fan_out,)))
+    _set(buffers, "mapping/w_avg", table.get("mapping.w_avg", (cfg.w_dim,)))
+
+    def affine(dst: str, src: str, c_in: int) -> None:
+        _set(params, f"{dst}/affine/weight", table.get(f"{src}.affine.weight", (c_in, cfg.w_dim)).T)
+        _set(params, f"{dst}/affine/bias", table.get(f"{src}.affine.bias", (c_in,)))
+
+    def layer(name: str, c_in: int, c_out: int, res: int, up: bool) -> None:
+        src, dst = f"synthesis.b{res}.{name}", f"synthesis/b{res}/{name}"
+        weight = table.get(f"{src}.weight", (c_out, c_in, 3, 3)).transpose(2, 3, 1, 0)
+        # NVIDIA's converter flips TF's up-sampling kernels; flip back to TF orientation.
+        _set(params, f"{dst}/weight", weight[::-1, ::-1] if up else weight)
+        affine(dst, src, c_in)
+        _set(params, f"{dst}/noise_strength", table.get(f"{src}.noise_strength", ()))
+        _set(params, f"{dst}/bias", table.get(f"{src}.bias", (c_out,)))
+        _set(buffers, f"{dst}/noise_const", table.get(f"{src}.noise_const", (res, res)))
+
+    for res in cfg.block_resolutions:
+        c_out = cfg.channels(res)
+        if res == 4:
+            const = table.get("synthesis.b4.const", (c_out, 4, 4))
+            _set(params, "synthesis/b4/const", const.transpose(1, 2, 0))
+        else:
+            layer("conv0", cfg.channels(res // 2), c_out, res, up=True)
+        layer("conv1", c_out, c_out, res, up=False)
+        src = f"synthesis.b{res}.torgb"
+        weight = table.get(f"{src}.weight", (cfg.img_channels, c_out, 1, 1))
+        _set(params, f"synthesis/b{res}/torgb/weight", weight.transpose(2, 3, 1, 0))
+        affine(f"synthesis/b{res}/torgb", src, c_out)
+        _set(params, f"synthesis/b{res}/torgb/bias", table.get(f"{src}.bias", (cfg.img_channels,)))
+    table.check_all_used(ignore=lambda n: n.endswith("resample_filter"))
+    notes = []
+    if _pt_attr(synthesis, "num_fp16_res", 0) or syn_kw.get("num_fp16_res", 0):
+        notes.append("the network used fp16 in its top layers; it runs in float32 here")
+    return cfg, {"params": params, "buffers": buffers}, notes
+
+
+def _pt_discriminator(d: PersistentModule) -> tuple[DiscriminatorConfig, dict]:
+    _pt_module(d, "D")
+    _require(d.class_name == "Discriminator", f"D is a {d.class_name!r}")
+    _require(_int(_pt_attr(d, "c_dim", 0), "c_dim") == 0, "conditional discriminator")
+    resolution = _int(_pt_attr(d, "img_resolution"), "img_resolution")
+    kw = _pt_attr(d, "_init_kwargs", {}) or {}
+    epilogue = _pt_child(d, "b4", "D")
+    mbstd = _pt_child(epilogue, "mbstd", "D")
+    _require(_pt_attr(epilogue, "architecture", "resnet") == "resnet",
+             "discriminator architecture other than 'resnet'")
+    conv_clamp = _pt_attr(_pt_child(epilogue, "conv", "D"), "conv_clamp")
+    cfg = DiscriminatorConfig(
+        resolution=resolution,
+        img_channels=_int(_pt_attr(d, "img_channels", 3), "img_channels"),
+        channel_base=_int(kw.get("channel_base", 32768), "channel_base"),
+        channel_max=_int(kw.get("channel_max", 512), "channel_max"),
+        mbstd_group_size=_int(_pt_attr(mbstd, "group_size", 4), "mbstd group_size"),
+        mbstd_channels=_int(_pt_attr(mbstd, "num_channels", 1), "mbstd num_channels"),
+        conv_clamp=None if conv_clamp is None else float(conv_clamp),
+    )
+    for res in cfg.block_resolutions:
+        arch = _pt_attr(_pt_child(d, f"b{res}", "D"), "architecture", "resnet")
+        _require(arch == "resnet", f"discriminator architecture {arch!r} (only 'resnet')")
+    table = _ArrayTable(_pt_arrays(d, "D"), "D")
+    params: dict = {}
+
+    def conv(name: str, k: int, c_in: int, c_out: int, bias: bool = True) -> None:
+        weight = table.get(f"{name}.weight", (c_out, c_in, k, k))
+        _set(params, f"{name.replace('.', '/')}/weight", weight.transpose(2, 3, 1, 0))
+        if bias:
+            _set(params, f"{name.replace('.', '/')}/bias", table.get(f"{name}.bias", (c_out,)))
+
+    for i, res in enumerate(cfg.block_resolutions):
+        tmp, out = cfg.channels(res), cfg.channels(res // 2)
+        if i == 0:
+            conv(f"b{res}.fromrgb", 1, cfg.img_channels, tmp)
+        conv(f"b{res}.conv0", 3, tmp, tmp)
+        conv(f"b{res}.conv1", 3, tmp, out)
+        conv(f"b{res}.skip", 1, tmp, out, bias=False)
+    c4 = cfg.channels(4)
+    conv("b4.conv", 3, c4 + cfg.mbstd_channels, c4)
+    fc = table.get("b4.fc.weight", (c4, c4 * 16)).T
+    _set(params, "b4/fc/weight", _nchw_flatten_to_nhwc(fc, c4))
+    _set(params, "b4/fc/bias", table.get("b4.fc.bias", (c4,)))
+    _set(params, "b4/out/weight", table.get("b4.out.weight", (1, c4)).T)
+    _set(params, "b4/out/bias", table.get("b4.out.bias", (1,)))
+    table.check_all_used(ignore=lambda n: n.endswith("resample_filter"))
+    return cfg, {"params": params}
+
+
+# --- entry point ----------------------------------------------------------------------
+
+def _discriminator_or_note(convert: Callable, d: Any, notes: list[str]) -> tuple[Any, Any]:
+    if d is None:
+        notes.append("the pickle holds no discriminator")
+        return None, None
+    try:
+        return convert(d)
+    except UnsupportedNetworkError as err:
+        notes.append(f"discriminator not converted: {err}")
+        return None, None
+
+
+def convert_network_pickle(data: bytes) -> ConvertedNetworks:
+    """Convert the bytes of an NVIDIA network pickle (either format)."""
+    obj = load_network_pickle(data)
+    notes: list[str] = []
+    if isinstance(obj, tuple) and len(obj) == 3 and all(isinstance(o, TFNetworkState) for o in obj):
+        _, tf_d, tf_gs = obj
+        g_cfg, g_vars, g_notes = _tf_generator(tf_gs)
+        d_cfg, d_vars = _discriminator_or_note(_tf_discriminator, tf_d, notes)
+        fmt = "tensorflow"
+    elif isinstance(obj, dict) and isinstance(obj.get("G_ema"), PersistentModule):
+        g_cfg, g_vars, g_notes = _pt_generator(obj["G_ema"])
+        d_cfg, d_vars = _discriminator_or_note(_pt_discriminator, obj.get("D"), notes)
+        fmt = "pytorch"
+    else:
+        raise NetworkPickleError(
+            "not a StyleGAN2 network pickle: expected a TensorFlow tuple (G, D, Gs) "
+            "or a PyTorch dict with G_ema")
+    return ConvertedNetworks(fmt, g_cfg, g_vars, d_cfg, d_vars, g_notes + notes)
