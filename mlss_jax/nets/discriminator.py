@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import flax.linen as nn
@@ -78,8 +79,15 @@ class Discriminator(nn.Module):
         return DiscriminatorEpilogue(self.config, name="b4")(x)
 
 
+@functools.partial(jax.jit, static_argnums=0)
 def init_discriminator(config: DiscriminatorConfig, rng: jax.Array) -> dict:
     """Fresh variables ``{'params'}`` for ``config``."""
     img = jnp.zeros((config.mbstd_group_size, config.resolution, config.resolution,
                      config.img_channels), jnp.float32)
     return dict(Discriminator(config).init({"params": rng}, img))
+
+
+@functools.partial(jax.jit, static_argnames=("config",))
+def discriminator_logits(config: DiscriminatorConfig, variables: dict, img: jax.Array) -> jax.Array:
+    """Pure, jitted discriminator: images [N, R, R, C] -> logits [N, 1]."""
+    return Discriminator(config).apply(variables, img)

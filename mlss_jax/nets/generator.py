@@ -7,6 +7,7 @@ follows NVIDIA's PyTorch names (``mapping/fc0``, ``synthesis/b8/conv0/affine`` .
 
 from __future__ import annotations
 
+import functools
 import math
 
 import flax.linen as nn
@@ -164,7 +165,30 @@ class Generator(nn.Module):
         return self.synthesize(self.map_latents(z, truncation_psi, truncation_cutoff), noise_mode)
 
 
+@functools.partial(jax.jit, static_argnums=0)
 def init_generator(config: GeneratorConfig, rng: jax.Array) -> dict:
     """Fresh variables ``{'params', 'buffers'}`` for ``config`` (NVIDIA's initialisation)."""
     z = jnp.zeros((1, config.z_dim), jnp.float32)
     return dict(Generator(config).init({"params": rng}, z, noise_mode="none"))
+
+
+@functools.partial(jax.jit, static_argnames=("config", "truncation_cutoff"))
+def generator_mapping(config: GeneratorConfig, variables: dict, z: jax.Array,
+                      truncation_psi: float | jax.Array = 1.0,
+                      truncation_cutoff: int | None = None) -> jax.Array:
+    """Pure, jitted mapping: z [N, z_dim] -> ws [N, num_ws, w_dim]."""
+    return Generator(config).apply(variables, z, truncation_psi, truncation_cutoff,
+                                   method=Generator.map_latents)
+
+
+@functools.partial(jax.jit, static_argnames=("config", "noise_mode"))
+def generator_synthesis(config: GeneratorConfig, variables: dict, ws: jax.Array,
+                        noise_mode: str = "const", rng: jax.Array | None = None) -> jax.Array:
+    """Pure, jitted synthesis: ws [N, num_ws, w_dim] -> images [N, R, R, C].
+
+    ``rng`` is required for ``noise_mode='random'`` and unused otherwise.
+    """
+    if noise_mode == "random" and rng is None:
+        raise ValueError("noise_mode='random' needs an explicit PRNG key (rng)")
+    rngs = {"noise": rng} if noise_mode == "random" else {}
+    return Generator(config).apply(variables, ws, noise_mode, method=Generator.synthesize, rngs=rngs)

@@ -1,0 +1,39 @@
+"""Convert an NVIDIA StyleGAN2 network pickle (TensorFlow or PyTorch format) to a checkpoint.
+
+    python convert/from_pkl.py --pkl stylegan2-car-config-f.pkl --out checkpoints/car
+
+The pickle is treated as untrusted: no code from it is executed.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from mlss_jax import cli  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = cli.ArgumentParser(prog="from_pkl.py", description=__doc__.splitlines()[0])
+    parser.add_argument("--pkl", required=True, help="network pickle to convert")
+    parser.add_argument("--out", required=True, help="checkpoint directory to write")
+    parser.add_argument("--force", action="store_true", help="replace an existing --out")
+    parser.add_argument("--preview", type=int, default=16, metavar="N",
+                        help="samples in the preview grid (0: none; default 16)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the preview latents")
+    args = parser.parse_args(argv)
+    if args.preview < 0:
+        parser.error("--preview must be >= 0")
+
+    from mlss_jax.weights.convert import convert_pickle_file
+
+    report = convert_pickle_file(args.pkl, args.out, force=args.force, preview=args.preview,
+                                 seed=args.seed)
+    print("\n".join(report.summary_lines()))
+    return 0
+
+
+if __name__ == "__main__":
+    cli.run(main)

@@ -1,0 +1,38 @@
+"""Shared command-line behaviour: one-line errors and a non-zero exit, never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Callable, NoReturn, Sequence
+
+from mlss_jax.weights.checkpoint import CheckpointError
+from mlss_jax.weights.safe_pickle import NetworkPickleError
+
+# Errors that mean "bad input", reported in one line. Anything else is a bug and
+# keeps its traceback.
+USER_ERRORS = (NetworkPickleError, CheckpointError, FileExistsError, FileNotFoundError,
+               IsADirectoryError, PermissionError, ValueError)
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with a one-line error (``prog: error: ... (see --help)``) and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def run(main: Callable[[Sequence[str] | None], int | None],
+        argv: Sequence[str] | None = None) -> NoReturn:
+    """Run ``main`` and exit; user errors become ``prog: error: message`` on stderr, exit 1."""
+    prog = sys.argv[0].rsplit("/", 1)[-1]
+    try:
+        code = main(argv)
+    except USER_ERRORS as err:
+        message = str(err).splitlines()[0] if str(err) else type(err).__name__
+        print(f"{prog}: error: {message}", file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        sys.exit(130)
+    sys.exit(code or 0)

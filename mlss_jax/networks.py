@@ -1,0 +1,95 @@
+"""Networks bound to their weights: the public ``load_generator`` / ``load_discriminator`` API.
+
+Each object holds a config and a variable tree and calls the pure, jitted
+functions of :mod:`mlss_jax.nets` (``generator_mapping``, ``generator_synthesis``,
+``discriminator_logits``), which training and evaluation use directly.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import chex
+import jax
+import jax.numpy as jnp
+
+from mlss_jax.nets.config import DiscriminatorConfig, GeneratorConfig
+from mlss_jax.nets.discriminator import discriminator_logits
+from mlss_jax.nets.generator import NOISE_MODES, generator_mapping, generator_synthesis
+from mlss_jax.weights.checkpoint import CheckpointError, load_networks
+
+
+class StyleGAN2Generator:
+    """A StyleGAN2 generator with its weights.
+
+    Attributes: ``config``, ``variables`` ({'params', 'buffers'}), ``z_dim``,
+    ``w_dim``, ``num_ws``, ``resolution``, ``w_avg``.
+    """
+
+    def __init__(self, config: GeneratorConfig, variables: dict) -> None:
+        self.config = config
+        self.variables = jax.tree_util.tree_map(jnp.asarray, variables)
+
+    z_dim = property(lambda self: self.config.z_dim)
+    w_dim = property(lambda self: self.config.w_dim)
+    num_ws = property(lambda self: self.config.num_ws)
+    resolution = property(lambda self: self.config.resolution)
+    img_channels = property(lambda self: self.config.img_channels)
+
+    @property
+    def w_avg(self) -> jax.Array:
+        return self.variables["buffers"]["mapping"]["w_avg"]
+
+    def mapping(self, z: jax.Array, truncation_psi: float = 1.0,
+                truncation_cutoff: int | None = None) -> jax.Array:
+        """z [N, z_dim] -> ws [N, num_ws, w_dim], truncated toward ``w_avg`` when psi != 1."""
+        z = jnp.asarray(z, jnp.float32)
+        chex.assert_shape(z, (None, self.z_dim))
+        if truncation_cutoff is not None and not 0 <= truncation_cutoff <= self.num_ws:
+            raise ValueError(f"truncation_cutoff must be in 0..{self.num_ws}")
+        return generator_mapping(self.config, self.variables, z, truncation_psi, truncation_cutoff)
+
+    def synthesis(self, ws: jax.Array, noise_mode: str = "const",
+                  rng: jax.Array | None = None) -> jax.Array:
+        """ws [N, num_ws, w_dim] -> images [N, H, W, C], float32 in about [-1, 1]."""
+        ws = jnp.asarray(ws, jnp.float32)
+        chex.assert_shape(ws, (None, self.num_ws, self.w_dim))
+        if noise_mode not in NOISE_MODES:
+            raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
+        return generator_synthesis(self.config, self.variables, ws, noise_mode, rng)
+
+    def __call__(self, z: jax.Array, truncation_psi: float = 1.0,
+                 truncation_cutoff: int | None = None, noise_mode: str = "const",
+                 rng: jax.Array | None = None) -> jax.Array:
+        return self.synthesis(self.mapping(z, truncation_psi, truncation_cutoff), noise_mode, rng)
+
+
+class StyleGAN2Discriminator:
+    """A StyleGAN2 discriminator with its weights: ``D(images [N, R, R, C]) -> logits [N, 1]``."""
+
+    def __init__(self, config: DiscriminatorConfig, variables: dict) -> None:
+        self.config = config
+        self.variables = jax.tree_util.tree_map(jnp.asarray, variables)
+
+    resolution = property(lambda self: self.config.resolution)
+
+    def __call__(self, img: jax.Array) -> jax.Array:
+        img = jnp.asarray(img, jnp.float32)
+        cfg = self.config
+        chex.assert_shape(img, (None, cfg.resolution, cfg.resolution, cfg.img_channels))
+        return discriminator_logits(cfg, self.variables, img)
+
+
+def load_generator(ckpt_dir: str | Path) -> StyleGAN2Generator:
+    """The generator of a checkpoint directory written by ``convert/from_pkl.py``."""
+    config, variables = load_networks(ckpt_dir)
+    return StyleGAN2Generator(GeneratorConfig.from_dict(config["generator"]), variables["generator"])
+
+
+def load_discriminator(ckpt_dir: str | Path) -> StyleGAN2Discriminator:
+    """The discriminator of a checkpoint directory, if the conversion kept one."""
+    config, variables = load_networks(ckpt_dir)
+    if "discriminator" not in variables:
+        raise CheckpointError(f"{ckpt_dir} holds no discriminator")
+    return StyleGAN2Discriminator(DiscriminatorConfig.from_dict(config["discriminator"]),
+                                  variables["discriminator"])

@@ -1,0 +1,47 @@
+"""Image grids written as PNG."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+
+def to_uint8(images: np.ndarray) -> np.ndarray:
+    """[-1, 1] float images -> uint8, as NVIDIA's ``generate.py`` (x * 127.5 + 128, clipped)."""
+    return np.clip(np.asarray(images, np.float32) * 127.5 + 128, 0, 255).astype(np.uint8)
+
+
+def image_grid(images: np.ndarray, ncols: int | None = None, pad: int = 2) -> np.ndarray:
+    """Tile [N, H, W, C] images (float in [-1, 1] or uint8) into one uint8 image."""
+    images = np.asarray(images)
+    if images.ndim != 4:
+        raise ValueError(f"expected [N, H, W, C] images, got shape {images.shape}")
+    if images.dtype != np.uint8:
+        images = to_uint8(images)
+    n, h, w, c = images.shape
+    ncols = ncols or math.ceil(math.sqrt(n))
+    nrows = math.ceil(n / ncols)
+    grid = np.full((nrows * (h + pad) + pad, ncols * (w + pad) + pad, c), 255, np.uint8)
+    for i in range(n):
+        r, col = divmod(i, ncols)
+        y, x = pad + r * (h + pad), pad + col * (w + pad)
+        grid[y:y + h, x:x + w] = images[i]
+    return grid
+
+
+def save_image_grid(images: np.ndarray, path: str | Path, ncols: int | None = None,
+                    min_cell: int = 64) -> Path:
+    """Write a grid PNG; cells smaller than ``min_cell`` px are enlarged (nearest) to be seen."""
+    grid = image_grid(images, ncols)
+    if grid.shape[-1] == 1:
+        grid = grid[..., 0]
+    scale = max(1, math.ceil(min_cell / np.asarray(images).shape[1]))
+    img = Image.fromarray(grid)
+    if scale > 1:
+        img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
+    path = Path(path)
+    img.save(path)
+    return path

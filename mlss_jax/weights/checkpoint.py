@@ -1,0 +1,129 @@
+"""Checkpoint directories of converted (or trained) StyleGAN2 networks.
+
+Layout of a checkpoint directory::
+
+    config.json     readable: format version, network configs, source, parameter counts
+    variables/      orbax checkpoint of {'generator': {...}, 'discriminator': {...}}
+    (preview.png and other files the writer adds)
+
+Writing is atomic: everything goes to a hidden temporary directory beside the
+target, which is renamed into place only when complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any, Callable
+
+import jax
+import numpy as np
+
+from mlss_jax.nets.config import DiscriminatorConfig, GeneratorConfig
+
+CONFIG_FILE = "config.json"
+VARIABLES_DIR = "variables"
+FORMAT_VERSION = 1
+
+
+class CheckpointError(ValueError):
+    """A checkpoint directory that is missing, incomplete or of another format."""
+
+
+def count_params(variables: dict) -> int:
+    """Trainable parameters (the ``params`` collection) of a variable tree."""
+    return int(sum(np.size(x) for x in jax.tree_util.tree_leaves(variables.get("params", {}))))
+
+
+def save_networks(out_dir: str | Path, *, generator_config: GeneratorConfig, generator_vars: dict,
+                  discriminator_config: DiscriminatorConfig | None = None,
+                  discriminator_vars: dict | None = None, metadata: dict | None = None,
+                  force: bool = False,
+                  write_extra: Callable[[Path], None] | None = None) -> Path:
+    """Write a checkpoint directory atomically; refuse an existing one unless ``force``.
+
+    ``write_extra(tmp_dir)`` may add files (a preview image) before the directory
+    is moved into place.
+    """
+    import orbax.checkpoint as ocp
+
+    out_dir = Path(out_dir).absolute()
+    if out_dir.exists() and not force:
+        raise FileExistsError(f"{out_dir} already exists (use --force to replace it)")
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp_dir = out_dir.parent / f".{out_dir.name}.tmp-{uuid.uuid4().hex[:8]}"
+    tree = {"generator": generator_vars}
+    config: dict[str, Any] = {
+        "format_version": FORMAT_VERSION,
+        "generator": generator_config.to_dict(),
+        "generator_params": count_params(generator_vars),
+    }
+    if discriminator_vars is not None:
+        tree["discriminator"] = discriminator_vars
+        config["discriminator"] = discriminator_config.to_dict()
+        config["discriminator_params"] = count_params(discriminator_vars)
+    config["metadata"] = metadata or {}
+    try:
+        tmp_dir.mkdir()
+        checkpointer = ocp.StandardCheckpointer()
+        checkpointer.save(tmp_dir / VARIABLES_DIR, jax.tree_util.tree_map(np.asarray, tree))
+        checkpointer.wait_until_finished()
+        (tmp_dir / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
+        if write_extra is not None:
+            write_extra(tmp_dir)
+        _replace_dir(tmp_dir, out_dir)
+    finally:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+    return out_dir
+
+
+def _replace_dir(src: Path, dst: Path) -> None:
+    """Move ``src`` to ``dst``; an existing ``dst`` is removed only after the move."""
+    old = None
+    if dst.exists():
+        old = dst.parent / f".{dst.name}.old-{uuid.uuid4().hex[:8]}"
+        os.rename(dst, old)
+    try:
+        os.rename(src, dst)
+    except OSError:
+        if old is not None:
+            os.rename(old, dst)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def read_config(ckpt_dir: str | Path) -> dict:
+    ckpt_dir = Path(ckpt_dir)
+    path = ckpt_dir / CONFIG_FILE
+    if not ckpt_dir.is_dir():
+        raise CheckpointError(f"checkpoint directory {ckpt_dir} does not exist "
+                              "(convert a pickle first: python convert/from_pkl.py)")
+    try:
+        config = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise CheckpointError(f"{ckpt_dir} is not a checkpoint (no {CONFIG_FILE})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise CheckpointError(f"{path} is corrupt ({err})") from None
+    if not isinstance(config, dict) or config.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(f"{path}: unknown checkpoint format")
+    return config
+
+
+def load_networks(ckpt_dir: str | Path) -> tuple[dict, dict]:
+    """Read ``(config, variables)``; ``variables`` has 'generator' and maybe 'discriminator'."""
+    import orbax.checkpoint as ocp
+
+    config = read_config(ckpt_dir)
+    var_dir = Path(ckpt_dir).absolute() / VARIABLES_DIR
+    if not var_dir.is_dir():
+        raise CheckpointError(f"{ckpt_dir} is incomplete (no {VARIABLES_DIR}/)")
+    try:
+        variables = ocp.StandardCheckpointer().restore(var_dir)
+    except Exception as err:  # orbax raises many types for damaged data
+        raise CheckpointError(f"cannot read {var_dir}: {type(err).__name__}: "
+                              f"{str(err)[:200]}") from None
+    return config, variables
