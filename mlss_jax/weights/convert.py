@@ -65,7 +65,7 @@ def convert_pickle_file(pkl: str | Path, out_dir: str | Path, *, force: bool = F
     out_dir = Path(out_dir)
     if out_dir.exists() and not force:  # fail before the slow part
         raise FileExistsError(f"{out_dir} already exists (use --force to replace it)")
-    with tqdm(total=4, desc="convert", unit="step", leave=False) as bar:
+    with tqdm(total=4, desc="convert", unit="step", leave=False, disable=None) as bar:
         data = pkl.read_bytes()
         bar.update()
         networks = convert_network_pickle(data)

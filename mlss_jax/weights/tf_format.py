@@ -30,11 +30,12 @@ class TFNetwork:
     static_kwargs: dict[str, Any]
     variables: list[tuple[str, np.ndarray]]
     components: dict[str, "TFNetwork"] = dataclasses.field(default_factory=dict)
+    build_module_src: str = _SOURCE_PLACEHOLDER
 
     def state(self) -> dict[str, Any]:
         return {
             "version": 4, "name": self.name, "static_kwargs": dict(self.static_kwargs),
-            "components": dict(self.components), "build_module_src": _SOURCE_PLACEHOLDER,
+            "components": dict(self.components), "build_module_src": self.build_module_src,
             "build_func_name": self.build_func_name,
             "variables": [(n, np.asarray(v, np.float32)) for n, v in self.variables],
         }
