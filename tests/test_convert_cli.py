@@ -166,3 +166,21 @@ def test_real_process_exit_codes_and_no_traceback(tmp_path):
     assert proc.returncode == 1
     assert proc.stderr.strip() == "from_pkl.py: error: refused global os.system"
     assert not (tmp_path / "out").exists()
+
+
+def test_pytorch_conv_clamp_is_read(tmp_path):
+    from mlss_jax.weights.nvidia import convert_network_pickle
+
+    obj = pt_fixture()
+
+    def set_clamp(module):
+        if "conv_clamp" in module.state:
+            module.state["conv_clamp"] = 256
+        for child in module.state["_modules"].values():
+            set_clamp(child)
+
+    set_clamp(obj["G_ema"])
+    set_clamp(obj["D"])
+    converted = convert_network_pickle(dump_pt(obj))
+    assert converted.generator_config.conv_clamp == 256.0
+    assert converted.discriminator_config.conv_clamp == 256.0

@@ -132,3 +132,46 @@ def test_fresh_generator_and_discriminator_shapes():
 def test_bad_resolution_is_refused():
     with pytest.raises(ValueError, match="power of two"):
         GeneratorConfig(resolution=48)
+
+
+def test_bias_act_order_and_clamp():
+    from mlss_jax.nets.layers import bias_act
+
+    x = jnp.asarray([-3.0, -0.5, 0.5, 3.0])
+    out = np.asarray(bias_act(x, 0.5, act="lrelu", clamp=2.0))
+    expected = np.clip(np.where(x + 0.5 > 0, x + 0.5, 0.2 * (x + 0.5)) * np.sqrt(2), -2, 2)
+    np.testing.assert_allclose(out, expected, rtol=1e-6)
+
+
+def test_conv_clamp_bounds_every_synthesis_layer():
+    cfg = GeneratorConfig(resolution=8, z_dim=4, w_dim=4, mapping_layers=1, channel_base=64,
+                          channel_max=8, conv_clamp=0.25)
+    variables = init_generator(cfg, jax.random.PRNGKey(0))
+    ws = jnp.full((2, cfg.num_ws, 4), 3.0)
+    from mlss_jax.nets.generator import Generator
+
+    _, state = Generator(cfg).apply(variables, ws, "const", method=Generator.synthesize,
+                                    capture_intermediates=True, mutable=["intermediates"])
+    layers = {k: v for k, v in jax.tree_util.tree_flatten_with_path(state["intermediates"])[0]}
+    conv_outputs = [v for k, v in layers.items() if "conv" in jax.tree_util.keystr(k)
+                    and "affine" not in jax.tree_util.keystr(k)]
+    assert conv_outputs
+    assert max(float(jnp.abs(v).max()) for v in conv_outputs) <= 0.25 + 1e-7
+
+
+def test_discriminator_needs_resolution_8():
+    with pytest.raises(ValueError, match=">= 8"):
+        DiscriminatorConfig(resolution=4)
+
+
+def test_polyphase_up_conv_equals_dilated_correlation():
+    from mlss_jax.nets.layers import _DIMS, _dilated_conv3x3_polyphase
+
+    rng = np.random.default_rng(5)
+    x = jnp.asarray(rng.normal(size=(2, 5, 6, 3)), jnp.float32)
+    w = jnp.asarray(rng.normal(size=(3, 3, 3, 4)), jnp.float32)
+    expected = jax.lax.conv_general_dilated(x, w, (1, 1), ((2, 2), (2, 2)), lhs_dilation=(2, 2),
+                                            dimension_numbers=_DIMS)
+    actual = _dilated_conv3x3_polyphase(x, w)
+    assert actual.shape == (2, 11, 13, 4)
+    np.testing.assert_allclose(np.asarray(actual), np.asarray(expected), atol=1e-5)

@@ -92,7 +92,8 @@ class DiscriminatorConfig:
     conv_clamp: float | None = None
 
     def __post_init__(self) -> None:
-        _check_resolution(self.resolution)
+        if _check_resolution(self.resolution) < 3:
+            raise ValueError(f"discriminator resolution must be >= 8, got {self.resolution}")
 
     @property
     def block_resolutions(self) -> tuple[int, ...]:

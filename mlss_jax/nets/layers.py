@@ -60,10 +60,9 @@ def conv2d(x: jax.Array, weight: jax.Array, *, up: bool = False, down: bool = Fa
     """
     k = weight.shape[0]
     if up:
-        y = jax.lax.conv_general_dilated(
-            x, weight, window_strides=(1, 1), padding=((k - 1, k - 1),) * 2,
-            lhs_dilation=(2, 2), dimension_numbers=_DIMS)
-        return fir_filter(y, pad=(1, 1), gain=4.0)
+        if k != 3:
+            raise ValueError("up-sampling convolution is implemented for 3x3 kernels")
+        return fir_filter(_dilated_conv3x3_polyphase(x, weight), pad=(1, 1), gain=4.0)
     if down:
         p = (k - 1) // 2 + 1
         y = fir_filter(x, pad=(p, p), down=1 if k > 1 else 2)
@@ -74,6 +73,34 @@ def conv2d(x: jax.Array, weight: jax.Array, *, up: bool = False, down: bool = Fa
     p = k // 2
     return jax.lax.conv_general_dilated(
         x, weight, window_strides=(1, 1), padding=((p, p), (p, p)), dimension_numbers=_DIMS)
+
+
+def _dilated_conv3x3_polyphase(x: jax.Array, weight: jax.Array) -> jax.Array:
+    """Correlate the 2x zero-dilated ``x`` (padded by 2) with a 3x3 kernel: [N, 2H+1, 2W+1, O].
+
+    Computed as four small convolutions on the undilated grid, one per output
+    parity, instead of one convolution over an input that is 3/4 zeros: even
+    outputs see taps 0 and 2 of the kernel, odd outputs tap 1.
+    """
+    n, h, w, _ = x.shape
+    taps = {0: jnp.asarray([0, 2]), 1: jnp.asarray([1])}  # by output parity
+    pads = {0: (1, 1), 1: (0, 0)}
+
+    def phase(row: int, col: int) -> jax.Array:
+        kernel = weight[taps[row]][:, taps[col]]
+        return jax.lax.conv_general_dilated(x, kernel, (1, 1), (pads[row], pads[col]),
+                                            dimension_numbers=_DIMS)
+
+    def interleave_cols(even: jax.Array, odd: jax.Array) -> jax.Array:
+        odd = jnp.pad(odd, ((0, 0), (0, 0), (0, 1), (0, 0)))   # W -> W+1 columns
+        y = jnp.stack([even, odd], axis=3)                     # [N, rows, W+1, 2, O]
+        return y.reshape(n, y.shape[1], 2 * (w + 1), -1)
+
+    even_rows = interleave_cols(phase(0, 0), phase(0, 1))     # [N, H+1, 2W+2, O]
+    odd_rows = interleave_cols(phase(1, 0), phase(1, 1))      # [N, H, 2W+2, O]
+    odd_rows = jnp.pad(odd_rows, ((0, 0), (0, 1), (0, 0), (0, 0)))
+    y = jnp.stack([even_rows, odd_rows], axis=2).reshape(n, 2 * (h + 1), 2 * (w + 1), -1)
+    return y[:, :2 * h + 1, :2 * w + 1]
 
 
 def modulated_conv(x: jax.Array, weight: jax.Array, styles: jax.Array, *,
