@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 
 from mlss_jax.nets.config import GeneratorConfig
-from mlss_jax.nets.layers import (EqualizedDense, _normal, bias_act, modulated_conv,
+from mlss_jax.nets.layers import (EqualizedDense, normal_init, bias_act, modulated_conv,
                                   upsample_fir)
 from mlss_jax.truncation import stylegan_truncation
 
@@ -61,7 +61,7 @@ class SynthesisLayer(nn.Module):
     def __call__(self, x: jax.Array, w: jax.Array, noise_mode: str) -> jax.Array:
         in_channels = x.shape[-1]
         styles = EqualizedDense(in_channels, bias_init=1.0, name="affine")(w)
-        weight = self.param("weight", _normal(), (3, 3, in_channels, self.features))
+        weight = self.param("weight", normal_init(), (3, 3, in_channels, self.features))
         x = modulated_conv(x, weight, styles, up=self.up, fused=self.fused_modconv)
         res = self.resolution
         noise_const = self.variable("buffers", "noise_const",
@@ -87,7 +87,7 @@ class ToRGBLayer(nn.Module):
         in_channels = x.shape[-1]
         styles = EqualizedDense(in_channels, bias_init=1.0, name="affine")(w)
         styles = styles * (1.0 / math.sqrt(in_channels))
-        weight = self.param("weight", _normal(), (1, 1, in_channels, self.img_channels))
+        weight = self.param("weight", normal_init(), (1, 1, in_channels, self.img_channels))
         y = modulated_conv(x, weight, styles, demodulate=False, fused=self.fused_modconv)
         bias = self.param("bias", nn.initializers.zeros, (self.img_channels,))
         return bias_act(y, bias, clamp=self.conv_clamp)
@@ -107,7 +107,7 @@ class SynthesisBlock(nn.Module):
         layer = lambda name, up: SynthesisLayer(channels, res, up=up, conv_clamp=cfg.conv_clamp,
                                                 fused_modconv=cfg.fused_modconv, name=name)
         if res == 4:
-            const = self.param("const", _normal(), (4, 4, channels))
+            const = self.param("const", normal_init(), (4, 4, channels))
             x = jnp.broadcast_to(const[None], (block_ws.shape[0], 4, 4, channels))
             x = layer("conv1", False)(x, block_ws[:, 0], noise_mode)
             num_conv = 1

@@ -34,15 +34,26 @@ def fir_filter(x: jax.Array, *, up: int = 1, down: int = 1, pad: tuple[int, int]
     Inserts ``up - 1`` zeros after each pixel, pads ``pad`` on both spatial axes,
     filters (valid), then keeps every ``down``-th pixel. The filter is symmetric,
     so convolution and correlation agree.
+
+    The 2-D filter is separable, so it runs as four shifted multiply-adds per axis:
+    elementwise work that XLA fuses, several times faster than a depthwise conv.
     """
-    channels = x.shape[-1]
-    kernel = jnp.asarray(fir_kernel() * gain, x.dtype)
-    kernel = jnp.tile(kernel[:, :, None, None], (1, 1, 1, channels))
-    # lhs_dilation leaves no zeros after the last pixel: add them as padding.
-    spatial_pad = (pad[0], pad[1] + up - 1)
-    return jax.lax.conv_general_dilated(
-        x, kernel, window_strides=(down, down), padding=(spatial_pad, spatial_pad),
-        lhs_dilation=(up, up), dimension_numbers=_DIMS, feature_group_count=channels)
+    taps = np.asarray(FIR_TAPS) / sum(FIR_TAPS)
+    if up > 1:
+        for axis in (1, 2):
+            shape = list(x.shape)
+            zeros = jnp.zeros(shape[:axis + 1] + [up - 1] + shape[axis + 1:], x.dtype)
+            x = jnp.concatenate([jnp.expand_dims(x, axis + 1), zeros], axis=axis + 1)
+            shape[axis] *= up
+            x = x.reshape(shape)
+    x = jnp.pad(x, ((0, 0), pad, pad, (0, 0)))
+    for axis, scale in ((1, gain), (2, 1.0)):
+        n = x.shape[axis] - len(taps) + 1
+        x = sum(float(t * scale) * jax.lax.slice_in_dim(x, k, k + n, axis=axis)
+                for k, t in enumerate(taps))
+    if down > 1:
+        x = x[:, ::down, ::down]
+    return x
 
 
 def upsample_fir(x: jax.Array) -> jax.Array:
@@ -145,7 +156,8 @@ def bias_act(x: jax.Array, bias: jax.Array, *, act: str = "linear", gain: float 
     return x
 
 
-def _normal(scale: float = 1.0) -> Callable:
+def normal_init(scale: float = 1.0) -> Callable:
+    """Initialiser drawing N(0, scale^2): NVIDIA's raw (pre-gain) weight initialisation."""
     return lambda key, shape, dtype=jnp.float32: jax.random.normal(key, shape, dtype) * scale
 
 
@@ -165,7 +177,7 @@ class EqualizedDense(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         fan_in = x.shape[-1]
-        weight = self.param("weight", _normal(1.0 / self.lr_multiplier), (fan_in, self.features))
+        weight = self.param("weight", normal_init(1.0 / self.lr_multiplier), (fan_in, self.features))
         y = x @ (weight * (self.lr_multiplier / math.sqrt(fan_in)))
         if not self.use_bias:
             return bias_act(y, 0.0, act=self.act)
@@ -187,7 +199,7 @@ class EqualizedConv(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array, gain: float = 1.0) -> jax.Array:
         fan_in = x.shape[-1] * self.kernel_size ** 2
-        weight = self.param("weight", _normal(),
+        weight = self.param("weight", normal_init(),
                             (self.kernel_size, self.kernel_size, x.shape[-1], self.features))
         y = conv2d(x, weight * (1.0 / math.sqrt(fan_in)), down=self.down)
         bias = self.param("bias", nn.initializers.zeros, (self.features,)) if self.use_bias else 0.0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from pathlib import Path
+from typing import Callable
 
 import jax
 import numpy as np
@@ -46,12 +47,20 @@ class ConversionReport:
         return lines
 
 
-def preview_images(networks: ConvertedNetworks, num: int, seed: int = 0) -> np.ndarray:
-    """``num`` samples (psi = 1, constant noise) from the converted generator."""
+PREVIEW_BATCH = 4
+
+
+def preview_images(networks: ConvertedNetworks, num: int, seed: int = 0,
+                   on_batch: Callable[[], None] = lambda: None) -> np.ndarray:
+    """``num`` samples (psi = 1, constant noise) from the converted generator, in small batches."""
     cfg = networks.generator_config
     z = jax.random.normal(jax.random.PRNGKey(seed), (num, cfg.z_dim))
-    ws = generator_mapping(cfg, networks.generator_vars, z)
-    return np.asarray(generator_synthesis(cfg, networks.generator_vars, ws, "const"))
+    images = []
+    for start in range(0, num, PREVIEW_BATCH):
+        ws = generator_mapping(cfg, networks.generator_vars, z[start:start + PREVIEW_BATCH])
+        images.append(np.asarray(generator_synthesis(cfg, networks.generator_vars, ws, "const")))
+        on_batch()
+    return np.concatenate(images)
 
 
 def convert_pickle_file(pkl: str | Path, out_dir: str | Path, *, force: bool = False,
@@ -65,13 +74,16 @@ def convert_pickle_file(pkl: str | Path, out_dir: str | Path, *, force: bool = F
     out_dir = Path(out_dir)
     if out_dir.exists() and not force:  # fail before the slow part
         raise FileExistsError(f"{out_dir} already exists (use --force to replace it)")
-    with tqdm(total=4, desc="convert", unit="step", leave=False, disable=None) as bar:
+    preview_batches = -(-preview // PREVIEW_BATCH)
+    with tqdm(total=3 + preview_batches, desc="convert", unit="step", leave=False,
+              disable=None) as bar:
         data = pkl.read_bytes()
         bar.update()
         networks = convert_network_pickle(data)
         bar.update()
-        images = preview_images(networks, preview, seed) if preview > 0 else None
-        bar.update()
+        bar.set_description("preview")
+        images = preview_images(networks, preview, seed, bar.update) if preview > 0 else None
+        bar.set_description("write")
 
         def write_preview(tmp_dir: Path) -> None:
             if images is not None:
