@@ -20,6 +20,8 @@ from typing import Any, Callable
 import numpy as np
 
 from mlss_jax.nets.config import DiscriminatorConfig, GeneratorConfig
+from mlss_jax.weights.tf_format import (TFArray, discriminator_layout, generator_layout,
+                                        nchw_rows_to_nhwc, to_ours)
 from mlss_jax.weights.safe_pickle import (NetworkPickleError, PersistentModule, TFNetworkState,
                                           load_network_pickle)
 
@@ -147,50 +149,12 @@ def _tf_generator(gs: TFNetworkState) -> tuple[GeneratorConfig, dict, list[str]]
         w_avg_beta=float(kw.get("dlatent_avg_beta", 0.995)),
     )
     table = _ArrayTable(variables, "Gs")
-    params: dict = {}
-    buffers: dict = {}
-    hidden = cfg.mapping_hidden or cfg.w_dim
-    for i in range(cfg.mapping_layers):
-        fan_in = cfg.z_dim if i == 0 else hidden
-        fan_out = cfg.w_dim if i == cfg.mapping_layers - 1 else hidden
-        _set(params, f"mapping/fc{i}/weight", table.get(f"mapping/Dense{i}/weight", (fan_in, fan_out)))
-        _set(params, f"mapping/fc{i}/bias", table.get(f"mapping/Dense{i}/bias", (fan_out,)))
-    _set(buffers, "mapping/w_avg", table.get("dlatent_avg", (cfg.w_dim,)))
-
-    def layer(dst: str, src: str, c_in: int, c_out: int, res: int, noise_index: int) -> None:
-        _set(params, f"{dst}/weight", table.get(f"{src}/weight", (3, 3, c_in, c_out)))
-        _set(params, f"{dst}/affine/weight", table.get(f"{src}/mod_weight", (cfg.w_dim, c_in)))
-        # TF adds the affine's +1 at run time; we store it, as NVIDIA's PyTorch code does.
-        _set(params, f"{dst}/affine/bias", table.get(f"{src}/mod_bias", (c_in,)) + 1.0)
-        _set(params, f"{dst}/noise_strength", table.get(f"{src}/noise_strength", ()))
-        _set(params, f"{dst}/bias", table.get(f"{src}/bias", (c_out,)))
-        noise = table.get(f"synthesis/noise{noise_index}", (1, 1, res, res))
-        _set(buffers, f"{dst}/noise_const", noise[0, 0])
-
-    def torgb(dst: str, src: str, c_in: int) -> None:
-        _set(params, f"{dst}/weight", table.get(f"{src}/weight", (1, 1, c_in, cfg.img_channels)))
-        _set(params, f"{dst}/affine/weight", table.get(f"{src}/mod_weight", (cfg.w_dim, c_in)))
-        _set(params, f"{dst}/affine/bias", table.get(f"{src}/mod_bias", (c_in,)) + 1.0)
-        _set(params, f"{dst}/bias", table.get(f"{src}/bias", (cfg.img_channels,)))
-
-    c4 = cfg.channels(4)
-    const = table.get("synthesis/4x4/Const/const", (1, c4, 4, 4))
-    _set(params, "synthesis/b4/const", const[0].transpose(1, 2, 0))
-    layer("synthesis/b4/conv1", "synthesis/4x4/Conv", c4, c4, 4, 0)
-    torgb("synthesis/b4/torgb", "synthesis/4x4/ToRGB", c4)
-    for res in cfg.block_resolutions[1:]:
-        c_in, c_out = cfg.channels(res // 2), cfg.channels(res)
-        k = 2 * int(np.log2(res)) - 5
-        src, dst = f"synthesis/{res}x{res}", f"synthesis/b{res}"
-        # TF's up-sampling kernels are used unflipped (see nets.layers.conv2d).
-        layer(f"{dst}/conv0", f"{src}/Conv0_up", c_in, c_out, res, k)
-        layer(f"{dst}/conv1", f"{src}/Conv1", c_out, c_out, res, k + 1)
-        torgb(f"{dst}/torgb", f"{src}/ToRGB", c_out)
+    tree = _read_layout(table, generator_layout(cfg))
     table.check_all_used(ignore=lambda n: n == "lod")
     notes = []
     if "truncation_psi" in kw:
         notes.append(f"the pickle's default truncation_psi={kw['truncation_psi']} is not applied")
-    return cfg, {"params": params, "buffers": buffers}, notes
+    return cfg, tree, notes
 
 
 def _tf_discriminator(d: TFNetworkState) -> tuple[DiscriminatorConfig, dict]:
@@ -210,36 +174,18 @@ def _tf_discriminator(d: TFNetworkState) -> tuple[DiscriminatorConfig, dict]:
         mbstd_channels=_int(kw.get("mbstd_num_features", 1), "mbstd_num_features"),
     )
     table = _ArrayTable(_tf_variables(d, "D"), "D")
-    params: dict = {}
-
-    def conv(dst: str, src: str, k: int, c_in: int, c_out: int, bias: bool = True) -> None:
-        _set(params, f"{dst}/weight", table.get(f"{src}/weight", (k, k, c_in, c_out)))
-        if bias:
-            _set(params, f"{dst}/bias", table.get(f"{src}/bias", (c_out,)))
-
-    for i, res in enumerate(cfg.block_resolutions):
-        tmp, out = cfg.channels(res), cfg.channels(res // 2)
-        src, dst = f"{res}x{res}", f"b{res}"
-        if i == 0:
-            conv(f"{dst}/fromrgb", f"{src}/FromRGB", 1, cfg.img_channels, tmp)
-        conv(f"{dst}/conv0", f"{src}/Conv0", 3, tmp, tmp)
-        conv(f"{dst}/conv1", f"{src}/Conv1_down", 3, tmp, out)
-        conv(f"{dst}/skip", f"{src}/Skip", 1, tmp, out, bias=False)
-    c4 = cfg.channels(4)
-    conv("b4/conv", "4x4/Conv", 3, c4 + cfg.mbstd_channels, c4)
-    fc = table.get("4x4/Dense0/weight", (c4 * 16, c4))
-    _set(params, "b4/fc/weight", _nchw_flatten_to_nhwc(fc, c4))
-    _set(params, "b4/fc/bias", table.get("4x4/Dense0/bias", (c4,)))
-    _set(params, "b4/out/weight", table.get("Output/weight", (c4, 1)))
-    _set(params, "b4/out/bias", table.get("Output/bias", (1,)))
+    tree = _read_layout(table, discriminator_layout(cfg))
     table.check_all_used()
-    return cfg, {"params": params}
+    return cfg, tree
 
 
-def _nchw_flatten_to_nhwc(weight: np.ndarray, channels: int) -> np.ndarray:
-    """Rows of a dense weight from NCHW-flatten order (c, h, w) to NHWC order (h, w, c)."""
-    out = weight.shape[-1]
-    return weight.reshape(channels, 4, 4, out).transpose(1, 2, 0, 3).reshape(-1, out)
+def _read_layout(table: _ArrayTable, layout: list[TFArray]) -> dict:
+    """Our variable tree from TF arrays, following the shared layout."""
+    tree: dict = {}
+    for array in layout:
+        if array.ours is not None:
+            _set(tree, array.ours, to_ours(array, table.get(array.theirs, array.shape)))
+    return tree
 
 
 # --- PyTorch format -------------------------------------------------------------------
@@ -406,7 +352,7 @@ def _pt_discriminator(d: PersistentModule) -> tuple[DiscriminatorConfig, dict]:
     c4 = cfg.channels(4)
     conv("b4.conv", 3, c4 + cfg.mbstd_channels, c4)
     fc = table.get("b4.fc.weight", (c4, c4 * 16)).T
-    _set(params, "b4/fc/weight", _nchw_flatten_to_nhwc(fc, c4))
+    _set(params, "b4/fc/weight", nchw_rows_to_nhwc(fc))
     _set(params, "b4/fc/bias", table.get("b4.fc.bias", (c4,)))
     _set(params, "b4/out/weight", table.get("b4.out.weight", (1, c4)).T)
     _set(params, "b4/out/bias", table.get("b4.out.bias", (1,)))
