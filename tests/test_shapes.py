@@ -1,0 +1,60 @@
+"""The procedural shapes world: determinism, label coverage and what each factor changes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mlss_jax.data.shapes import FACTORS, LEVELS, RESOLUTION, example, render
+
+
+def test_examples_are_deterministic_and_seed_dependent():
+    a, b = example(3, 17), example(3, 17)
+    np.testing.assert_array_equal(a.image, b.image)
+    assert a.labels == b.labels
+    assert a.image.shape == (RESOLUTION, RESOLUTION, 3) and a.image.dtype == np.uint8
+    others = [example(4, 17), example(3, 18)]
+    assert any(not np.array_equal(a.image, o.image) for o in others)
+
+
+def test_levels_partition_the_factors_and_classes_are_enough():
+    assert sorted(f for fs in LEVELS.values() for f in fs) == sorted(FACTORS)
+    assert len(FACTORS["shape"]) >= 3 and len(FACTORS["hue"]) >= 6 and len(FACTORS["layout"]) >= 4
+
+
+def test_every_class_of_every_factor_occurs():
+    labels = [example(0, i).labels for i in range(400)]
+    for name, classes in FACTORS.items():
+        counts = np.bincount([lab[name] for lab in labels], minlength=len(classes))
+        assert counts.min() > 400 / len(classes) / 3, (name, counts)
+
+
+def _differing_pixels(base: dict, **change) -> np.ndarray:
+    return np.any(render(base) != render({**base, **change}), axis=-1)
+
+
+@pytest.mark.parametrize("factor", list(FACTORS))
+def test_each_class_changes_the_image(factor):
+    base = {name: 0 for name in FACTORS}
+    images = [render({**base, factor: k}) for k in range(len(FACTORS[factor]))]
+    for i in range(len(images)):
+        for j in range(i + 1, len(images)):
+            assert not np.array_equal(images[i], images[j]), (factor, i, j)
+
+
+def test_fine_factors_change_only_their_own_pixels():
+    """Object hue recolours exactly the pixels the object covers, background tint exactly the rest."""
+    from mlss_jax.data.shapes import SUPERSAMPLE, _object_mask, _POSITION, _SCALE_PX
+
+    base = {"shape": 0, "scale": 1, "position": 4, "layout": 1, "hue": 0, "tint": 0}
+    n = RESOLUTION * SUPERSAMPLE
+    mask = _object_mask("circle", _SCALE_PX["medium"], _POSITION["centre"], n)
+    coverage = mask.reshape(RESOLUTION, SUPERSAMPLE, RESOLUTION, SUPERSAMPLE).mean(axis=(1, 3))
+    np.testing.assert_array_equal(_differing_pixels(base, hue=3), coverage > 0)
+    np.testing.assert_array_equal(_differing_pixels(base, tint=2), coverage < 1)
+    assert 0 < coverage.mean() < 0.5
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError):
+        example(-1, 0)
