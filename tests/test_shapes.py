@@ -58,3 +58,19 @@ def test_fine_factors_change_only_their_own_pixels():
 def test_bad_arguments():
     with pytest.raises(ValueError):
         example(-1, 0)
+
+
+def test_tfds_builder_tiny_matches_the_renderer(tmp_path):
+    from mlss_jax.data.shapes_tfds import Shapes, load_shapes
+
+    images, labels = load_shapes("train", config="tiny", data_dir=tmp_path)
+    assert images.shape == (512, RESOLUTION, RESOLUTION, 3) and images.dtype == np.uint8
+    for i in (0, 7, 511):
+        ex = example(0, i)
+        np.testing.assert_array_equal(images[i], ex.image)
+        assert {k: int(v[i]) for k, v in labels.items()} == ex.labels
+    test_images, _ = load_shapes("test", config="tiny", data_dir=tmp_path)
+    assert test_images.shape[0] == 128  # held out: indices 512..639 of the same generator
+    np.testing.assert_array_equal(test_images[0], example(0, 512).image)
+    info = Shapes(config="tiny", data_dir=str(tmp_path)).info
+    assert info.features["hue"].names == list(FACTORS["hue"])
