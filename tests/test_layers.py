@@ -12,9 +12,15 @@ import pytest
 from mlss_jax.nets.config import DiscriminatorConfig, GeneratorConfig
 from mlss_jax.nets.discriminator import init_discriminator, minibatch_stddev
 from mlss_jax.nets.generator import generator_mapping, generator_synthesis, init_generator
-from mlss_jax.nets.layers import fir_filter, fir_kernel, modulated_conv
+from mlss_jax.nets.layers import FIR_TAPS, fir_filter, modulated_conv
 from mlss_jax.truncation import stylegan_truncation
 from mlss_jax.weights.checkpoint import count_params
+
+
+def fir_kernel() -> np.ndarray:
+    """NVIDIA's 4x4 filter: outer([1,3,3,1]) / 64."""
+    k = np.outer(FIR_TAPS, FIR_TAPS)
+    return k / k.sum()
 
 
 def upfirdn_reference(x, up, down, pad, gain):
@@ -41,10 +47,11 @@ def test_fir_filter_matches_upfirdn_definition(up, down, pad, gain):
     np.testing.assert_allclose(actual, expected, atol=1e-5)
 
 
-def test_fir_kernel_has_unit_dc_gain():
-    k = fir_kernel()
-    assert k.shape == (4, 4) and abs(k.sum() - 1.0) < 1e-7
-    np.testing.assert_allclose(k * 64, np.outer([1, 3, 3, 1], [1, 3, 3, 1]))
+def test_fir_filter_has_unit_dc_gain_inside():
+    x = jnp.ones((1, 8, 8, 2))
+    np.testing.assert_allclose(np.asarray(fir_filter(x, pad=(0, 0))), 1.0, rtol=1e-6)
+    up = np.asarray(fir_filter(x, up=2, pad=(2, 1), gain=4.0))
+    np.testing.assert_allclose(up[:, 2:-2, 2:-2], 1.0, rtol=1e-6)
 
 
 def test_modulated_conv_matches_per_sample_kernels():

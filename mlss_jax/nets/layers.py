@@ -20,13 +20,6 @@ FIR_TAPS = (1.0, 3.0, 3.0, 1.0)
 _DIMS = ("NHWC", "HWIO", "NHWC")
 
 
-def fir_kernel() -> np.ndarray:
-    """The 4x4 [1,3,3,1] low-pass filter, normalised to unit DC gain."""
-    taps = np.asarray(FIR_TAPS, dtype=np.float32)
-    k = np.outer(taps, taps)
-    return k / k.sum()
-
-
 def fir_filter(x: jax.Array, *, up: int = 1, down: int = 1, pad: tuple[int, int] = (0, 0),
                gain: float = 1.0) -> jax.Array:
     """NVIDIA's ``upfirdn2d`` with the [1,3,3,1] filter on an NHWC tensor.
@@ -172,15 +165,12 @@ class EqualizedDense(nn.Module):
     act: str = "linear"
     lr_multiplier: float = 1.0
     bias_init: float = 0.0
-    use_bias: bool = True
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         fan_in = x.shape[-1]
         weight = self.param("weight", normal_init(1.0 / self.lr_multiplier), (fan_in, self.features))
         y = x @ (weight * (self.lr_multiplier / math.sqrt(fan_in)))
-        if not self.use_bias:
-            return bias_act(y, 0.0, act=self.act)
         bias = self.param("bias", nn.initializers.constant(self.bias_init / self.lr_multiplier),
                           (self.features,))
         return bias_act(y, bias * self.lr_multiplier, act=self.act)
