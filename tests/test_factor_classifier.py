@@ -1,0 +1,51 @@
+"""The demo factor classifier: it learns the shapes factors, and the shipped one is accurate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import REPO
+from mlss_jax.data.shapes import FACTORS, example
+from mlss_jax.nets.factor_classifier import (ClassifierConfig, accuracy, classify, load_classifier,
+                                             save_classifier, to_model_input, train_classifier)
+
+SHIPPED = REPO / "assets" / "factor_classifier"
+
+
+def rendered(seed: int, num: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    examples = [example(seed, i) for i in range(num)]
+    labels = {k: np.asarray([e.labels[k] for e in examples]) for k in FACTORS}
+    return np.stack([e.image for e in examples]), labels
+
+
+def test_training_fits_the_training_set_and_round_trips(tmp_path):
+    images, labels = rendered(0, 256)
+    config = ClassifierConfig(width=16, feature_dim=32, steps=400, batch_size=64, learning_rate=3e-3)
+    params = train_classifier(config, images, labels, progress=False)
+    fit = accuracy(config, params, images, labels)
+    chance = {k: 1 / len(v) for k, v in FACTORS.items()}
+    for name in FACTORS:
+        assert fit[name] > max(0.9, chance[name]), (name, fit)
+    save_classifier(tmp_path / "clf", config, params, {"fit": fit})
+    loaded_config, loaded = load_classifier(tmp_path / "clf")
+    assert loaded_config == config
+    probs, features = classify(config, loaded, to_model_input(images[:4]))
+    assert features.shape == (4, 32)
+    np.testing.assert_allclose(probs["hue"].sum(-1), 1.0, rtol=1e-5)
+    assert accuracy(config, loaded, images, labels) == fit
+
+
+def test_missing_classifier_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no factor classifier"):
+        load_classifier(tmp_path)
+
+
+def test_shipped_classifier_is_accurate_on_fresh_images():
+    """>= 98% of never-seen images get every factor right (training used seed 0)."""
+    config, params = load_classifier(SHIPPED)
+    images, labels = rendered(seed=12345, num=1000)
+    result = accuracy(config, params, images, labels)
+    assert result["all"] >= 0.98, result
