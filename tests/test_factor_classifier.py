@@ -49,3 +49,19 @@ def test_shipped_classifier_is_accurate_on_fresh_images():
     images, labels = rendered(seed=12345, num=1000)
     result = accuracy(config, params, images, labels)
     assert result["all"] >= 0.98, result
+
+
+def test_shipped_weights_match_the_tool_defaults():
+    """`python tools/train_factor_classifier.py` with no flags reproduces the shipped settings."""
+    config, _ = load_classifier(SHIPPED)
+    assert config == ClassifierConfig()
+
+
+@pytest.mark.parametrize("args, message", [(["--steps", "0"], "must be positive"),
+                                           (["--dataset-config", "huge"], "invalid choice"),
+                                           (["--nope"], "unrecognized arguments")])
+def test_tool_rejects_bad_flags(args, message):
+    from conftest import run_script
+
+    code, _, stderr = run_script("tools/train_factor_classifier.py", *args)
+    assert code == 2 and message in stderr and len(stderr.strip().splitlines()) == 1

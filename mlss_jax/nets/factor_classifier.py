@@ -37,8 +37,8 @@ class ClassifierConfig:
     width: int = 32
     feature_dim: int = 128
     learning_rate: float = 1e-3
-    batch_size: int = 128
-    steps: int = 3000
+    batch_size: int = 64
+    steps: int = 2500
     seed: int = 0
 
     def to_dict(self) -> dict:
