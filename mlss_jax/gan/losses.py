@@ -1,0 +1,61 @@
+"""StyleGAN2 training objectives and helpers, as pure jittable functions.
+
+Non-saturating logistic loss, R1 regularisation, style-mixing latents, the EMA of
+generator weights and the running W average: the pieces of NVIDIA's training
+loop (``../shared/docs/stylegan2-formats.md`` 3.1 for ``w_avg``), written from
+their definitions.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+
+
+def generator_loss(fake_logits: jax.Array) -> jax.Array:
+    """Non-saturating generator loss: mean softplus(-D(G(z)))."""
+    return jnp.mean(jax.nn.softplus(-fake_logits))
+
+
+def discriminator_loss(real_logits: jax.Array, fake_logits: jax.Array) -> jax.Array:
+    """Logistic discriminator loss: mean softplus(D(fake)) + mean softplus(-D(real))."""
+    return jnp.mean(jax.nn.softplus(fake_logits)) + jnp.mean(jax.nn.softplus(-real_logits))
+
+
+def r1_penalty(logits_fn: Callable[[jax.Array], jax.Array], real_images: jax.Array) -> jax.Array:
+    """R1: mean over real images of the squared norm of dD(x)/dx (multiply by gamma / 2)."""
+    grads = jax.grad(lambda x: jnp.sum(logits_fn(x)))(real_images)
+    return jnp.mean(jnp.sum(jnp.square(grads), axis=tuple(range(1, grads.ndim))))
+
+
+def style_mixing_ws(ws_a: jax.Array, ws_b: jax.Array, rng: jax.Array,
+                    probability: float) -> jax.Array:
+    """Per sample, with ``probability``, take ws_b from a random layer cutoff in [1, num_ws) on.
+
+    This is what makes adjacent layers' styles independent, and so the coarse /
+    medium / fine levels separable.
+    """
+    n, num_ws = ws_a.shape[:2]
+    mix_key, cut_key = jax.random.split(rng)
+    mix = jax.random.uniform(mix_key, (n,)) < probability
+    cutoff = jax.random.randint(cut_key, (n,), 1, num_ws)
+    cutoff = jnp.where(mix, cutoff, num_ws)
+    layer = jnp.arange(num_ws)[None, :, None]
+    return jnp.where(layer < cutoff[:, None, None], ws_a, ws_b)
+
+
+def ema_beta(batch_size: int, half_life_images: float) -> float:
+    """EMA decay per step so that a weight's influence halves every ``half_life_images``."""
+    return 0.5 ** (batch_size / max(half_life_images, 1e-8))
+
+
+def ema_update(ema_params, params, beta: float | jax.Array):
+    """``ema <- beta * ema + (1 - beta) * params``, leaf by leaf."""
+    return jax.tree_util.tree_map(lambda e, p: beta * e + (1.0 - beta) * p, ema_params, params)
+
+
+def update_w_avg(w_avg: jax.Array, ws: jax.Array, beta: float) -> jax.Array:
+    """NVIDIA's running W average: ``w_avg <- beta * w_avg + (1 - beta) * mean_batch(w)``."""
+    return beta * w_avg + (1.0 - beta) * jnp.mean(ws[:, 0], axis=0)

@@ -1,0 +1,70 @@
+"""StyleGAN2 training objectives against their definitions."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from mlss_jax.gan.losses import (discriminator_loss, ema_beta, ema_update, generator_loss,
+                                 r1_penalty, style_mixing_ws, update_w_avg)
+
+
+def softplus(x):
+    return np.log1p(np.exp(x))
+
+
+def test_logistic_losses():
+    real = np.asarray([[2.0], [-1.0]], np.float32)
+    fake = np.asarray([[0.5], [-3.0]], np.float32)
+    np.testing.assert_allclose(float(generator_loss(fake)), softplus(-fake).mean(), rtol=1e-6)
+    np.testing.assert_allclose(float(discriminator_loss(real, fake)),
+                               softplus(fake).mean() + softplus(-real).mean(), rtol=1e-6)
+    # A discriminator that separates well has a small loss; the generator's is then large.
+    assert float(discriminator_loss(jnp.full((4, 1), 10.0), jnp.full((4, 1), -10.0))) < 1e-3
+    assert float(generator_loss(jnp.full((4, 1), -10.0))) > 9.9
+
+
+def test_r1_penalty_of_a_linear_and_a_quadratic_critic():
+    x = jax.random.normal(jax.random.PRNGKey(0), (3, 4, 4, 2))
+    w = jax.random.normal(jax.random.PRNGKey(1), (4, 4, 2))
+    linear = lambda imgs: jnp.sum(imgs * w, axis=(1, 2, 3))[:, None]
+    np.testing.assert_allclose(float(r1_penalty(linear, x)), float(jnp.sum(w ** 2)), rtol=1e-5)
+    quadratic = lambda imgs: jnp.sum(imgs ** 2, axis=(1, 2, 3))[:, None]
+    expected = float(jnp.mean(jnp.sum((2 * x) ** 2, axis=(1, 2, 3))))
+    np.testing.assert_allclose(float(r1_penalty(quadratic, x)), expected, rtol=1e-5)
+
+
+def test_style_mixing_switches_at_one_cutoff_per_sample():
+    n, num_ws = 512, 8
+    ws_a = jnp.zeros((n, num_ws, 3))
+    ws_b = jnp.ones((n, num_ws, 3))
+    mixed = np.asarray(style_mixing_ws(ws_a, ws_b, jax.random.PRNGKey(0), probability=0.9))
+    per_layer = mixed[:, :, 0]
+    assert np.all(per_layer[:, 0] == 0)                      # layer 0 always from a
+    assert np.all(np.diff(per_layer, axis=1) >= 0)           # one switch from a to b, never back
+    mixed_share = per_layer[:, -1].mean()
+    assert 0.85 < mixed_share < 0.95
+    cutoffs = num_ws - per_layer[per_layer[:, -1] == 1].sum(axis=1)
+    assert set(cutoffs.astype(int)) == set(range(1, num_ws))
+    none = np.asarray(style_mixing_ws(ws_a, ws_b, jax.random.PRNGKey(0), probability=0.0))
+    assert np.all(none == 0)
+
+
+def test_ema_and_w_avg():
+    beta = ema_beta(batch_size=32, half_life_images=320)
+    np.testing.assert_allclose(beta ** 10, 0.5, rtol=1e-6)     # ten steps halve the old weight
+    ema = {"a": jnp.ones(3)}
+    new = ema_update(ema, {"a": jnp.zeros(3)}, 0.75)
+    np.testing.assert_allclose(np.asarray(new["a"]), 0.75)
+    ws = jnp.broadcast_to(jnp.arange(4.0)[:, None, None], (4, 5, 2))
+    np.testing.assert_allclose(np.asarray(update_w_avg(jnp.zeros(2), ws, 0.995)), 0.005 * 1.5,
+                               rtol=1e-6)
+
+
+@pytest.mark.parametrize("probability", [0.0, 1.0])
+def test_style_mixing_is_jittable(probability):
+    f = jax.jit(style_mixing_ws, static_argnames="probability")
+    out = f(jnp.zeros((2, 4, 1)), jnp.ones((2, 4, 1)), jax.random.PRNGKey(1), probability=probability)
+    assert out.shape == (2, 4, 1)
