@@ -15,7 +15,7 @@ import jax.numpy as jnp
 
 from mlss_jax.nets.config import DiscriminatorConfig, GeneratorConfig
 from mlss_jax.nets.discriminator import discriminator_logits
-from mlss_jax.nets.generator import NOISE_MODES, generator_mapping, generator_synthesis
+from mlss_jax.nets.generator import generator_mapping, generator_synthesis
 from mlss_jax.weights.checkpoint import CheckpointError, load_networks
 
 
@@ -54,8 +54,6 @@ class StyleGAN2Generator:
         """ws [N, num_ws, w_dim] -> images [N, H, W, C], float32 in about [-1, 1]."""
         ws = jnp.asarray(ws, jnp.float32)
         chex.assert_shape(ws, (None, self.num_ws, self.w_dim))
-        if noise_mode not in NOISE_MODES:
-            raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
         return generator_synthesis(self.config, self.variables, ws, noise_mode, rng)
 
     def __call__(self, z: jax.Array, truncation_psi: float = 1.0,

@@ -65,6 +65,14 @@ class FactorClassifier(nn.Module):
         return logits, features
 
 
+def _model(config: ClassifierConfig) -> FactorClassifier:
+    return FactorClassifier(config.width, config.feature_dim)
+
+
+def init_params(config: ClassifierConfig, rng: jax.Array) -> dict:
+    return _model(config).init(rng, jnp.zeros((1, 32, 32, 3)))["params"]
+
+
 def to_model_input(images_uint8: np.ndarray | jax.Array) -> jax.Array:
     """uint8 images -> float32 in [-1, 1], the generator's range."""
     return jnp.asarray(images_uint8, jnp.float32) / 127.5 - 1.0
@@ -74,14 +82,13 @@ def to_model_input(images_uint8: np.ndarray | jax.Array) -> jax.Array:
 def classify(config: ClassifierConfig, params: dict, images: jax.Array
              ) -> tuple[dict[str, jax.Array], jax.Array]:
     """Pure, jitted: images in [-1, 1] -> ({factor: probabilities}, features)."""
-    logits, features = FactorClassifier(config.width, config.feature_dim).apply(
-        {"params": params}, images)
+    logits, features = _model(config).apply({"params": params}, images)
     return {k: jax.nn.softmax(v) for k, v in logits.items()}, features
 
 
 def _loss(config: ClassifierConfig, params: dict, images: jax.Array,
           labels: dict[str, jax.Array]) -> jax.Array:
-    logits, _ = FactorClassifier(config.width, config.feature_dim).apply({"params": params}, images)
+    logits, _ = _model(config).apply({"params": params}, images)
     return sum(optax.softmax_cross_entropy_with_integer_labels(logits[k], labels[k]).mean()
                for k in FACTORS)
 
@@ -96,8 +103,7 @@ def _batches(num: int, batch_size: int, rng: np.random.Generator) -> Iterator[np
 def train_classifier(config: ClassifierConfig, images: np.ndarray,
                      labels: dict[str, np.ndarray], progress: bool = True) -> dict:
     """Train on uint8 images and integer labels; returns the parameters."""
-    model = FactorClassifier(config.width, config.feature_dim)
-    params = model.init(jax.random.PRNGKey(config.seed), jnp.zeros((1, 32, 32, 3)))["params"]
+    params = init_params(config, jax.random.PRNGKey(config.seed))
     optimizer = optax.adam(config.learning_rate)
     opt_state = optimizer.init(params)
 
@@ -167,6 +173,4 @@ def load_classifier(directory: str | Path) -> tuple[ClassifierConfig, dict]:
     except FileNotFoundError as err:
         raise FileNotFoundError(f"no factor classifier in {directory} ({err.filename} missing)") from None
     config = ClassifierConfig(**meta["config"])
-    template = FactorClassifier(config.width, config.feature_dim).init(
-        jax.random.PRNGKey(0), jnp.zeros((1, 32, 32, 3)))["params"]
-    return config, serialization.from_bytes(template, raw)
+    return config, serialization.from_bytes(init_params(config, jax.random.PRNGKey(0)), raw)

@@ -267,47 +267,12 @@ def _pt_generator(g: PersistentModule) -> tuple[GeneratorConfig, dict, list[str]
         w_avg_beta=float(_pt_attr(mapping, "w_avg_beta", 0.995)),
     )
     table = _ArrayTable(arrays, "G_ema")
-    params: dict = {}
-    buffers: dict = {}
-    for i in range(cfg.mapping_layers):
-        fan_in = cfg.z_dim if i == 0 else cfg.mapping_hidden
-        fan_out = cfg.w_dim if i == cfg.mapping_layers - 1 else cfg.mapping_hidden
-        _set(params, f"mapping/fc{i}/weight", table.get(f"mapping.fc{i}.weight", (fan_out, fan_in)).T)
-        _set(params, f"mapping/fc{i}/bias", table.get(f"mapping.fc{i}.bias", (fan_out,)))
-    _set(buffers, "mapping/w_avg", table.get("mapping.w_avg", (cfg.w_dim,)))
-
-    def affine(dst: str, src: str, c_in: int) -> None:
-        _set(params, f"{dst}/affine/weight", table.get(f"{src}.affine.weight", (c_in, cfg.w_dim)).T)
-        _set(params, f"{dst}/affine/bias", table.get(f"{src}.affine.bias", (c_in,)))
-
-    def layer(name: str, c_in: int, c_out: int, res: int, up: bool) -> None:
-        src, dst = f"synthesis.b{res}.{name}", f"synthesis/b{res}/{name}"
-        weight = table.get(f"{src}.weight", (c_out, c_in, 3, 3)).transpose(2, 3, 1, 0)
-        # NVIDIA's converter flips TF's up-sampling kernels; flip back to TF orientation.
-        _set(params, f"{dst}/weight", weight[::-1, ::-1] if up else weight)
-        affine(dst, src, c_in)
-        _set(params, f"{dst}/noise_strength", table.get(f"{src}.noise_strength", ()))
-        _set(params, f"{dst}/bias", table.get(f"{src}.bias", (c_out,)))
-        _set(buffers, f"{dst}/noise_const", table.get(f"{src}.noise_const", (res, res)))
-
-    for res in cfg.block_resolutions:
-        c_out = cfg.channels(res)
-        if res == 4:
-            const = table.get("synthesis.b4.const", (c_out, 4, 4))
-            _set(params, "synthesis/b4/const", const.transpose(1, 2, 0))
-        else:
-            layer("conv0", cfg.channels(res // 2), c_out, res, up=True)
-        layer("conv1", c_out, c_out, res, up=False)
-        src = f"synthesis.b{res}.torgb"
-        weight = table.get(f"{src}.weight", (cfg.img_channels, c_out, 1, 1))
-        _set(params, f"synthesis/b{res}/torgb/weight", weight.transpose(2, 3, 1, 0))
-        affine(f"synthesis/b{res}/torgb", src, c_out)
-        _set(params, f"synthesis/b{res}/torgb/bias", table.get(f"{src}.bias", (cfg.img_channels,)))
+    tree = _read_pt_layout(table, generator_layout(cfg))
     table.check_all_used(ignore=lambda n: n.endswith("resample_filter"))
     notes = []
     if _pt_attr(synthesis, "num_fp16_res", 0) or syn_kw.get("num_fp16_res", 0):
         notes.append("the network used fp16 in its top layers; it runs in float32 here")
-    return cfg, {"params": params, "buffers": buffers}, notes
+    return cfg, tree, notes
 
 
 def _pt_discriminator(d: PersistentModule) -> tuple[DiscriminatorConfig, dict]:
@@ -334,30 +299,38 @@ def _pt_discriminator(d: PersistentModule) -> tuple[DiscriminatorConfig, dict]:
         arch = _pt_attr(_pt_child(d, f"b{res}", "D"), "architecture", "resnet")
         _require(arch == "resnet", f"discriminator architecture {arch!r} (only 'resnet')")
     table = _ArrayTable(_pt_arrays(d, "D"), "D")
-    params: dict = {}
-
-    def conv(name: str, k: int, c_in: int, c_out: int, bias: bool = True) -> None:
-        weight = table.get(f"{name}.weight", (c_out, c_in, k, k))
-        _set(params, f"{name.replace('.', '/')}/weight", weight.transpose(2, 3, 1, 0))
-        if bias:
-            _set(params, f"{name.replace('.', '/')}/bias", table.get(f"{name}.bias", (c_out,)))
-
-    for i, res in enumerate(cfg.block_resolutions):
-        tmp, out = cfg.channels(res), cfg.channels(res // 2)
-        if i == 0:
-            conv(f"b{res}.fromrgb", 1, cfg.img_channels, tmp)
-        conv(f"b{res}.conv0", 3, tmp, tmp)
-        conv(f"b{res}.conv1", 3, tmp, out)
-        conv(f"b{res}.skip", 1, tmp, out, bias=False)
-    c4 = cfg.channels(4)
-    conv("b4.conv", 3, c4 + cfg.mbstd_channels, c4)
-    fc = table.get("b4.fc.weight", (c4, c4 * 16)).T
-    _set(params, "b4/fc/weight", nchw_rows_to_nhwc(fc))
-    _set(params, "b4/fc/bias", table.get("b4.fc.bias", (c4,)))
-    _set(params, "b4/out/weight", table.get("b4.out.weight", (1, c4)).T)
-    _set(params, "b4/out/bias", table.get("b4.out.bias", (1,)))
+    tree = _read_pt_layout(table, discriminator_layout(cfg))
     table.check_all_used(ignore=lambda n: n.endswith("resample_filter"))
-    return cfg, {"params": params}
+    return cfg, tree
+
+
+def _read_pt_layout(table: _ArrayTable, layout: list[TFArray]) -> dict:
+    """Our variable tree from PyTorch arrays, following the shared (TF) layout.
+
+    NVIDIA's PyTorch names are our tree paths with dots (``synthesis.b8.conv0.weight``
+    is ``params/synthesis/b8/conv0/weight``); only the value layouts differ.
+    """
+    tree: dict = {}
+    for array in layout:
+        if array.ours is None:
+            continue
+        ours_shape = to_ours(array, np.zeros(array.shape, np.float32)).shape
+        name = array.ours.split("/", 1)[1].replace("/", ".")
+        if array.kind == "const":       # [4, 4, C] <- [C, 4, 4]
+            value = table.get(name, (ours_shape[2], 4, 4)).transpose(1, 2, 0)
+        elif array.kind == "noise" or len(ours_shape) < 2:
+            value = table.get(name, ours_shape)  # also biases (affine ones include the +1), w_avg
+        elif len(ours_shape) == 4:      # conv HWIO <- OIHW
+            value = table.get(name, tuple(ours_shape[i] for i in (3, 2, 0, 1))).transpose(2, 3, 1, 0)
+            if array.theirs.endswith("Conv0_up/weight"):
+                # NVIDIA's converter flips TF's up-sampling kernels; flip back to TF orientation.
+                value = value[::-1, ::-1]
+        else:                           # dense [in, out] <- [out, in]
+            value = table.get(name, ours_shape[::-1]).T
+            if array.kind == "dense_nchw":
+                value = nchw_rows_to_nhwc(value)
+        _set(tree, array.ours, value)
+    return tree
 
 
 # --- entry point ----------------------------------------------------------------------
