@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from mlss_jax.gan.losses import (discriminator_loss, ema_beta, ema_update, generator_loss,
-                                 r1_penalty, style_mixing_ws, update_w_avg)
+                                 mix_styles, mixing_cutoffs, r1_penalty, update_w_avg)
 
 
 def softplus(x):
@@ -40,7 +40,7 @@ def test_style_mixing_switches_at_one_cutoff_per_sample():
     n, num_ws = 512, 8
     ws_a = jnp.zeros((n, num_ws, 3))
     ws_b = jnp.ones((n, num_ws, 3))
-    mixed = np.asarray(style_mixing_ws(ws_a, ws_b, jax.random.PRNGKey(0), probability=0.9))
+    mixed = np.asarray(mix_styles(ws_a, ws_b, mixing_cutoffs(jax.random.PRNGKey(0), n, num_ws, 0.9)))
     per_layer = mixed[:, :, 0]
     assert np.all(per_layer[:, 0] == 0)                      # layer 0 always from a
     assert np.all(np.diff(per_layer, axis=1) >= 0)           # one switch from a to b, never back
@@ -48,7 +48,7 @@ def test_style_mixing_switches_at_one_cutoff_per_sample():
     assert 0.85 < mixed_share < 0.95
     cutoffs = num_ws - per_layer[per_layer[:, -1] == 1].sum(axis=1)
     assert set(cutoffs.astype(int)) == set(range(1, num_ws))
-    none = np.asarray(style_mixing_ws(ws_a, ws_b, jax.random.PRNGKey(0), probability=0.0))
+    none = np.asarray(mix_styles(ws_a, ws_b, mixing_cutoffs(jax.random.PRNGKey(0), n, num_ws, 0.0)))
     assert np.all(none == 0)
 
 
@@ -65,6 +65,6 @@ def test_ema_and_w_avg():
 
 @pytest.mark.parametrize("probability", [0.0, 1.0])
 def test_style_mixing_is_jittable(probability):
-    f = jax.jit(style_mixing_ws, static_argnames="probability")
-    out = f(jnp.zeros((2, 4, 1)), jnp.ones((2, 4, 1)), jax.random.PRNGKey(1), probability=probability)
-    assert out.shape == (2, 4, 1)
+    mix = jax.jit(lambda a, b, key: mix_styles(a, b, mixing_cutoffs(key, 2, 4, probability)))
+    out = np.asarray(mix(jnp.zeros((2, 4, 1)), jnp.ones((2, 4, 1)), jax.random.PRNGKey(1)))
+    np.testing.assert_array_equal(out[:, -1, 0], [probability] * 2)

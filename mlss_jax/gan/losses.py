@@ -30,25 +30,32 @@ def r1_penalty(logits_fn: Callable[[jax.Array], jax.Array], real_images: jax.Arr
     return jnp.mean(jnp.sum(jnp.square(grads), axis=tuple(range(1, grads.ndim))))
 
 
-def style_mixing_ws(ws_a: jax.Array, ws_b: jax.Array, rng: jax.Array,
-                    probability: float) -> jax.Array:
-    """Per sample, with ``probability``, take ws_b from a random layer cutoff in [1, num_ws) on.
+def mixing_cutoffs(rng: jax.Array, n: int, num_ws: int, probability: float) -> jax.Array:
+    """Per sample, the first layer whose style comes from the second latent.
+
+    With ``probability`` a cutoff uniform in [1, num_ws), otherwise ``num_ws`` (no
+    mixing). Drawn for the whole batch at once, so a data-parallel run can shard
+    the same cutoffs whatever its device count.
+    """
+    mix_key, cut_key = jax.random.split(rng)
+    mix = jax.random.uniform(mix_key, (n,)) < probability
+    cutoff = jax.random.randint(cut_key, (n,), 1, num_ws)
+    return jnp.where(mix, cutoff, num_ws)
+
+
+def mix_styles(ws_a: jax.Array, ws_b: jax.Array, cutoffs: jax.Array) -> jax.Array:
+    """Style mixing: sample i takes ws_a below layer ``cutoffs[i]`` and ws_b from it on.
 
     This is what makes adjacent layers' styles independent, and so the coarse /
     medium / fine levels separable.
     """
-    n, num_ws = ws_a.shape[:2]
-    mix_key, cut_key = jax.random.split(rng)
-    mix = jax.random.uniform(mix_key, (n,)) < probability
-    cutoff = jax.random.randint(cut_key, (n,), 1, num_ws)
-    cutoff = jnp.where(mix, cutoff, num_ws)
-    layer = jnp.arange(num_ws)[None, :, None]
-    return jnp.where(layer < cutoff[:, None, None], ws_a, ws_b)
+    layer = jnp.arange(ws_a.shape[1])[None, :, None]
+    return jnp.where(layer < cutoffs[:, None, None], ws_a, ws_b)
 
 
-def ema_beta(batch_size: int, half_life_images: float) -> float:
+def ema_beta(batch_size: int, half_life_images: float | jax.Array) -> jax.Array:
     """EMA decay per step so that a weight's influence halves every ``half_life_images``."""
-    return 0.5 ** (batch_size / max(half_life_images, 1e-8))
+    return 0.5 ** (batch_size / jnp.maximum(half_life_images, 1e-8))
 
 
 def ema_update(ema_params, params, beta: float | jax.Array):

@@ -7,6 +7,7 @@ as in NVIDIA's networks, so the same modules serve inference and training.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Callable
 
@@ -75,8 +76,45 @@ def conv2d(x: jax.Array, weight: jax.Array, *, up: bool = False, down: bool = Fa
             y, weight, window_strides=(stride, stride), padding="VALID",
             dimension_numbers=_DIMS)
     p = k // 2
-    return jax.lax.conv_general_dilated(
-        x, weight, window_strides=(1, 1), padding=((p, p), (p, p)), dimension_numbers=_DIMS)
+    return conv_stride1(x, weight, ((p, p), (p, p)))
+
+
+def _xla_conv(x: jax.Array, weight: jax.Array, padding: tuple) -> jax.Array:
+    return jax.lax.conv_general_dilated(x, weight, (1, 1), padding, dimension_numbers=_DIMS)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def conv_stride1(x: jax.Array, weight: jax.Array, padding: tuple) -> jax.Array:
+    """Stride-1 correlation (NHWC, HWIO, explicit padding) with a faster weight gradient.
+
+    XLA's CPU backend computes the kernel gradient as a convolution that runs
+    4-5x slower than the forward pass; here it is one matrix product per kernel
+    tap (the same sums, 2x faster, and 10x faster for the small polyphase
+    kernels of the up-sampling conv). The input gradient stays XLA's.
+    """
+    return _xla_conv(x, weight, padding)
+
+
+def _conv_stride1_fwd(x, weight, padding):
+    return _xla_conv(x, weight, padding), (x, weight)
+
+
+def _conv_stride1_bwd(padding, residuals, grad):
+    x, weight = residuals
+    _, input_vjp = jax.vjp(lambda x_: _xla_conv(x_, weight, padding), x)
+    (grad_x,) = input_vjp(grad)
+    kh, kw, c_in, _ = weight.shape
+    x_pad = jnp.pad(x, ((0, 0), padding[0], padding[1], (0, 0)))
+    out_h, out_w = grad.shape[1:3]
+    grad_rows = grad.reshape(-1, grad.shape[-1])
+    grad_w = jnp.stack([
+        jnp.stack([x_pad[:, a:a + out_h, b:b + out_w].reshape(-1, c_in).T @ grad_rows
+                   for b in range(kw)])
+        for a in range(kh)])
+    return grad_x, grad_w.astype(weight.dtype)
+
+
+conv_stride1.defvjp(_conv_stride1_fwd, _conv_stride1_bwd)
 
 
 def _dilated_conv3x3_polyphase(x: jax.Array, weight: jax.Array) -> jax.Array:
@@ -92,8 +130,7 @@ def _dilated_conv3x3_polyphase(x: jax.Array, weight: jax.Array) -> jax.Array:
 
     def phase(row: int, col: int) -> jax.Array:
         kernel = weight[taps[row]][:, taps[col]]
-        return jax.lax.conv_general_dilated(x, kernel, (1, 1), (pads[row], pads[col]),
-                                            dimension_numbers=_DIMS)
+        return conv_stride1(x, kernel, (pads[row], pads[col]))
 
     def interleave_cols(even: jax.Array, odd: jax.Array) -> jax.Array:
         odd = jnp.pad(odd, ((0, 0), (0, 0), (0, 1), (0, 0)))   # W -> W+1 columns

@@ -1,0 +1,330 @@
+"""A compact StyleGAN2 trainer (the tool that trains the bundled demo generator).
+
+Non-saturating logistic loss, lazy R1 regularisation, style mixing, an EMA
+generator with ramp-up and the running W average, on the project's own networks,
+data-parallel over all local devices. Not the product's centre: it exists so that
+the demo world has a real StyleGAN2 generator trained where the truth is known.
+
+One step, given the host's step counter ``t`` (all randomness is
+``fold_in(seed, t)``, so a resumed run repeats an uninterrupted one):
+
+1. G phase: fakes from fresh z (style-mixed, random noise) scored by D;
+   Adam on G's params with the gradient averaged over devices; ``w_avg`` update.
+2. D phase: fresh fakes from the updated G and a batch of reals; logistic loss,
+   plus ``r1_interval * r1_gamma / 2 * R1`` every ``r1_interval`` steps.
+3. EMA of G's params (buffers are copied).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from mlss_jax.gan.losses import (discriminator_loss, ema_beta, ema_update, generator_loss,
+                                 mix_styles, mixing_cutoffs, r1_penalty, update_w_avg)
+from mlss_jax.nets.config import DiscriminatorConfig, GeneratorConfig
+from mlss_jax.nets.discriminator import Discriminator, init_discriminator
+from mlss_jax.nets.generator import Generator, generator_synthesis, init_generator
+from mlss_jax.parallel import REPLICATED, SHARDED, check_batch, data_mesh, interleave
+
+
+class TrainingDiverged(ValueError):
+    """A loss became NaN or inf; the last good checkpoint is kept."""
+
+
+@dataclasses.dataclass(frozen=True)
+class GANTrainConfig:
+    """Settings of a StyleGAN2 run; the defaults train the bundled 32 px demo generator.
+
+    Attributes:
+      z_dim, w_dim, mapping_layers: mapping network size.
+      channel_base, channel_max: feature maps per block, min(channel_base // r, channel_max),
+        for both G and D.
+      batch_size: global batch (split over devices; a multiple of devices x mbstd_group).
+      steps: optimisation steps (one G and one D update each).
+      learning_rate, adam_beta2: Adam for G and D (beta1 = 0, eps = 1e-8, as NVIDIA).
+      r1_gamma, r1_interval: R1 weight and its lazy interval (the penalty is scaled
+        by the interval, as in NVIDIA's lazy regularisation).
+      style_mixing: probability that a sample mixes two latents.
+      ema_half_life_images: EMA half-life of G's weights, in images.
+      ema_rampup: half-life limited to this fraction of the images seen so far
+        (so the EMA does not drag in the random start); None: no ramp-up.
+      mbstd_group_size: minibatch-stddev group of D.
+      seed: everything random derives from it and the step number.
+      snapshot_every: steps between checkpoints and sample grids.
+      log_every: steps between metric log lines (and NaN checks).
+    """
+
+    z_dim: int = 128
+    w_dim: int = 128
+    mapping_layers: int = 4
+    channel_base: int = 1024
+    channel_max: int = 128
+    batch_size: int = 32
+    steps: int = 6000
+    learning_rate: float = 0.0025
+    adam_beta2: float = 0.99
+    r1_gamma: float = 0.01
+    r1_interval: int = 16
+    style_mixing: float = 0.9
+    ema_half_life_images: float = 10_000.0
+    ema_rampup: float | None = 0.05
+    mbstd_group_size: int = 4
+    seed: int = 0
+    snapshot_every: int = 500
+    log_every: int = 50
+
+    def generator_config(self, resolution: int, img_channels: int) -> GeneratorConfig:
+        return GeneratorConfig(resolution=resolution, z_dim=self.z_dim, w_dim=self.w_dim,
+                               img_channels=img_channels, mapping_layers=self.mapping_layers,
+                               channel_base=self.channel_base, channel_max=self.channel_max)
+
+    def discriminator_config(self, resolution: int, img_channels: int) -> DiscriminatorConfig:
+        return DiscriminatorConfig(resolution=resolution, img_channels=img_channels,
+                                   channel_base=self.channel_base, channel_max=self.channel_max,
+                                   mbstd_group_size=self.mbstd_group_size)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def init_train_state(config: GANTrainConfig, g_cfg: GeneratorConfig,
+                     d_cfg: DiscriminatorConfig) -> dict:
+    """Fresh networks, their EMA copy and Adam states, as one pytree."""
+    g_key, d_key = jax.random.split(jax.random.PRNGKey(config.seed))
+    g_vars = init_generator(g_cfg, g_key)
+    d_vars = init_discriminator(d_cfg, d_key)
+    optimizer = _optimizer(config)
+    return {"g": g_vars, "d": d_vars, "g_ema": jax.tree_util.tree_map(jnp.copy, g_vars),
+            "g_opt": optimizer.init(g_vars["params"]), "d_opt": optimizer.init(d_vars["params"])}
+
+
+def _optimizer(config: GANTrainConfig) -> optax.GradientTransformation:
+    return optax.adam(config.learning_rate, b1=0.0, b2=config.adam_beta2, eps=1e-8)
+
+
+def _ema_beta(config: GANTrainConfig, step: jax.Array) -> jax.Array:
+    half_life = jnp.asarray(config.ema_half_life_images, jnp.float32)
+    if config.ema_rampup is not None:
+        seen = (step.astype(jnp.float32) + 1.0) * config.batch_size
+        half_life = jnp.minimum(half_life, seen * config.ema_rampup)
+    return ema_beta(config.batch_size, half_life)
+
+
+def make_train_step(config: GANTrainConfig, g_cfg: GeneratorConfig, d_cfg: DiscriminatorConfig,
+                    mesh: jax.sharding.Mesh | None = None) -> Callable:
+    """``step_fn(state, images_uint8, step, with_r1) -> (state, metrics)``, jitted.
+
+    ``images_uint8`` [N, R, R, C] is the whole training set, kept on the devices;
+    the step gathers its batch from it. ``with_r1`` is static (two compilations).
+    """
+    mesh = mesh if mesh is not None else data_mesh()
+    num_devices = mesh.devices.size
+    check_batch(config.batch_size, num_devices, config.mbstd_group_size)
+    generator, discriminator = Generator(g_cfg), Discriminator(d_cfg)
+    optimizer = _optimizer(config)
+    pmean = functools.partial(jax.lax.pmean, axis_name="data")
+
+    def fakes(g_params, buffers, batch):
+        """Style-mixed images with per-sample random noise (keys drawn globally)."""
+        variables = {"params": g_params, "buffers": buffers}
+        ws = generator.apply(variables, batch["z"], method=Generator.map_latents)
+        ws_mix = generator.apply(variables, batch["z_mix"], method=Generator.map_latents)
+        ws_in = mix_styles(ws, ws_mix, batch["cutoffs"])
+
+        def one(sample_ws, key):
+            return generator.apply(variables, sample_ws[None], "random", rngs={"noise": key},
+                                   method=Generator.synthesize)[0]
+
+        return jax.vmap(one)(ws_in, batch["noise_keys"]), ws
+
+    def d_logits(d_params, images):
+        return discriminator.apply({"params": d_params}, images)
+
+    # check_vma=False: gradients of the replicated parameters stay per-device (as
+    # under pmap) and are averaged explicitly with pmean below.
+    def local_step(state, g_batch, d_batch, beta, with_r1):
+        g_vars, d_vars = state["g"], state["d"]
+
+        def g_objective(g_params):
+            images, ws = fakes(g_params, g_vars["buffers"], g_batch)
+            logits = d_logits(d_vars["params"], images)
+            return generator_loss(logits), (ws, jnp.mean(logits))
+
+        (g_loss, (ws, fake_score)), g_grads = jax.value_and_grad(g_objective, has_aux=True)(
+            g_vars["params"])
+        g_updates, g_opt = optimizer.update(pmean(g_grads), state["g_opt"])
+        g_params = optax.apply_updates(g_vars["params"], g_updates)
+        w_avg = update_w_avg(g_vars["buffers"]["mapping"]["w_avg"], ws, g_cfg.w_avg_beta)
+        w_avg = pmean(w_avg)
+        buffers = {**g_vars["buffers"], "mapping": {"w_avg": w_avg}}
+
+        fake_images, _ = fakes(g_params, buffers, d_batch)
+        fake_images = jax.lax.stop_gradient(fake_images)
+
+        def d_objective(d_params):
+            real_logits = d_logits(d_params, d_batch["real"])
+            fake_logits = d_logits(d_params, fake_images)
+            loss = discriminator_loss(real_logits, fake_logits)
+            r1 = jnp.zeros(())
+            if with_r1:
+                r1 = r1_penalty(lambda x: d_logits(d_params, x), d_batch["real"])
+                loss = loss + r1 * (config.r1_gamma / 2 * config.r1_interval)
+            return loss, (r1, jnp.mean(real_logits))
+
+        (d_total, (r1, real_score)), d_grads = jax.value_and_grad(d_objective, has_aux=True)(
+            d_vars["params"])
+        d_updates, d_opt = optimizer.update(pmean(d_grads), state["d_opt"])
+        d_params = optax.apply_updates(d_vars["params"], d_updates)
+
+        new_state = {
+            "g": {"params": g_params, "buffers": buffers},
+            "d": {"params": d_params},
+            "g_ema": {"params": ema_update(state["g_ema"]["params"], g_params, beta),
+                      "buffers": buffers},
+            "g_opt": g_opt, "d_opt": d_opt,
+        }
+        metrics = {"g_loss": g_loss, "d_loss": d_total, "r1": r1,
+                   "real_score": real_score, "fake_score": fake_score}
+        return new_state, pmean(metrics)
+
+    def draw(key, real_pool):
+        n = config.batch_size
+        k_idx, k_z, k_mix, k_cut, k_noise = jax.random.split(key, 5)
+        batch = {"z": jax.random.normal(k_z, (n, g_cfg.z_dim)),
+                 "z_mix": jax.random.normal(k_mix, (n, g_cfg.z_dim)),
+                 "cutoffs": mixing_cutoffs(k_cut, n, g_cfg.num_ws, config.style_mixing),
+                 "noise_keys": jax.random.split(k_noise, n)}
+        if real_pool is not None:
+            idx = jax.random.randint(k_idx, (n,), 0, real_pool.shape[0])
+            batch["real"] = real_pool[idx].astype(jnp.float32) / 127.5 - 1.0
+        return jax.tree_util.tree_map(lambda x: interleave(x, num_devices), batch)
+
+    @functools.partial(jax.jit, static_argnames="with_r1", donate_argnums=0)
+    def step_fn(state, images_uint8, step, with_r1=False):
+        g_key, d_key = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(config.seed), step))
+        g_batch, d_batch = draw(g_key, None), draw(d_key, images_uint8)
+        beta = _ema_beta(config, step)
+        sharded = jax.shard_map(functools.partial(local_step, with_r1=with_r1), mesh=mesh,
+                                in_specs=(REPLICATED, SHARDED, SHARDED, REPLICATED),
+                                out_specs=(REPLICATED, REPLICATED), check_vma=False)
+        return sharded(state, g_batch, d_batch, beta)
+
+    return step_fn
+
+
+def sample_images(g_cfg: GeneratorConfig, g_vars: dict, z: np.ndarray,
+                  batch: int = 64) -> np.ndarray:
+    """Images of the (EMA) generator for fixed latents, constant noise, in [-1, 1]."""
+    out = []
+    for i in range(0, len(z), batch):
+        ws = Generator(g_cfg).apply(g_vars, jnp.asarray(z[i:i + batch]),
+                                    method=Generator.map_latents)
+        out.append(np.asarray(generator_synthesis(g_cfg, g_vars, ws)))
+    return np.concatenate(out)
+
+
+@dataclasses.dataclass
+class TrainResult:
+    run_dir: Path
+    step: int
+    pickle_path: Path
+    seconds: float
+    images_per_second: float
+
+
+def train_gan(config: GANTrainConfig, images: np.ndarray, run_dir: str | Path,
+              resume: bool = False, dataset_name: str = "shapes",
+              progress: bool | None = None) -> TrainResult:
+    """Train (or resume) a run in ``run_dir``; writes checkpoints, samples, log and ``network.pkl``.
+
+    ``images``: the training set, uint8 [N, R, R, C].
+    """
+    from tqdm import tqdm
+
+    from mlss_jax.viz.grid import save_image_grid
+    from mlss_jax.weights.run_state import RunCheckpointer, prepare_run_dir
+    from mlss_jax.weights.tf_format import export_tf_pickle
+
+    if images.ndim != 4 or images.dtype != np.uint8:
+        raise ValueError(f"training images must be uint8 [N, R, R, C], got {images.dtype} "
+                         f"{images.shape}")
+    resolution, channels = images.shape[1], images.shape[3]
+    g_cfg = config.generator_config(resolution, channels)
+    d_cfg = config.discriminator_config(resolution, channels)
+    run_config = {**config.to_dict(), "dataset": dataset_name,
+                  "generator": g_cfg.to_dict(), "discriminator": d_cfg.to_dict()}
+    run_dir = prepare_run_dir(run_dir, run_config, resume,
+                              mutable=("steps", "snapshot_every", "log_every"))
+    samples_dir = run_dir / "samples"
+    samples_dir.mkdir(exist_ok=True)
+    checkpointer = RunCheckpointer(run_dir)
+    state = init_train_state(config, g_cfg, d_cfg)
+    start = 0
+    if resume and checkpointer.latest_step() is not None:
+        start, state = checkpointer.restore(state)
+    step_fn = make_train_step(config, g_cfg, d_cfg)
+    pool = jnp.asarray(images)
+    grid_z = np.random.default_rng(1234).standard_normal((64, g_cfg.z_dim)).astype(np.float32)
+    if start == 0:
+        save_image_grid(images[:64], samples_dir / "reals.png", ncols=8)
+    log_path = run_dir / "log.jsonl"
+
+    def snapshot(step: int) -> None:
+        checkpointer.save(step, state)
+        save_image_grid(sample_images(g_cfg, state["g_ema"], grid_z),
+                        samples_dir / f"fakes-{step:06d}.png", ncols=8)
+
+    def check(metrics: dict, step: int) -> dict:
+        values = {k: float(v) for k, v in metrics.items()}
+        bad = [k for k, v in values.items() if not math.isfinite(v)]
+        if bad:
+            raise TrainingDiverged(f"{bad[0]} is {values[bad[0]]} at step {step}; stopped, "
+                                   f"last good checkpoint kept in {run_dir / 'checkpoints'}")
+        return values
+
+    t0 = time.perf_counter()
+    bar = tqdm(range(start, config.steps), initial=start, total=config.steps, desc="train",
+               unit="step", disable=(not progress) if progress is not None else None)
+    metrics = None
+    with open(log_path, "a") as log:
+        for step in bar:
+            with_r1 = step % config.r1_interval == 0
+            state, metrics = step_fn(state, pool, jnp.asarray(step, jnp.int32), with_r1=with_r1)
+            done = step + 1
+            if done % config.log_every == 0 or done == config.steps:
+                values = check(metrics, done)
+                log.write(json.dumps({"step": done, "images": done * config.batch_size,
+                                      "seconds": round(time.perf_counter() - t0, 2),
+                                      **values}) + "\n")
+                log.flush()
+                bar.set_postfix(g=f"{values['g_loss']:.3f}", d=f"{values['d_loss']:.3f}")
+            if done % config.snapshot_every == 0 or done == config.steps:
+                if metrics is not None:
+                    check(metrics, done)
+                snapshot(done)
+    bar.close()
+    seconds = time.perf_counter() - t0
+    final_step = max(start, config.steps)
+    if start >= config.steps and checkpointer.latest_step() is None:
+        snapshot(final_step)
+    checkpointer.close()
+    pickle_path = run_dir / "network.pkl"
+    tmp = pickle_path.with_suffix(".pkl.tmp")
+    tmp.write_bytes(export_tf_pickle(g_cfg, jax.device_get(state["g_ema"]), d_cfg,
+                                     jax.device_get(state["d"]),
+                                     training_generator_vars=jax.device_get(state["g"])))
+    tmp.replace(pickle_path)
+    trained = final_step - start
+    return TrainResult(run_dir, final_step, pickle_path, seconds,
+                       trained * config.batch_size / seconds if trained else 0.0)

@@ -1,0 +1,71 @@
+"""Train a small StyleGAN2 on the demo world's ``shapes`` (how the bundled demo generator was made).
+
+    python tools/train_stylegan2.py --out runs/stylegan2-shapes      # about an hour on 2 CPU cores
+    python tools/train_stylegan2.py --out runs/stylegan2-shapes --resume
+    python tools/train_stylegan2.py --out runs/stylegan2-shapes --export assets/demo/stylegan2-shapes-32.pkl
+
+The run directory gets config.json, checkpoints/, samples/*.png, log.jsonl and,
+at the end, network.pkl in NVIDIA's TensorFlow StyleGAN2 format.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from mlss_jax import cli  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    from mlss_jax.gan.training import GANTrainConfig
+
+    parser = cli.ArgumentParser(prog="train_stylegan2.py", description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, required=True, help="run directory")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run in --out from its newest checkpoint")
+    parser.add_argument("--dataset-config", default="default", choices=["default", "tiny"],
+                        help="shapes config to train on (default: default)")
+    parser.add_argument("--data-dir", default=None, help="tfds data directory (default: tfds's)")
+    parser.add_argument("--export", type=Path, default=None,
+                        help="also copy the final network.pkl here")
+    for field in dataclasses.fields(GANTrainConfig):
+        flag = "--" + field.name.replace("_", "-")
+        kind = float if isinstance(field.default, float) or field.name == "ema_rampup" else int
+        parser.add_argument(flag, type=kind, default=field.default,
+                            help=f"(default: {field.default})")
+    args = parser.parse_args(argv)
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(GANTrainConfig)}
+    positive = ("z_dim", "w_dim", "mapping_layers", "channel_base", "channel_max", "batch_size",
+                "steps", "r1_interval", "mbstd_group_size", "snapshot_every", "log_every")
+    bad = [name for name in positive if values[name] <= 0]
+    if bad:
+        parser.error(f"--{bad[0].replace('_', '-')} must be positive")
+    if not 0.0 <= values["style_mixing"] <= 1.0:
+        parser.error("--style-mixing must be a probability in [0, 1]")
+    config = GANTrainConfig(**values)
+
+    from mlss_jax.data.shapes_tfds import load_shapes
+    from mlss_jax.gan.training import train_gan
+
+    images, _ = load_shapes("train", args.dataset_config, args.data_dir)
+    result = train_gan(config, images, args.out, resume=args.resume,
+                       dataset_name=f"shapes/{args.dataset_config}")
+    print(f"step {result.step}: {result.images_per_second:.1f} img/s over "
+          f"{result.seconds:.0f} s this session")
+    print(f"samples:  {result.run_dir / 'samples'}/")
+    print(f"log:      {result.run_dir / 'log.jsonl'}")
+    print(f"network:  {result.pickle_path}")
+    if args.export is not None:
+        args.export.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(result.pickle_path, args.export)
+        print(f"exported: {args.export}")
+    return 0
+
+
+if __name__ == "__main__":
+    cli.run(main)
