@@ -1,5 +1,6 @@
 """Convert an NVIDIA StyleGAN2 network pickle (TensorFlow or PyTorch format) to a checkpoint.
 
+    python convert/from_pkl.py                 # the bundled demo generator -> checkpoints/demo
     python convert/from_pkl.py --pkl stylegan2-car-config-f.pkl --out checkpoints/car
 
 The pickle is treated as untrusted: no code from it is executed.
@@ -13,12 +14,16 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from mlss_jax import cli  # noqa: E402
+from mlss_jax.paths import DEMO_CHECKPOINT, DEMO_PICKLE  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = cli.ArgumentParser(prog="from_pkl.py", description=__doc__.splitlines()[0])
-    parser.add_argument("--pkl", required=True, help="network pickle to convert")
-    parser.add_argument("--out", required=True, help="checkpoint directory to write")
+    parser.add_argument("--pkl", type=Path, default=DEMO_PICKLE,
+                        help="network pickle to convert (default: the bundled demo generator, "
+                             "assets/demo/stylegan2-shapes-32.pkl)")
+    parser.add_argument("--out", type=Path, default=DEMO_CHECKPOINT,
+                        help=f"checkpoint directory to write (default: {DEMO_CHECKPOINT})")
     parser.add_argument("--force", action="store_true", help="replace an existing --out")
     parser.add_argument("--preview", type=int, default=16, metavar="N",
                         help="samples in the preview grid (0: none; default 16)")

@@ -78,16 +78,32 @@ class StyleGAN2Discriminator:
         return discriminator_logits(cfg, self.variables, img)
 
 
-def load_generator(ckpt_dir: str | Path) -> StyleGAN2Generator:
-    """The generator of a checkpoint directory written by ``convert/from_pkl.py``."""
-    config, variables = load_networks(ckpt_dir)
+def _load(path: str | Path) -> tuple[dict, dict]:
+    """``(config, variables)`` of a checkpoint directory, or of a network pickle converted in memory."""
+    path = Path(path)
+    if path.is_file():
+        from mlss_jax.weights.nvidia import convert_network_pickle
+
+        nets = convert_network_pickle(path.read_bytes())
+        config = {"generator": nets.generator_config.to_dict()}
+        variables = {"generator": nets.generator_vars}
+        if nets.discriminator_vars is not None:
+            config["discriminator"] = nets.discriminator_config.to_dict()
+            variables["discriminator"] = nets.discriminator_vars
+        return config, variables
+    return load_networks(path)
+
+
+def load_generator(path: str | Path) -> StyleGAN2Generator:
+    """The generator of a checkpoint directory (``convert/from_pkl.py``) or of an NVIDIA pickle."""
+    config, variables = _load(path)
     return StyleGAN2Generator(GeneratorConfig.from_dict(config["generator"]), variables["generator"])
 
 
-def load_discriminator(ckpt_dir: str | Path) -> StyleGAN2Discriminator:
-    """The discriminator of a checkpoint directory, if the conversion kept one."""
-    config, variables = load_networks(ckpt_dir)
+def load_discriminator(path: str | Path) -> StyleGAN2Discriminator:
+    """The discriminator of a checkpoint directory or pickle, if it has one."""
+    config, variables = _load(path)
     if "discriminator" not in variables:
-        raise CheckpointError(f"{ckpt_dir} holds no discriminator")
+        raise CheckpointError(f"{path} holds no discriminator")
     return StyleGAN2Discriminator(DiscriminatorConfig.from_dict(config["discriminator"]),
                                   variables["discriminator"])

@@ -12,7 +12,7 @@ import pytest
 from mlss_jax.nets.config import DiscriminatorConfig, GeneratorConfig
 from mlss_jax.nets.discriminator import init_discriminator, minibatch_stddev
 from mlss_jax.nets.generator import generator_mapping, generator_synthesis, init_generator
-from mlss_jax.nets.layers import FIR_TAPS, fir_filter, modulated_conv
+from mlss_jax.nets.layers import FIR_TAPS, conv_stride1, fir_filter, modulated_conv
 from mlss_jax.truncation import stylegan_truncation
 from mlss_jax.weights.checkpoint import count_params
 
@@ -182,3 +182,28 @@ def test_polyphase_up_conv_equals_dilated_correlation():
     actual = _dilated_conv3x3_polyphase(x, w)
     assert actual.shape == (2, 11, 13, 4)
     np.testing.assert_allclose(np.asarray(actual), np.asarray(expected), atol=1e-5)
+
+
+@pytest.mark.parametrize("kernel, padding", [((3, 3), ((1, 1), (1, 1))), ((2, 1), ((1, 1), (0, 0))),
+                                             ((1, 2), ((0, 0), (1, 1))), ((1, 1), ((0, 0), (0, 0)))])
+def test_conv_stride1_gradients_equal_xla(kernel, padding):
+    """The hand-written kernel gradient equals XLA's, to first and second order (R1 needs both)."""
+    x = jax.random.normal(jax.random.PRNGKey(0), (3, 6, 5, 4))
+    w = jax.random.normal(jax.random.PRNGKey(1), (*kernel, 4, 7))
+    xla = lambda x, w: jax.lax.conv_general_dilated(x, w, (1, 1), padding,
+                                                    dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    ours = lambda x, w: conv_stride1(x, w, padding)
+    np.testing.assert_allclose(ours(x, w), xla(x, w), rtol=1e-6, atol=1e-6)
+
+    def loss(conv):
+        return lambda x, w: jnp.sum(jnp.sin(conv(x, w)))
+
+    for argnum in (0, 1):
+        np.testing.assert_allclose(jax.grad(loss(ours), argnum)(x, w),
+                                   jax.grad(loss(xla), argnum)(x, w), rtol=1e-5, atol=1e-5)
+
+    def r1_like(conv):  # d/dw of the squared input gradient, as R1 regularisation computes
+        return lambda w: jnp.sum(jnp.square(jax.grad(loss(conv))(x, w)))
+
+    np.testing.assert_allclose(jax.grad(r1_like(ours))(w), jax.grad(r1_like(xla))(w),
+                               rtol=1e-4, atol=1e-4)

@@ -15,8 +15,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from mlss_jax import cli  # noqa: E402
+from mlss_jax.paths import FACTOR_CLASSIFIER  # noqa: E402
 
-DEFAULT_OUT = REPO / "assets" / "factor_classifier"
+DEFAULT_OUT = FACTOR_CLASSIFIER
 
 
 def main(argv: list[str] | None = None) -> int:

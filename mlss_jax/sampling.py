@@ -1,0 +1,33 @@
+"""Batched image generation from a generator with its weights."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mlss_jax.networks import StyleGAN2Generator
+from mlss_jax.viz.grid import to_uint8
+
+
+def latents(generator: StyleGAN2Generator, num: int, seed: int) -> np.ndarray:
+    """``num`` standard-normal z [num, z_dim] from ``seed`` (NumPy's PCG64, host-side)."""
+    return np.random.default_rng(seed).standard_normal((num, generator.z_dim)).astype(np.float32)
+
+
+def generate_images(generator: StyleGAN2Generator, z: np.ndarray, batch_size: int = 256,
+                    truncation_psi: float = 1.0, noise_mode: str = "const",
+                    progress: bool | None = None, desc: str = "generate") -> np.ndarray:
+    """uint8 images [N, R, R, C] for latents ``z``, ``batch_size`` at a time.
+
+    Every batch but the last has the same shape, so the jitted networks compile
+    at most twice.
+    """
+    from tqdm import tqdm
+
+    out = []
+    starts = range(0, len(z), batch_size)
+    for start in tqdm(starts, desc=desc, unit="batch", disable=(not progress) if progress is not None else None):
+        images = generator(z[start:start + batch_size], truncation_psi=truncation_psi,
+                           noise_mode=noise_mode)
+        out.append(to_uint8(np.asarray(images)))
+    return np.concatenate(out) if out else np.zeros((0, generator.resolution, generator.resolution,
+                                                     generator.img_channels), np.uint8)
