@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
-import math
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -36,10 +34,7 @@ from mlss_jax.nets.config import DiscriminatorConfig, GeneratorConfig
 from mlss_jax.nets.discriminator import Discriminator, init_discriminator
 from mlss_jax.nets.generator import Generator, generator_synthesis, init_generator
 from mlss_jax.parallel import REPLICATED, SHARDED, check_batch, data_mesh, interleave
-
-
-class TrainingDiverged(ValueError):
-    """A loss became NaN or inf; the last good checkpoint is kept."""
+from mlss_jax.train_loop import TrainingDiverged, run_training_loop  # noqa: F401 (re-export)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -250,8 +245,6 @@ def train_gan(config: GANTrainConfig, images: np.ndarray, run_dir: str | Path,
 
     ``images``: the training set, uint8 [N, R, R, C].
     """
-    from tqdm import tqdm
-
     from mlss_jax.viz.grid import save_image_grid
     from mlss_jax.weights.run_state import RunCheckpointer, prepare_run_dir
     from mlss_jax.weights.tf_format import export_tf_pickle
@@ -278,46 +271,21 @@ def train_gan(config: GANTrainConfig, images: np.ndarray, run_dir: str | Path,
     grid_z = np.random.default_rng(1234).standard_normal((64, g_cfg.z_dim)).astype(np.float32)
     if start == 0:
         save_image_grid(images[:64], samples_dir / "reals.png", ncols=8)
-    log_path = run_dir / "log.jsonl"
 
-    def snapshot(step: int) -> None:
-        checkpointer.save(step, state)
+    def write_samples(state: dict, step: int) -> None:
         save_image_grid(sample_images(g_cfg, state["g_ema"], grid_z),
                         samples_dir / f"fakes-{step:06d}.png", ncols=8)
 
-    def check(metrics: dict, step: int) -> dict:
-        values = {k: float(v) for k, v in metrics.items()}
-        bad = [k for k, v in values.items() if not math.isfinite(v)]
-        if bad:
-            raise TrainingDiverged(f"{bad[0]} is {values[bad[0]]} at step {step}; stopped, "
-                                   f"last good checkpoint kept in {run_dir / 'checkpoints'}")
-        return values
-
     t0 = time.perf_counter()
-    bar = tqdm(range(start, config.steps), initial=start, total=config.steps, desc="train",
-               unit="step", disable=(not progress) if progress is not None else None)
-    metrics = None
-    with open(log_path, "a") as log:
-        for step in bar:
-            with_r1 = step % config.r1_interval == 0
-            state, metrics = step_fn(state, pool, jnp.asarray(step, jnp.int32), with_r1=with_r1)
-            done = step + 1
-            if done % config.log_every == 0 or done == config.steps:
-                values = check(metrics, done)
-                log.write(json.dumps({"step": done, "images": done * config.batch_size,
-                                      "seconds": round(time.perf_counter() - t0, 2),
-                                      **values}) + "\n")
-                log.flush()
-                bar.set_postfix(g=f"{values['g_loss']:.3f}", d=f"{values['d_loss']:.3f}")
-            if done % config.snapshot_every == 0 or done == config.steps:
-                if metrics is not None:
-                    check(metrics, done)
-                snapshot(done)
-    bar.close()
+    state = run_training_loop(
+        state=state, start=start, steps=config.steps,
+        step_fn=lambda st, step: step_fn(st, pool, jnp.asarray(step, jnp.int32),
+                                         with_r1=step % config.r1_interval == 0),
+        checkpointer=checkpointer, run_dir=run_dir, log_every=config.log_every,
+        snapshot_every=config.snapshot_every, on_snapshot=write_samples, postfix=("g_loss", "d_loss"),
+        desc="train stylegan2", progress=progress, items_per_step=config.batch_size)
     seconds = time.perf_counter() - t0
     final_step = max(start, config.steps)
-    if start >= config.steps and checkpointer.latest_step() is None:
-        snapshot(final_step)
     checkpointer.close()
     pickle_path = run_dir / "network.pkl"
     tmp = pickle_path.with_suffix(".pkl.tmp")

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import jax
-import numpy as np
 
 from mlss_jax.weights.checkpoint import CheckpointError
 
@@ -44,14 +43,15 @@ class RunCheckpointer:
         self._manager.wait_until_finished()
 
     def restore(self, template: Any, step: int | None = None) -> tuple[int, Any]:
-        """The state at ``step`` (default: the newest), shaped like ``template``."""
+        """The state at ``step`` (default: the newest), shaped like ``template`` (arrays or
+        ``jax.ShapeDtypeStruct``s, e.g. from ``jax.eval_shape``)."""
         import orbax.checkpoint as ocp
 
         step = self.latest_step() if step is None else step
         if step is None:
             raise CheckpointError(f"{self.run_dir} has no checkpoint to resume from")
-        abstract = jax.tree_util.tree_map(
-            lambda x: jax.ShapeDtypeStruct(np.shape(x), np.asarray(x).dtype), template)
+        abstract = jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype),
+                                          template)
         try:
             state = self._manager.restore(step, args=ocp.args.StandardRestore(abstract))
         except Exception as err:  # orbax raises many types for damaged data
@@ -68,8 +68,8 @@ def prepare_run_dir(run_dir: str | Path, config: dict, resume: bool,
     """Create a run directory with ``config.json``, or check it on ``resume``.
 
     A new run refuses a directory that already holds a run; a resumed run must
-    have the same config except for the keys in ``mutable`` (such as the number
-    of steps), whose new values are written back.
+    have the same config except for the keys in ``mutable`` (dotted paths into
+    nested dicts, such as ``"mlss.steps"``), whose new values are written back.
     """
     run_dir = Path(run_dir).absolute()
     path = run_dir / RUN_CONFIG
@@ -85,13 +85,24 @@ def prepare_run_dir(run_dir: str | Path, config: dict, resume: bool,
             saved = json.loads(path.read_text())
         except (json.JSONDecodeError, UnicodeDecodeError) as err:
             raise CheckpointError(f"{path} is corrupt ({err})") from None
-        changed = sorted(k for k in set(saved) | set(config)
-                         if k not in mutable and saved.get(k) != config.get(k))
+        old, new = _flatten(saved), _flatten(config)
+        changed = sorted(k for k in set(old) | set(new)
+                         if k not in mutable and old.get(k) != new.get(k))
         if changed:
             key = changed[0]
-            raise ValueError(f"--resume with a different {key} ({saved.get(key)!r} in {path}, "
-                             f"{config.get(key)!r} now)")
+            raise ValueError(f"--resume with a different {key} ({old.get(key)!r} in {path}, "
+                             f"{new.get(key)!r} now)")
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(config, indent=2) + "\n")
     tmp.replace(path)
     return run_dir
+
+
+def _flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out

@@ -1,0 +1,1 @@
+"""Multi-level latent space structuring: per-level mixtures, mappers, classifiers and critics."""

@@ -1,0 +1,55 @@
+"""Which generator layer inputs (ws) each semantic level drives.
+
+The last input always keeps ``f(z)`` (the paper saw artifacts when the fine level
+drove it). Defaults (``docs/method.md``): coarse = ws[0:4], medium = ws[4:8],
+fine = ws[8:num_ws-1]; generators with fewer than 10 inputs (32 px and below)
+use coarse = ws[0:2], medium = ws[2:4], fine = ws[4:num_ws-1].
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+LEVELS = ("coarse", "medium", "fine")
+
+
+@dataclasses.dataclass(frozen=True)
+class LevelSplit:
+    """Boundaries ``(b1, b2)``: coarse ws[0:b1], medium ws[b1:b2], fine ws[b2:num_ws-1]."""
+
+    num_ws: int
+    boundaries: tuple[int, int]
+
+    def __post_init__(self) -> None:
+        b1, b2 = self.boundaries
+        if not 0 < b1 < b2 < self.num_ws - 1:
+            raise ValueError(f"level split {b1},{b2} must satisfy 0 < b1 < b2 < num_ws - 1 = "
+                             f"{self.num_ws - 1} (every level needs at least one input)")
+
+    @classmethod
+    def default(cls, num_ws: int) -> "LevelSplit":
+        if num_ws < 6:
+            raise ValueError(f"a generator with {num_ws} ws inputs is too small for three levels")
+        return cls(num_ws, (4, 8) if num_ws >= 10 else (2, 4))
+
+    @classmethod
+    def parse(cls, text: str | None, num_ws: int) -> "LevelSplit":
+        """``"b1,b2"`` or None (the default for ``num_ws``)."""
+        if text is None:
+            return cls.default(num_ws)
+        try:
+            b1, b2 = (int(part) for part in text.split(","))
+        except ValueError:
+            raise ValueError(f"level split must be two integers 'b1,b2', got {text!r}") from None
+        return cls(num_ws, (b1, b2))
+
+    def range(self, level: str) -> tuple[int, int]:
+        """``(start, stop)`` of the level's ws inputs."""
+        b1, b2 = self.boundaries
+        ranges = {"coarse": (0, b1), "medium": (b1, b2), "fine": (b2, self.num_ws - 1)}
+        if level not in ranges:
+            raise ValueError(f"unknown level {level!r} (one of {', '.join(LEVELS)})")
+        return ranges[level]
+
+    def text(self) -> str:
+        return f"{self.boundaries[0]},{self.boundaries[1]}"

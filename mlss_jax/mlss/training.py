@@ -1,0 +1,400 @@
+"""Training one level: mixture, mapper M_l, classifier C_l and W critic D_l (``docs/method.md``).
+
+Per step ``t`` (all randomness from ``fold_in(seed, t)``, drawn for the global
+batch and sharded over the devices; gradients averaged with ``pmean``):
+
+1. ``critic_steps`` critic updates, WGAN-GP: ``E[D(M(z_k))] - E[D(f(z))] + gp * GP``.
+2. One joint update of the generator side (mixture and mapper) and the classifier
+   from one synthesis pass: images take ``M_l(z_k)`` on the level's inputs and
+   ``f(z')`` elsewhere (the last input always ``f(z')``);
+   generator side: ``-E[D(M(z_k))] + beta * CE(C(x), k)`` (C held fixed),
+   classifier: ``CE(C(x), k)`` (x held fixed).
+
+The generator is frozen; its synthesis uses constant noise.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from pathlib import Path
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from mlss_jax.mlss.levels import LEVELS, LevelSplit
+from mlss_jax.mlss.models import (ImageClusterClassifier, LatentClusterClassifier, WCritic,
+                                  apply_mapper, init_mixture, sample_mixture)
+from mlss_jax.nets.config import GeneratorConfig
+from mlss_jax.nets.generator import Generator
+from mlss_jax.parallel import REPLICATED, SHARDED, check_batch, data_mesh
+
+CLASSIFIER_DOMAINS = ("image", "latent")
+
+
+@dataclasses.dataclass(frozen=True)
+class MLSSConfig:
+    """Settings of one level's training. The paper leaves all of these open; see README.
+
+    Attributes:
+      level: coarse, medium or fine.
+      num_clusters: K, Gaussians in the level's mixture.
+      beta: weight of the classification loss for the mixture and mapper.
+      learning_rate: Adam step of critic and classifier.
+      mixture_lr, mapper_lr: Adam steps of the mixture (mu, log sigma) and of M_l's raw
+        weights (which run through f's lr multiplier 0.01, as in StyleGAN2).
+      adam_beta1, adam_beta2: Adam betas of every optimiser.
+      critic_steps: critic updates per generator step.
+      gp_weight: WGAN-GP gradient-penalty weight.
+      batch_size: global batch (split over devices).
+      steps: generator steps.
+      split: level boundaries "b1,b2" (None: the default for the generator's num_ws).
+      classifier: 'image' (C_l sees g(ws)) or 'latent' (C_l sees w_l).
+      classifier_resolution: images are average-pooled to at most this size for C_l.
+      init_mapper_from_f: start M_l from f's weights (else a fresh init).
+      sigma_init: initial std of every Gaussian (means start at draws from N(0, I)).
+      critic_hidden, critic_layers: critic MLP size.
+      seed, checkpoint_every (also a cluster-grid preview), log_every: run control.
+    """
+
+    level: str = "fine"
+    num_clusters: int = 10
+    beta: float = 1.0
+    learning_rate: float = 1e-4
+    mixture_lr: float = 1e-3
+    mapper_lr: float = 1e-2
+    adam_beta1: float = 0.5
+    adam_beta2: float = 0.9
+    critic_steps: int = 1
+    gp_weight: float = 10.0
+    batch_size: int = 64
+    steps: int = 1500
+    split: str | None = None
+    classifier: str = "image"
+    classifier_resolution: int = 64
+    init_mapper_from_f: bool = True
+    sigma_init: float = 0.5
+    critic_hidden: int = 512
+    critic_layers: int = 3
+    seed: int = 0
+    checkpoint_every: int = 250
+    log_every: int = 25
+
+    def __post_init__(self) -> None:
+        if self.level not in LEVELS:
+            raise ValueError(f"unknown level {self.level!r} (one of {', '.join(LEVELS)})")
+        if self.classifier not in CLASSIFIER_DOMAINS:
+            raise ValueError(f"classifier must be one of {CLASSIFIER_DOMAINS}, got {self.classifier!r}")
+        if self.num_clusters < 2:
+            raise ValueError("num_clusters must be at least 2")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def classifier_module(config: MLSSConfig) -> ImageClusterClassifier | LatentClusterClassifier:
+    if config.classifier == "image":
+        return ImageClusterClassifier(config.num_clusters, max_resolution=config.classifier_resolution)
+    return LatentClusterClassifier(config.num_clusters)
+
+
+def _adam(config: MLSSConfig, lr: float) -> optax.GradientTransformation:
+    return optax.adam(lr, b1=config.adam_beta1, b2=config.adam_beta2)
+
+
+def _generator_optimizer(config: MLSSConfig) -> optax.GradientTransformation:
+    return optax.multi_transform({"mixture": _adam(config, config.mixture_lr),
+                                  "mapper": _adam(config, config.mapper_lr)},
+                                 {"mixture": "mixture", "mapper": "mapper"})
+
+
+def init_level_state(config: MLSSConfig, g_cfg: GeneratorConfig, g_vars: dict) -> dict:
+    """Mixture, mapper (f's weights or fresh), critic, classifier and their Adam states."""
+    k_mix, k_map, k_critic, k_cls = jax.random.split(jax.random.PRNGKey(config.seed), 4)
+    mixture = init_mixture(k_mix, config.num_clusters, g_cfg.z_dim, config.sigma_init)
+    if config.init_mapper_from_f:
+        mapper = jax.tree_util.tree_map(jnp.array, g_vars["params"]["mapping"])
+    else:
+        mapper = Generator(g_cfg).init({"params": k_map}, jnp.zeros((1, g_cfg.z_dim)),
+                                       noise_mode="none")["params"]["mapping"]
+    critic = WCritic(config.critic_hidden, config.critic_layers).init(
+        k_critic, jnp.zeros((1, g_cfg.w_dim)))["params"]
+    probe = (jnp.zeros((1, g_cfg.resolution, g_cfg.resolution, g_cfg.img_channels))
+             if config.classifier == "image" else jnp.zeros((1, g_cfg.w_dim)))
+    classifier = classifier_module(config).init(k_cls, probe)["params"]
+    generator_side = {"mixture": mixture, "mapper": mapper}
+    return {"gen": generator_side, "critic": critic, "classifier": classifier,
+            "gen_opt": _generator_optimizer(config).init(generator_side),
+            "critic_opt": _adam(config, config.learning_rate).init(critic),
+            "classifier_opt": _adam(config, config.learning_rate).init(classifier)}
+
+
+def compose_ws(f_ws: jax.Array, level_w: jax.Array, level_range: tuple[int, int]) -> jax.Array:
+    """``f_ws`` [N, num_ws, w_dim] with inputs ``start:stop`` replaced by ``level_w`` [N, w_dim]."""
+    start, stop = level_range
+    layer = jnp.arange(f_ws.shape[1])[None, :, None]
+    inside = (layer >= start) & (layer < stop)
+    return jnp.where(inside, level_w[:, None, :], f_ws)
+
+
+def make_level_step(config: MLSSConfig, g_cfg: GeneratorConfig,
+                    mesh: jax.sharding.Mesh | None = None) -> Callable:
+    """``step_fn(state, g_vars, step) -> (state, metrics)``, jitted and data-parallel."""
+    mesh = mesh if mesh is not None else data_mesh()
+    num_devices = mesh.devices.size
+    check_batch(config.batch_size, num_devices)
+    split = LevelSplit.parse(config.split, g_cfg.num_ws)
+    level_range = split.range(config.level)
+    generator = Generator(g_cfg)
+    critic_net = WCritic(config.critic_hidden, config.critic_layers)
+    classifier_net = classifier_module(config)
+    critic_opt = _adam(config, config.learning_rate)
+    classifier_opt = _adam(config, config.learning_rate)
+    gen_opt = _generator_optimizer(config)
+    pmean = functools.partial(jax.lax.pmean, axis_name="data")
+    n, z_dim = config.batch_size, g_cfg.z_dim
+
+    def f_w(g_vars, z):
+        return generator.apply(g_vars, z, method=Generator.map_latents)
+
+    def critic_loss(critic, real_w, fake_w, alpha):
+        score = lambda w: critic_net.apply({"params": critic}, w)
+        mix = alpha * real_w + (1.0 - alpha) * fake_w
+        grads = jax.vmap(jax.grad(lambda w: score(w[None])[0]))(mix)
+        gp = jnp.mean(jnp.square(jnp.sqrt(jnp.sum(jnp.square(grads), axis=-1) + 1e-12) - 1.0))
+        distance = jnp.mean(score(real_w)) - jnp.mean(score(fake_w))
+        return -distance + config.gp_weight * gp, (distance, gp)
+
+    def local_step(state, g_vars, critic_batches, gen_batch):
+        critic, c_opt = state["critic"], state["critic_opt"]
+        for batch in critic_batches:
+            z_k = sample_mixture(state["gen"]["mixture"], batch["clusters"], batch["eps"])
+            fake_w = jax.lax.stop_gradient(apply_mapper(g_cfg, state["gen"]["mapper"], z_k))
+            real_w = f_w(g_vars, batch["z_real"])[:, 0]
+            (_, (distance, gp)), grads = jax.value_and_grad(critic_loss, has_aux=True)(
+                critic, real_w, fake_w, batch["alpha"])
+            updates, c_opt = critic_opt.update(pmean(grads), c_opt)
+            critic = optax.apply_updates(critic, updates)
+
+        clusters = gen_batch["clusters"]
+        f_ws = f_w(g_vars, gen_batch["z_other"])
+
+        def joint_loss(gen, classifier):
+            z_k = sample_mixture(gen["mixture"], clusters, gen_batch["eps"])
+            level_w = apply_mapper(g_cfg, gen["mapper"], z_k)
+            adversarial = -jnp.mean(critic_net.apply({"params": critic}, level_w))
+            if config.classifier == "image":
+                ws = compose_ws(f_ws, level_w, level_range)
+                x = generator.apply(g_vars, ws, "const", method=Generator.synthesize)
+            else:
+                x = level_w
+            logits_for_gen = classifier_net.apply({"params": jax.lax.stop_gradient(classifier)}, x)
+            logits_for_cls = classifier_net.apply({"params": classifier}, jax.lax.stop_gradient(x))
+            ce_gen = optax.softmax_cross_entropy_with_integer_labels(logits_for_gen, clusters).mean()
+            ce_cls = optax.softmax_cross_entropy_with_integer_labels(logits_for_cls, clusters).mean()
+            accuracy = jnp.mean(jnp.argmax(logits_for_cls, -1) == clusters)
+            total = adversarial + config.beta * ce_gen + ce_cls
+            return total, (adversarial, ce_gen, accuracy)
+
+        (_, (adversarial, ce, accuracy)), (gen_grads, cls_grads) = jax.value_and_grad(
+            joint_loss, argnums=(0, 1), has_aux=True)(state["gen"], state["classifier"])
+        gen_updates, g_opt = gen_opt.update(pmean(gen_grads), state["gen_opt"])
+        cls_updates, cl_opt = classifier_opt.update(pmean(cls_grads), state["classifier_opt"])
+        new_state = {"gen": optax.apply_updates(state["gen"], gen_updates),
+                     "critic": critic, "classifier": optax.apply_updates(state["classifier"], cls_updates),
+                     "gen_opt": g_opt, "critic_opt": c_opt, "classifier_opt": cl_opt}
+        metrics = {"wasserstein": distance, "gp": gp, "adversarial": adversarial,
+                   "classification": ce, "accuracy": accuracy,
+                   "sigma": jnp.mean(jnp.exp(new_state["gen"]["mixture"]["log_sigma"]))}
+        return new_state, pmean(metrics)
+
+    def draw(key, critic_batch: bool):
+        k1, k2, k3 = jax.random.split(key, 3)
+        batch = {"clusters": jax.random.randint(k1, (n,), 0, config.num_clusters),
+                 "eps": jax.random.normal(k2, (n, z_dim))}
+        if critic_batch:
+            k3, k4 = jax.random.split(k3)
+            batch["z_real"] = jax.random.normal(k3, (n, z_dim))
+            batch["alpha"] = jax.random.uniform(k4, (n, 1))
+        else:
+            batch["z_other"] = jax.random.normal(k3, (n, z_dim))
+        return batch
+
+    sharded = jax.shard_map(local_step, mesh=mesh,
+                            in_specs=(REPLICATED, REPLICATED, SHARDED, SHARDED),
+                            out_specs=(REPLICATED, REPLICATED), check_vma=False)
+
+    @functools.partial(jax.jit, donate_argnums=0)
+    def step_fn(state, g_vars, step):
+        keys = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(config.seed), step),
+                                config.critic_steps + 1)
+        critic_batches = [draw(k, True) for k in keys[:-1]]
+        return sharded(state, g_vars, critic_batches, draw(keys[-1], False))
+
+    return step_fn
+
+
+def level_images(config: MLSSConfig, g_cfg: GeneratorConfig, g_vars: dict, gen: dict,
+                 clusters: np.ndarray, eps: np.ndarray, z_other: np.ndarray) -> jax.Array:
+    """Images with the level's inputs from ``M_l(mu[k] + sigma[k] eps)`` and ``f(z_other)`` elsewhere."""
+    return _level_images(config, g_cfg, g_vars, gen, jnp.asarray(clusters), jnp.asarray(eps),
+                         jnp.asarray(z_other))
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _level_images(config, g_cfg, g_vars, gen, clusters, eps, z_other):
+    generator = Generator(g_cfg)
+    level_range = LevelSplit.parse(config.split, g_cfg.num_ws).range(config.level)
+    level_w = apply_mapper(g_cfg, gen["mapper"], sample_mixture(gen["mixture"], clusters, eps))
+    f_ws = generator.apply(g_vars, z_other, method=Generator.map_latents)
+    return generator.apply(g_vars, compose_ws(f_ws, level_w, level_range), "const",
+                           method=Generator.synthesize)
+
+
+def cluster_grid_latents(num_clusters: int, z_dim: int, columns: int, seed: int
+                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Latents of a control grid: row k = cluster k; column j shares eps_j and z_other_j."""
+    rng = np.random.default_rng(seed)
+    eps = rng.standard_normal((columns, z_dim)).astype(np.float32)
+    z_other = rng.standard_normal((columns, z_dim)).astype(np.float32)
+    clusters = np.repeat(np.arange(num_clusters), columns)
+    return clusters, np.tile(eps, (num_clusters, 1)), np.tile(z_other, (num_clusters, 1))
+
+
+def save_cluster_grid(path: Path, config: MLSSConfig, g_cfg: GeneratorConfig, g_vars: dict,
+                      gen: dict, columns: int = 8, seed: int = 0) -> Path:
+    """PNG with one row per cluster; the other levels stay fixed down each column."""
+    from mlss_jax.viz.grid import save_image_grid
+
+    clusters, eps, z_other = cluster_grid_latents(config.num_clusters, g_cfg.z_dim, columns, seed)
+    images = level_images(config, g_cfg, g_vars, gen, clusters, eps, z_other)
+    return save_image_grid(np.asarray(images), path, ncols=columns)
+
+
+# ---- a level's run directory ------------------------------------------------------
+
+@dataclasses.dataclass
+class LevelModel:
+    """A trained level: its config, the generator's config and the learned parameters."""
+
+    config: MLSSConfig
+    generator_config: GeneratorConfig
+    split: LevelSplit
+    step: int
+    gen: dict            # {'mixture': {'mu', 'log_sigma'}, 'mapper': f-shaped params}
+    classifier: dict
+
+    @property
+    def level_range(self) -> tuple[int, int]:
+        return self.split.range(self.config.level)
+
+
+def _abstract_state(config: MLSSConfig, g_cfg: GeneratorConfig) -> Any:
+    fresh = dataclasses.replace(config, init_mapper_from_f=False)
+    return jax.eval_shape(lambda: init_level_state(fresh, g_cfg, {}))
+
+
+def load_level(run_dir: str | Path) -> LevelModel:
+    """The newest checkpoint of a level run written by ``train_level`` (``train.py``)."""
+    import json
+
+    from mlss_jax.weights.checkpoint import CheckpointError
+    from mlss_jax.weights.run_state import RUN_CONFIG, RunCheckpointer
+
+    run_dir = Path(run_dir)
+    try:
+        saved = json.loads((run_dir / RUN_CONFIG).read_text())
+        config = MLSSConfig(**saved["mlss"])
+        g_cfg = GeneratorConfig.from_dict(saved["generator"])
+    except FileNotFoundError:
+        raise CheckpointError(f"{run_dir} is not a level checkpoint (no {RUN_CONFIG}; "
+                              "train one with python train.py)") from None
+    except (json.JSONDecodeError, KeyError, TypeError) as err:
+        raise CheckpointError(f"{run_dir / RUN_CONFIG} is not a level config ({err})") from None
+    step, state = RunCheckpointer(run_dir).restore(_abstract_state(config, g_cfg))
+    return LevelModel(config, g_cfg, LevelSplit.parse(config.split, g_cfg.num_ws), step,
+                      state["gen"], state["classifier"])
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _classify_level_images(config, g_cfg, g_vars, gen, classifier, clusters, eps, z_other):
+    if config.classifier == "image":
+        x = _level_images(config, g_cfg, g_vars, gen, clusters, eps, z_other)
+    else:
+        x = apply_mapper(g_cfg, gen["mapper"], sample_mixture(gen["mixture"], clusters, eps))
+    return jnp.argmax(classifier_module(config).apply({"params": classifier}, x), -1)
+
+
+def classifier_accuracy(model: LevelModel, g_vars: dict, num_samples: int, seed: int,
+                        batch_size: int = 256) -> float:
+    """How often C_l recovers k on fresh samples (k uniform; other levels random)."""
+    rng = np.random.default_rng(seed)
+    z_dim, correct = model.generator_config.z_dim, 0
+    for start in range(0, num_samples, batch_size):
+        m = min(batch_size, num_samples - start)
+        clusters = rng.integers(0, model.config.num_clusters, m)
+        eps = rng.standard_normal((m, z_dim)).astype(np.float32)
+        z_other = rng.standard_normal((m, z_dim)).astype(np.float32)
+        predicted = _classify_level_images(model.config, model.generator_config, g_vars, model.gen,
+                                           model.classifier, jnp.asarray(clusters),
+                                           jnp.asarray(eps), jnp.asarray(z_other))
+        correct += int(np.sum(np.asarray(predicted) == clusters))
+    return correct / num_samples
+
+
+@dataclasses.dataclass
+class LevelRunResult:
+    run_dir: Path
+    step: int
+    seconds: float
+    steps_per_second: float
+    preview: Path
+
+
+def train_level(config: MLSSConfig, generator_path: str | Path, run_dir: str | Path,
+                resume: bool = False, progress: bool | None = None,
+                mesh: jax.sharding.Mesh | None = None) -> LevelRunResult:
+    """Train (or resume) one level against the frozen generator at ``generator_path``."""
+    import time
+
+    from mlss_jax.networks import load_generator
+    from mlss_jax.train_loop import run_training_loop
+    from mlss_jax.weights.run_state import RunCheckpointer, prepare_run_dir
+
+    generator = load_generator(generator_path)
+    g_cfg, g_vars = generator.config, generator.variables
+    split = LevelSplit.parse(config.split, g_cfg.num_ws)
+    run_config = {"mlss": config.to_dict(), "level_range": list(split.range(config.level)),
+                  "generator_path": str(generator_path), "generator": g_cfg.to_dict()}
+    run_dir = prepare_run_dir(run_dir, run_config, resume,
+                              mutable=("mlss.steps", "mlss.checkpoint_every", "mlss.log_every"))
+    previews = run_dir / "previews"
+    previews.mkdir(exist_ok=True)
+    checkpointer = RunCheckpointer(run_dir)
+    state = init_level_state(config, g_cfg, g_vars)
+    start = 0
+    if resume and checkpointer.latest_step() is not None:
+        start, state = checkpointer.restore(state)
+    step_fn = make_level_step(config, g_cfg, mesh)
+
+    def preview(state: dict, step: int) -> None:
+        save_cluster_grid(previews / f"clusters-{step:06d}.png", config, g_cfg, g_vars,
+                          state["gen"])
+
+    t0 = time.perf_counter()
+    state = run_training_loop(
+        state=state, start=start, steps=config.steps,
+        step_fn=lambda st, step: step_fn(st, g_vars, jnp.asarray(step, jnp.int32)),
+        checkpointer=checkpointer, run_dir=run_dir, log_every=config.log_every,
+        snapshot_every=config.checkpoint_every, on_snapshot=preview,
+        postfix=("wasserstein", "classification", "accuracy"), desc=f"train {config.level}",
+        progress=progress, items_per_step=config.batch_size)
+    seconds = time.perf_counter() - t0
+    checkpointer.close()
+    final = max(start, config.steps)
+    done = final - start
+    return LevelRunResult(run_dir, final, seconds, done / seconds if done else 0.0,
+                          previews / f"clusters-{final:06d}.png")

@@ -1,0 +1,104 @@
+"""Train the multi-level latent space structuring of a frozen StyleGAN2 generator, one level at a time.
+
+    python train.py --level fine                 # on the converted demo generator (checkpoints/demo)
+    python train.py --level all                  # coarse, medium, fine in turn
+    python train.py --level fine --resume        # continue a killed run
+
+Each level gets a directory <out>/<level>/ with config.json, checkpoints/,
+previews/clusters-*.png (one row per cluster, other levels fixed), log.jsonl
+and metrics.json (how often C_l recovers the cluster on fresh samples).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import typing
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from mlss_jax import cli  # noqa: E402
+from mlss_jax.paths import DEMO_CHECKPOINT  # noqa: E402
+
+DEFAULT_OUT = Path("checkpoints") / "mlss"
+
+
+def add_config_flags(parser: argparse.ArgumentParser, config_class: type, skip: tuple[str, ...]) -> None:
+    """One flag per dataclass field, with the field's default and type."""
+    hints = typing.get_type_hints(config_class)
+    for field in dataclasses.fields(config_class):
+        if field.name in skip:
+            continue
+        flag = "--" + field.name.replace("_", "-")
+        kind = hints[field.name]
+        if kind is bool:
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=field.default,
+                                help=f"(default: {field.default})")
+        else:
+            base = next((t for t in typing.get_args(kind) if t is not type(None)), kind)
+            parser.add_argument(flag, type=base, default=field.default,
+                                help=f"(default: {field.default})")
+
+
+def main(argv: list[str] | None = None) -> int:
+    from mlss_jax.mlss.levels import LEVELS
+    from mlss_jax.mlss.training import CLASSIFIER_DOMAINS, MLSSConfig
+
+    parser = cli.ArgumentParser(prog="train.py", description=__doc__.splitlines()[0])
+    parser.add_argument("--level", choices=[*LEVELS, "all"], default="fine",
+                        help="level to train, or all three in turn (default: fine)")
+    parser.add_argument("--generator", type=Path, default=DEMO_CHECKPOINT,
+                        help=f"converted generator checkpoint or network pickle (default: {DEMO_CHECKPOINT})")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
+                        help=f"directory of the level runs, one subdirectory per level (default: {DEFAULT_OUT})")
+    parser.add_argument("--resume", action="store_true", help="continue the runs in --out")
+    parser.add_argument("--eval-samples", type=int, default=2000,
+                        help="fresh samples for the final classifier accuracy (default: 2000)")
+    add_config_flags(parser, MLSSConfig, skip=("level",))
+    args = parser.parse_args(argv)
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(MLSSConfig) if f.name != "level"}
+    positive = ("num_clusters", "batch_size", "steps", "critic_steps", "classifier_resolution",
+                "critic_hidden", "critic_layers", "checkpoint_every", "log_every")
+    bad = [name for name in positive if values[name] <= 0]
+    if bad:
+        parser.error(f"--{bad[0].replace('_', '-')} must be positive")
+    if args.num_clusters < 2:
+        parser.error("--num-clusters must be at least 2")
+    if args.classifier not in CLASSIFIER_DOMAINS:
+        parser.error(f"--classifier must be one of {', '.join(CLASSIFIER_DOMAINS)}")
+    if args.eval_samples < 0:
+        parser.error("--eval-samples must be >= 0")
+    if not args.generator.exists():
+        raise FileNotFoundError(f"no generator at {args.generator} (convert one first: "
+                                "python convert/from_pkl.py)")
+
+    from mlss_jax.mlss.training import classifier_accuracy, load_level, train_level
+    from mlss_jax.networks import load_generator
+
+    levels = LEVELS if args.level == "all" else (args.level,)
+    generator = load_generator(args.generator)
+    for level in levels:
+        config = MLSSConfig(level=level, **values)
+        result = train_level(config, args.generator, args.out / level, resume=args.resume)
+        model = load_level(result.run_dir)
+        metrics = {"level": level, "step": result.step,
+                   "steps_per_second": round(result.steps_per_second, 3)}
+        if args.eval_samples:
+            metrics["classifier_accuracy"] = classifier_accuracy(
+                model, generator.variables, args.eval_samples, seed=config.seed + 1)
+            metrics["eval_samples"] = args.eval_samples
+        (result.run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+        accuracy = metrics.get("classifier_accuracy")
+        print(f"{level}: step {result.step}, {result.steps_per_second:.2f} steps/s"
+              + (f", C_{level} accuracy on {args.eval_samples} fresh samples {accuracy:.3f}"
+                 if accuracy is not None else ""))
+        print(f"  checkpoint: {result.run_dir}/")
+        print(f"  preview:    {result.preview}")
+    return 0
+
+
+if __name__ == "__main__":
+    cli.run(main)
