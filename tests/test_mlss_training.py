@@ -1,0 +1,164 @@
+"""Level training (issue 4): level split, mixture, data parallelism, resume after SIGKILL, NaN, CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from conftest import REPO, run_script
+from mlss_jax.mlss.levels import LevelSplit
+from mlss_jax.mlss.models import sample_mixture
+from mlss_jax.mlss.training import (MLSSConfig, compose_ws, load_level, train_level)
+from mlss_jax.nets.config import GeneratorConfig
+from mlss_jax.nets.generator import init_generator
+from mlss_jax.train_loop import TrainingDiverged
+from mlss_jax.weights.checkpoint import CheckpointError, save_networks
+
+sys.path.insert(0, str(REPO / "tests"))
+from two_devices import MLSS_TINY  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def tiny_generator(tmp_path_factory) -> str:
+    """A random 16 px generator (6 ws inputs: coarse 0:2, medium 2:4, fine 4:5)."""
+    cfg = GeneratorConfig(resolution=16, z_dim=8, w_dim=8, mapping_layers=2, channel_base=64,
+                          channel_max=8)
+    out = tmp_path_factory.mktemp("gen") / "tiny"
+    variables = init_generator(cfg, jax.random.PRNGKey(0))
+    save_networks(out, generator_config=cfg, generator_vars=jax.device_get(variables))
+    return str(out)
+
+
+def test_level_split_defaults_and_errors():
+    small = LevelSplit.default(8)                          # 32 px
+    assert [small.range(lv) for lv in ("coarse", "medium", "fine")] == [(0, 2), (2, 4), (4, 7)]
+    large = LevelSplit.default(14)                         # 256 px
+    assert [large.range(lv) for lv in ("coarse", "medium", "fine")] == [(0, 4), (4, 8), (8, 13)]
+    assert LevelSplit.parse("3,5", 8).range("medium") == (3, 5)
+    for bad in ("0,4", "4,4", "2,7", "x"):
+        with pytest.raises(ValueError, match="split"):
+            LevelSplit.parse(bad, 8)
+    with pytest.raises(ValueError, match="too small"):
+        LevelSplit.default(4)
+
+
+def test_compose_ws_replaces_exactly_the_level():
+    f_ws = jnp.zeros((2, 8, 3))
+    out = np.asarray(compose_ws(f_ws, jnp.ones((2, 3)), (2, 4)))
+    assert np.all(out[:, 2:4] == 1) and np.all(out[:, :2] == 0) and np.all(out[:, 4:] == 0)
+
+
+def test_mixture_sampling_is_reparameterised():
+    mixture = {"mu": jnp.arange(6.0).reshape(3, 2), "log_sigma": jnp.log(jnp.full((3, 2), 2.0))}
+    clusters, eps = jnp.asarray([2, 0]), jnp.asarray([[1.0, -1.0], [0.5, 0.0]])
+    np.testing.assert_allclose(sample_mixture(mixture, clusters, eps), [[6.0, 3.0], [1.0, 1.0]])
+    grads = jax.grad(lambda m: jnp.sum(sample_mixture(m, clusters, eps)))(mixture)
+    np.testing.assert_allclose(grads["mu"], [[1, 1], [0, 0], [1, 1]])
+    # d/dlog_sigma of sigma * eps = sigma * eps
+    np.testing.assert_allclose(grads["log_sigma"], [[1.0, 0.0], [0, 0], [2.0, -2.0]])
+
+
+def test_one_and_two_devices_give_the_same_losses(tiny_generator):
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    proc = subprocess.run([sys.executable, str(REPO / "tests" / "two_devices.py"), "mlss",
+                           tiny_generator], env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    # Step 0's critic and classifier losses come before any update: equal to rounding.
+    first_one, first_two = result["one"][0], result["two"][0]
+    for key in ("wasserstein", "gp", "classification", "accuracy"):
+        np.testing.assert_allclose(first_two[key], first_one[key], rtol=1e-5, err_msg=key)
+    # After Adam updates: Adam divides each gradient element by its own magnitude, so an
+    # element whose gradient is zero up to rounding (the two runs sum the batch in a
+    # different order) moves by +-lr either way. Losses then agree to ~1e-4, and no state
+    # element differs by more than such a step (2 lr per update).
+    for one, two in zip(result["one"], result["two"], strict=True):
+        for key in one:
+            np.testing.assert_allclose(two[key], one[key], rtol=1e-3, atol=1e-6, err_msg=key)
+    assert result["max_state_diff"] <= 2 * MLSSConfig().mapper_lr * len(result["one"])
+
+
+def _train_cmd(generator: str, out, *extra: str) -> list[str]:
+    flags = ["--num-clusters", "3", "--batch-size", "8", "--critic-hidden", "16",
+             "--critic-layers", "2", "--eval-samples", "16"]
+    return [sys.executable, str(REPO / "train.py"), "--generator", generator, "--out", str(out),
+            "--level", "fine", *flags, *extra]
+
+
+def _final_state(run_dir):
+    model = load_level(run_dir)
+    return model.step, {"gen": model.gen, "classifier": model.classifier}
+
+
+def test_sigkill_then_resume_equals_uninterrupted(tiny_generator, tmp_path):
+    steps = ["--steps", "400", "--checkpoint-every", "20", "--log-every", "20"]
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen(_train_cmd(tiny_generator, killed, *steps),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    checkpoints = killed / "fine" / "checkpoints"
+    deadline = time.time() + 600
+    while not (checkpoints / "40").exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+    saved = sorted(int(p.name) for p in checkpoints.iterdir() if p.name.isdigit())
+    assert saved and saved[-1] < 400
+
+    resumed = subprocess.run(_train_cmd(tiny_generator, killed, *steps, "--resume"),
+                             capture_output=True, text=True, timeout=900)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    full = subprocess.run(_train_cmd(tiny_generator, tmp_path / "full", *steps),
+                          capture_output=True, text=True, timeout=900)
+    assert full.returncode == 0, full.stderr[-2000:]
+
+    step_a, state_a = _final_state(tmp_path / "full" / "fine")
+    step_b, state_b = _final_state(killed / "fine")
+    assert step_a == step_b == 400
+    jax.tree_util.tree_map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7),
+                           state_a, state_b)
+    metrics = json.loads((killed / "fine" / "metrics.json").read_text())
+    assert metrics["step"] == 400 and 0.0 <= metrics["classifier_accuracy"] <= 1.0
+    assert (killed / "fine" / "previews" / "clusters-000400.png").exists()
+
+
+def test_nan_stops_the_run_and_keeps_finite_checkpoints(tiny_generator, tmp_path):
+    config = MLSSConfig(level="coarse", **{**MLSS_TINY, "steps": 20}, checkpoint_every=1,
+                        log_every=1, learning_rate=1e30, mixture_lr=1e30, mapper_lr=1e30)
+    with pytest.raises(TrainingDiverged, match="last good checkpoint"):
+        train_level(config, tiny_generator, tmp_path / "run", progress=False)
+    try:
+        model = load_level(tmp_path / "run")
+    except CheckpointError:
+        return  # diverged before the first checkpoint: nothing was saved
+    leaves = jax.tree_util.tree_leaves((model.gen, model.classifier))
+    assert all(np.all(np.isfinite(x)) for x in leaves)
+
+
+@pytest.mark.parametrize("args, code, message", [
+    (["--level", "everything"], 2, "invalid choice"),
+    (["--num-clusters", "1"], 2, "--num-clusters must be at least 2"),
+    (["--classifier", "audio"], 2, "--classifier must be one of"),
+    (["--generator", "/nonexistent"], 1, "no generator at /nonexistent"),
+])
+def test_cli_errors_are_one_line(tmp_path, args, code, message):
+    got, _, err = run_script("train.py", "--out", str(tmp_path / "x"), *args)
+    assert got == code
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_cli_rejects_a_bad_split_and_a_missing_level_checkpoint(tiny_generator, tmp_path):
+    got, _, err = run_script("train.py", "--generator", tiny_generator, "--out", str(tmp_path / "x"),
+                             "--split", "4,2")
+    assert got == 1 and "level split 4,2" in err and len(err.strip().splitlines()) == 1
+    with pytest.raises(CheckpointError, match="not a level checkpoint"):
+        load_level(tmp_path / "nothing")
