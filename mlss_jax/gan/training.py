@@ -69,7 +69,7 @@ class GANTrainConfig:
     steps: int = 6000
     learning_rate: float = 0.0025
     adam_beta2: float = 0.99
-    r1_gamma: float = 0.01
+    r1_gamma: float = 1.0
     r1_interval: int = 16
     style_mixing: float = 0.9
     ema_half_life_images: float = 10_000.0

@@ -1,0 +1,80 @@
+"""Precision/recall against brute force and analytic cases; Fréchet distance against SciPy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.linalg
+
+from mlss_jax.metrics.frechet import frechet_distance, frechet_distance_of, gaussian_stats
+from mlss_jax.metrics.precision_recall import (knn_radii, precision_recall, realism_scores)
+
+
+def brute_force(real: np.ndarray, fake: np.ndarray, k: int) -> tuple[float, float]:
+    """The definition, with the full float64 distance matrices."""
+    def radii(x):
+        d = np.linalg.norm(x[:, None] - x[None], axis=-1)
+        return np.sort(d, axis=1)[:, k]                  # column 0 is the sample itself
+
+    def inside(q, s, r):
+        return np.mean(np.any(np.linalg.norm(q[:, None] - s[None], axis=-1) <= r[None], axis=1))
+
+    return inside(fake, real, radii(real)), inside(real, fake, radii(fake))
+
+
+@pytest.mark.parametrize("n_real, n_fake, dim, block", [(200, 150, 8, 64), (97, 131, 5, 32)])
+def test_matches_brute_force_on_random_data(n_real, n_fake, dim, block):
+    rng = np.random.default_rng(0)
+    real = rng.standard_normal((n_real, dim))
+    fake = rng.standard_normal((n_fake, dim)) * 1.3 + 0.4
+    expected = brute_force(real, fake, k=3)
+    got = precision_recall(real, fake, k=3, block=block)
+    # float32 vs float64 distances may flip a sample lying on a ball's boundary
+    assert got.precision == pytest.approx(expected[0], abs=1.5 / n_fake)
+    assert got.recall == pytest.approx(expected[1], abs=1.5 / n_real)
+    d = np.linalg.norm(real[:, None] - real[None], axis=-1)
+    np.testing.assert_allclose(knn_radii(real, k=3, block=block), np.sort(d, 1)[:, 3], rtol=1e-4)
+
+
+def test_analytic_cases():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((300, 4))
+    same = precision_recall(x, x)
+    assert same.precision == 1.0 and same.recall == 1.0
+    far = precision_recall(x, x + 100.0)
+    assert far.precision == 0.0 and far.recall == 0.0
+    # fake inside a small region of the real set: every fake is realistic, little is covered
+    inner = x[np.linalg.norm(x, axis=1) < 1.0][:40] * 0.5
+    inside = precision_recall(x, inner)
+    assert inside.precision == 1.0 and inside.recall < 0.35
+
+
+def test_realism_score_is_above_one_inside_the_manifold():
+    rng = np.random.default_rng(2)
+    real = rng.standard_normal((200, 3))
+    radii = knn_radii(real, k=3)
+    scores = np.asarray(realism_scores(np.stack([real[0] + 1e-3, real[0] + 50.0]), real, radii))
+    assert scores[0] > 1.0 > scores[1]
+    d = np.linalg.norm(real[None] - (real[0] + 50.0), axis=-1)
+    assert scores[1] == pytest.approx(np.max(np.asarray(radii) / d), rel=1e-4)
+
+
+def test_rejects_bad_shapes():
+    with pytest.raises(ValueError, match="equal D"):
+        precision_recall(np.zeros((10, 3)), np.zeros((10, 4)))
+    with pytest.raises(ValueError, match="more than k"):
+        precision_recall(np.zeros((3, 3)), np.zeros((10, 3)))
+
+
+def test_frechet_distance_matches_scipy():
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal((500, 6)) @ rng.standard_normal((6, 6))
+    b = rng.standard_normal((400, 6)) * 0.7 + 1.0
+    mu1, c1 = gaussian_stats(a)
+    mu2, c2 = gaussian_stats(b)
+    covmean = scipy.linalg.sqrtm(c1 @ c2).real
+    expected = np.sum((mu1 - mu2) ** 2) + np.trace(c1 + c2 - 2 * covmean)
+    assert frechet_distance(mu1, c1, mu2, c2) == pytest.approx(expected, rel=1e-8)
+    assert frechet_distance_of(a, a) == pytest.approx(0.0, abs=1e-8)
+    # two Gaussians with the same covariance: the squared distance of the means
+    assert frechet_distance(np.zeros(3), np.eye(3), np.full(3, 2.0), np.eye(3)) == pytest.approx(12.0)
