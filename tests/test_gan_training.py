@@ -116,3 +116,16 @@ def test_cli_resume_without_a_run_is_a_one_line_error(tmp_path):
                               "--resume", "--dataset-config", "tiny")
     assert code == 1
     assert "nothing to resume" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_run_can_start_from_a_pickle(tmp_path):
+    config = GANTrainConfig(**TINY, steps=1)
+    first = train_gan(config, tiny_images(), tmp_path / "a", progress=False)
+    start = GANTrainConfig(**{**config.to_dict(), "steps": 0})
+    second = train_gan(start, tiny_images(), tmp_path / "b", progress=False,
+                       init_from=first.pickle_path)
+    a, b = load_generator(first.pickle_path), load_generator(second.pickle_path)
+    jax.tree_util.tree_map(np.testing.assert_array_equal, a.variables, b.variables)
+    other = GANTrainConfig(**{**start.to_dict(), "w_dim": 16})
+    with pytest.raises(ValueError, match="differs from this run's"):
+        train_gan(other, tiny_images(), tmp_path / "c", progress=False, init_from=first.pickle_path)

@@ -2,6 +2,7 @@
 
     python tools/train_stylegan2.py --out runs/stylegan2-shapes      # about an hour on 2 CPU cores
     python tools/train_stylegan2.py --out runs/stylegan2-shapes --resume
+    python tools/train_stylegan2.py --out runs/more --init-from assets/demo/stylegan2-shapes-32.pkl
     python tools/train_stylegan2.py --out runs/stylegan2-shapes --export assets/demo/stylegan2-shapes-32.pkl
 
 The run directory gets config.json, checkpoints/, samples/*.png, log.jsonl and,
@@ -31,6 +32,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dataset-config", default="default", choices=["default", "tiny"],
                         help="shapes config to train on (default: default)")
     parser.add_argument("--data-dir", default=None, help="tfds data directory (default: tfds's)")
+    parser.add_argument("--init-from", type=Path, default=None,
+                        help="start a new run from this network pickle's G/D weights "
+                             "(e.g. the bundled demo pickle, to train it further)")
     parser.add_argument("--export", type=Path, default=None,
                         help="also copy the final network.pkl here")
     for field in dataclasses.fields(GANTrainConfig):
@@ -53,8 +57,10 @@ def main(argv: list[str] | None = None) -> int:
     from mlss_jax.gan.training import train_gan
 
     images, _ = load_shapes("train", args.dataset_config, args.data_dir)
+    if args.init_from is not None and not args.init_from.is_file():
+        raise FileNotFoundError(f"no such pickle: {args.init_from}")
     result = train_gan(config, images, args.out, resume=args.resume,
-                       dataset_name=f"shapes/{args.dataset_config}")
+                       dataset_name=f"shapes/{args.dataset_config}", init_from=args.init_from)
     print(f"step {result.step}: {result.images_per_second:.1f} img/s over "
           f"{result.seconds:.0f} s this session")
     print(f"samples:  {result.run_dir / 'samples'}/")

@@ -238,12 +238,31 @@ class TrainResult:
     images_per_second: float
 
 
+def init_from_pickle(state: dict, pickle_path: str | Path, g_cfg: GeneratorConfig,
+                     d_cfg: DiscriminatorConfig) -> dict:
+    """Start from a network pickle's weights (NVIDIA's ``--resume=pkl``): G and G_ema from its
+    Gs, D from its D; the optimiser states stay fresh. The architecture must match."""
+    from mlss_jax.weights.nvidia import convert_network_pickle
+
+    nets = convert_network_pickle(Path(pickle_path).read_bytes())
+    shapes = lambda tree: jax.tree_util.tree_map(np.shape, tree)
+    if shapes(nets.generator_vars) != shapes(state["g"]):
+        raise ValueError(f"{pickle_path}: its generator ({nets.generator_config}) differs from "
+                         f"this run's ({g_cfg})")
+    if nets.discriminator_vars is None or shapes(nets.discriminator_vars) != shapes(state["d"]):
+        raise ValueError(f"{pickle_path}: no discriminator matching this run's ({d_cfg})")
+    g_vars = jax.tree_util.tree_map(jnp.asarray, nets.generator_vars)
+    return {**state, "g": g_vars, "g_ema": jax.tree_util.tree_map(jnp.copy, g_vars),
+            "d": jax.tree_util.tree_map(jnp.asarray, nets.discriminator_vars)}
+
+
 def train_gan(config: GANTrainConfig, images: np.ndarray, run_dir: str | Path,
               resume: bool = False, dataset_name: str = "shapes",
-              progress: bool | None = None) -> TrainResult:
+              progress: bool | None = None, init_from: str | Path | None = None) -> TrainResult:
     """Train (or resume) a run in ``run_dir``; writes checkpoints, samples, log and ``network.pkl``.
 
-    ``images``: the training set, uint8 [N, R, R, C].
+    ``images``: the training set, uint8 [N, R, R, C]. ``init_from``: a network
+    pickle whose weights a new run starts from.
     """
     from mlss_jax.viz.grid import save_image_grid
     from mlss_jax.weights.run_state import RunCheckpointer, prepare_run_dir
@@ -256,6 +275,7 @@ def train_gan(config: GANTrainConfig, images: np.ndarray, run_dir: str | Path,
     g_cfg = config.generator_config(resolution, channels)
     d_cfg = config.discriminator_config(resolution, channels)
     run_config = {**config.to_dict(), "dataset": dataset_name,
+                  "init_from": None if init_from is None else str(init_from),
                   "generator": g_cfg.to_dict(), "discriminator": d_cfg.to_dict()}
     run_dir = prepare_run_dir(run_dir, run_config, resume,
                               mutable=("steps", "snapshot_every", "log_every"))
@@ -266,6 +286,8 @@ def train_gan(config: GANTrainConfig, images: np.ndarray, run_dir: str | Path,
     start = 0
     if resume and checkpointer.latest_step() is not None:
         start, state = checkpointer.restore(state)
+    elif init_from is not None:
+        state = init_from_pickle(state, init_from, g_cfg, d_cfg)
     step_fn = make_train_step(config, g_cfg, d_cfg)
     pool = jnp.asarray(images)
     grid_z = np.random.default_rng(1234).standard_normal((64, g_cfg.z_dim)).astype(np.float32)
