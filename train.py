@@ -11,11 +11,9 @@ and metrics.json (how often C_l recovers the cluster on fresh samples).
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import sys
-import typing
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -24,23 +22,6 @@ from mlss_jax import cli  # noqa: E402
 from mlss_jax.paths import DEMO_CHECKPOINT  # noqa: E402
 
 DEFAULT_OUT = Path("checkpoints") / "mlss"
-
-
-def add_config_flags(parser: argparse.ArgumentParser, config_class: type, skip: tuple[str, ...]) -> None:
-    """One flag per dataclass field, with the field's default and type."""
-    hints = typing.get_type_hints(config_class)
-    for field in dataclasses.fields(config_class):
-        if field.name in skip:
-            continue
-        flag = "--" + field.name.replace("_", "-")
-        kind = hints[field.name]
-        if kind is bool:
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=field.default,
-                                help=f"(default: {field.default})")
-        else:
-            base = next((t for t in typing.get_args(kind) if t is not type(None)), kind)
-            parser.add_argument(flag, type=base, default=field.default,
-                                help=f"(default: {field.default})")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resume", action="store_true", help="continue the runs in --out")
     parser.add_argument("--eval-samples", type=int, default=2000,
                         help="fresh samples for the final classifier accuracy (default: 2000)")
-    add_config_flags(parser, MLSSConfig, skip=("level",))
+    cli.add_config_flags(parser, MLSSConfig, skip=("level",))
     args = parser.parse_args(argv)
     values = {f.name: getattr(args, f.name) for f in dataclasses.fields(MLSSConfig) if f.name != "level"}
     positive = ("num_clusters", "batch_size", "steps", "critic_steps", "classifier_resolution",

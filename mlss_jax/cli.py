@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
+import typing
 from typing import Callable, NoReturn, Sequence
 
 from mlss_jax.weights.checkpoint import CheckpointError
@@ -36,3 +38,21 @@ def run(main: Callable[[Sequence[str] | None], int | None],
         print(f"{prog}: interrupted", file=sys.stderr)
         sys.exit(130)
     sys.exit(code or 0)
+
+
+def add_config_flags(parser: argparse.ArgumentParser, config_class: type,
+                     skip: tuple[str, ...] = ()) -> None:
+    """One flag per dataclass field, with the field's default and type."""
+    hints = typing.get_type_hints(config_class)
+    for field in dataclasses.fields(config_class):
+        if field.name in skip:
+            continue
+        flag = "--" + field.name.replace("_", "-")
+        kind = hints[field.name]
+        if kind is bool:
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=field.default,
+                                help=f"(default: {field.default})")
+        else:
+            base = next((t for t in typing.get_args(kind) if t is not type(None)), kind)
+            parser.add_argument(flag, type=base, default=field.default,
+                                help=f"(default: {field.default})")

@@ -23,6 +23,7 @@ from mlss_jax import cli  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
+    from mlss_jax.cli import add_config_flags
     from mlss_jax.gan.training import GANTrainConfig
 
     parser = cli.ArgumentParser(prog="train_stylegan2.py", description=__doc__.splitlines()[0])
@@ -37,11 +38,7 @@ def main(argv: list[str] | None = None) -> int:
                              "(e.g. the bundled demo pickle, to train it further)")
     parser.add_argument("--export", type=Path, default=None,
                         help="also copy the final network.pkl here")
-    for field in dataclasses.fields(GANTrainConfig):
-        flag = "--" + field.name.replace("_", "-")
-        kind = float if isinstance(field.default, float) or field.name == "ema_rampup" else int
-        parser.add_argument(flag, type=kind, default=field.default,
-                            help=f"(default: {field.default})")
+    add_config_flags(parser, GANTrainConfig)
     args = parser.parse_args(argv)
     values = {f.name: getattr(args, f.name) for f in dataclasses.fields(GANTrainConfig)}
     positive = ("z_dim", "w_dim", "mapping_layers", "channel_base", "channel_max", "batch_size",

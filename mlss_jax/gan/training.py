@@ -58,6 +58,8 @@ class GANTrainConfig:
       seed: everything random derives from it and the step number.
       snapshot_every: steps between checkpoints and sample grids.
       log_every: steps between metric log lines (and NaN checks).
+      fused_modconv: per-sample kernels (grouped convs) instead of scaled activations in G;
+        the same function, slower on CPU (benchmarks/gan_training.py).
     """
 
     z_dim: int = 128
@@ -78,11 +80,13 @@ class GANTrainConfig:
     seed: int = 0
     snapshot_every: int = 500
     log_every: int = 50
+    fused_modconv: bool = False
 
     def generator_config(self, resolution: int, img_channels: int) -> GeneratorConfig:
         return GeneratorConfig(resolution=resolution, z_dim=self.z_dim, w_dim=self.w_dim,
                                img_channels=img_channels, mapping_layers=self.mapping_layers,
-                               channel_base=self.channel_base, channel_max=self.channel_max)
+                               channel_base=self.channel_base, channel_max=self.channel_max,
+                               fused_modconv=self.fused_modconv)
 
     def discriminator_config(self, resolution: int, img_channels: int) -> DiscriminatorConfig:
         return DiscriminatorConfig(resolution=resolution, img_channels=img_channels,
