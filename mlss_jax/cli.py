@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import inspect
+import re
 import sys
 import typing
 from typing import Callable, NoReturn, Sequence
@@ -40,19 +42,46 @@ def run(main: Callable[[Sequence[str] | None], int | None],
     sys.exit(code or 0)
 
 
+def attribute_docs(config_class: type) -> dict[str, str]:
+    """Field descriptions from a dataclass docstring's ``Attributes:`` section.
+
+    Entries look like ``name: text`` or ``name_a, name_b: text``, continued on
+    more deeply indented lines.
+    """
+    docs: dict[str, str] = {}
+    lines = inspect.cleandoc(config_class.__doc__ or "").splitlines()
+    if "Attributes:" not in [line.strip() for line in lines]:
+        return docs
+    start = [line.strip() for line in lines].index("Attributes:") + 1
+    names: list[str] = []
+    for line in lines[start:]:
+        entry = re.match(r"^ {2}([a-z_][a-z0-9_, ]*):\s*(.*)$", line)
+        if entry:
+            names = [n.strip() for n in entry.group(1).split(",")]
+            for name in names:
+                docs[name] = entry.group(2)
+        elif line.startswith("    ") and names:
+            for name in names:
+                docs[name] += " " + line.strip()
+        elif line.strip():
+            break
+    return docs
+
+
 def add_config_flags(parser: argparse.ArgumentParser, config_class: type,
                      skip: tuple[str, ...] = ()) -> None:
-    """One flag per dataclass field, with the field's default and type."""
+    """One flag per dataclass field, with the field's type, default and documented meaning."""
     hints = typing.get_type_hints(config_class)
+    docs = attribute_docs(config_class)
     for field in dataclasses.fields(config_class):
         if field.name in skip:
             continue
         flag = "--" + field.name.replace("_", "-")
         kind = hints[field.name]
+        text = f"{docs.get(field.name, '')} (default: {field.default})".strip()
         if kind is bool:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=field.default,
-                                help=f"(default: {field.default})")
+                                help=text)
         else:
             base = next((t for t in typing.get_args(kind) if t is not type(None)), kind)
-            parser.add_argument(flag, type=base, default=field.default,
-                                help=f"(default: {field.default})")
+            parser.add_argument(flag, type=base, default=field.default, help=text)

@@ -148,7 +148,6 @@ def test_summary_lists_format_and_counts(tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["--pkl", "x.pkl", "--out", "o", "--bogus"], "unrecognized arguments: --bogus"),
-    (["--out", "o"], "required: --pkl"),
     (["--pkl", "x", "--out", "o", "--preview", "-1"], "--preview must be >= 0"),
 ])
 def test_bad_flags(args, message):

@@ -162,3 +162,13 @@ def test_cli_rejects_a_bad_split_and_a_missing_level_checkpoint(tiny_generator, 
     assert got == 1 and "level split 4,2" in err and len(err.strip().splitlines()) == 1
     with pytest.raises(CheckpointError, match="not a level checkpoint"):
         load_level(tmp_path / "nothing")
+
+
+def test_help_documents_every_config_flag_with_its_default():
+    code, out, _ = run_script("train.py", "--help")
+    assert code == 0
+    text = " ".join(out.split())
+    assert "--num-clusters NUM_CLUSTERS K, Gaussians in the level's mixture. (default: 10)" in text
+    assert "--init-mapper-from-f, --no-init-mapper-from-f start M_l from f's weights" in text
+    for field in ("--mixture-lr", "--mapper-lr", "--critic-steps", "--split", "--classifier"):
+        assert field in text
