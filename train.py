@@ -63,7 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     generator = load_generator(args.generator)
     for level in levels:
         config = MLSSConfig(level=level, **values)
-        result = train_level(config, args.generator, args.out / level, resume=args.resume)
+        result = train_level(config, args.generator, args.out / level, resume=args.resume,
+                             generator=generator)
         model = load_level(result.run_dir)
         metrics = {"level": level, "step": result.step,
                    "steps_per_second": round(result.steps_per_second, 3)}

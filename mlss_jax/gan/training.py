@@ -32,7 +32,7 @@ from mlss_jax.gan.losses import (discriminator_loss, ema_beta, ema_update, gener
                                  mix_styles, mixing_cutoffs, r1_penalty, update_w_avg)
 from mlss_jax.nets.config import DiscriminatorConfig, GeneratorConfig
 from mlss_jax.nets.discriminator import Discriminator, init_discriminator
-from mlss_jax.nets.generator import Generator, generator_synthesis, init_generator
+from mlss_jax.nets.generator import Generator, init_generator
 from mlss_jax.parallel import REPLICATED, SHARDED, check_batch, data_mesh, interleave
 from mlss_jax.train_loop import TrainingDiverged, run_training_loop  # noqa: F401 (re-export)
 
@@ -222,17 +222,6 @@ def make_train_step(config: GANTrainConfig, g_cfg: GeneratorConfig, d_cfg: Discr
     return step_fn
 
 
-def sample_images(g_cfg: GeneratorConfig, g_vars: dict, z: np.ndarray,
-                  batch: int = 64) -> np.ndarray:
-    """Images of the (EMA) generator for fixed latents, constant noise, in [-1, 1]."""
-    out = []
-    for i in range(0, len(z), batch):
-        ws = Generator(g_cfg).apply(g_vars, jnp.asarray(z[i:i + batch]),
-                                    method=Generator.map_latents)
-        out.append(np.asarray(generator_synthesis(g_cfg, g_vars, ws)))
-    return np.concatenate(out)
-
-
 @dataclasses.dataclass
 class TrainResult:
     run_dir: Path
@@ -268,6 +257,8 @@ def train_gan(config: GANTrainConfig, images: np.ndarray, run_dir: str | Path,
     ``images``: the training set, uint8 [N, R, R, C]. ``init_from``: a network
     pickle whose weights a new run starts from.
     """
+    from mlss_jax.networks import StyleGAN2Generator
+    from mlss_jax.sampling import generate_images
     from mlss_jax.viz.grid import save_image_grid
     from mlss_jax.weights.run_state import RunCheckpointer, prepare_run_dir
     from mlss_jax.weights.tf_format import export_tf_pickle
@@ -299,7 +290,8 @@ def train_gan(config: GANTrainConfig, images: np.ndarray, run_dir: str | Path,
         save_image_grid(images[:64], samples_dir / "reals.png", ncols=8)
 
     def write_samples(state: dict, step: int) -> None:
-        save_image_grid(sample_images(g_cfg, state["g_ema"], grid_z),
+        ema = StyleGAN2Generator(g_cfg, state["g_ema"])
+        save_image_grid(generate_images(ema, grid_z, batch_size=64, progress=False),
                         samples_dir / f"fakes-{step:06d}.png", ncols=8)
 
     t0 = time.perf_counter()

@@ -356,15 +356,19 @@ class LevelRunResult:
 
 def train_level(config: MLSSConfig, generator_path: str | Path, run_dir: str | Path,
                 resume: bool = False, progress: bool | None = None,
-                mesh: jax.sharding.Mesh | None = None) -> LevelRunResult:
-    """Train (or resume) one level against the frozen generator at ``generator_path``."""
+                mesh: jax.sharding.Mesh | None = None, generator=None) -> LevelRunResult:
+    """Train (or resume) one level against the frozen generator at ``generator_path``.
+
+    ``generator``: that generator already loaded (``load_generator(generator_path)``),
+    so that training several levels reads it once.
+    """
     import time
 
     from mlss_jax.networks import load_generator
     from mlss_jax.train_loop import run_training_loop
     from mlss_jax.weights.run_state import RunCheckpointer, prepare_run_dir
 
-    generator = load_generator(generator_path)
+    generator = generator if generator is not None else load_generator(generator_path)
     g_cfg, g_vars = generator.config, generator.variables
     split = LevelSplit.parse(config.split, g_cfg.num_ws)
     run_config = {"mlss": config.to_dict(), "level_range": list(split.range(config.level)),
