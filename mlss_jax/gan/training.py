@@ -260,7 +260,7 @@ def train_gan(config: GANTrainConfig, images: np.ndarray, run_dir: str | Path,
     from mlss_jax.networks import StyleGAN2Generator
     from mlss_jax.sampling import generate_images
     from mlss_jax.viz.grid import save_image_grid
-    from mlss_jax.weights.run_state import RunCheckpointer, prepare_run_dir
+    from mlss_jax.weights.run_state import open_run
     from mlss_jax.weights.tf_format import export_tf_pickle
 
     if images.ndim != 4 or images.dtype != np.uint8:
@@ -272,17 +272,13 @@ def train_gan(config: GANTrainConfig, images: np.ndarray, run_dir: str | Path,
     run_config = {**config.to_dict(), "dataset": dataset_name,
                   "init_from": None if init_from is None else str(init_from),
                   "generator": g_cfg.to_dict(), "discriminator": d_cfg.to_dict()}
-    run_dir = prepare_run_dir(run_dir, run_config, resume,
-                              mutable=("steps", "snapshot_every", "log_every"))
+    run_dir, checkpointer, start, state = open_run(
+        run_dir, run_config, resume, ("steps", "snapshot_every", "log_every"),
+        init_train_state(config, g_cfg, d_cfg))
+    if start == 0 and init_from is not None:
+        state = init_from_pickle(state, init_from, g_cfg, d_cfg)
     samples_dir = run_dir / "samples"
     samples_dir.mkdir(exist_ok=True)
-    checkpointer = RunCheckpointer(run_dir)
-    state = init_train_state(config, g_cfg, d_cfg)
-    start = 0
-    if resume and checkpointer.latest_step() is not None:
-        start, state = checkpointer.restore(state)
-    elif init_from is not None:
-        state = init_from_pickle(state, init_from, g_cfg, d_cfg)
     step_fn = make_train_step(config, g_cfg, d_cfg)
     pool = jnp.asarray(images)
     grid_z = np.random.default_rng(1234).standard_normal((64, g_cfg.z_dim)).astype(np.float32)

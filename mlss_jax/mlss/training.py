@@ -366,22 +366,18 @@ def train_level(config: MLSSConfig, generator_path: str | Path, run_dir: str | P
 
     from mlss_jax.networks import load_generator
     from mlss_jax.train_loop import run_training_loop
-    from mlss_jax.weights.run_state import RunCheckpointer, prepare_run_dir
+    from mlss_jax.weights.run_state import open_run
 
     generator = generator if generator is not None else load_generator(generator_path)
     g_cfg, g_vars = generator.config, generator.variables
     split = LevelSplit.parse(config.split, g_cfg.num_ws)
     run_config = {"mlss": config.to_dict(), "level_range": list(split.range(config.level)),
                   "generator_path": str(generator_path), "generator": g_cfg.to_dict()}
-    run_dir = prepare_run_dir(run_dir, run_config, resume,
-                              mutable=("mlss.steps", "mlss.checkpoint_every", "mlss.log_every"))
+    run_dir, checkpointer, start, state = open_run(
+        run_dir, run_config, resume, ("mlss.steps", "mlss.checkpoint_every", "mlss.log_every"),
+        init_level_state(config, g_cfg, g_vars))
     previews = run_dir / "previews"
     previews.mkdir(exist_ok=True)
-    checkpointer = RunCheckpointer(run_dir)
-    state = init_level_state(config, g_cfg, g_vars)
-    start = 0
-    if resume and checkpointer.latest_step() is not None:
-        start, state = checkpointer.restore(state)
     step_fn = make_level_step(config, g_cfg, mesh)
 
     def preview(state: dict, step: int) -> None:

@@ -106,3 +106,17 @@ def _flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
         else:
             out[f"{prefix}{key}"] = value
     return out
+
+
+def open_run(run_dir: str | Path, config: dict, resume: bool, mutable: tuple[str, ...],
+             fresh_state: Any) -> tuple[Path, RunCheckpointer, int, Any]:
+    """Prepare ``run_dir`` and return ``(run_dir, checkpointer, start_step, state)``.
+
+    ``state`` is ``fresh_state`` for a new run, or the newest checkpoint on resume.
+    """
+    run_dir = prepare_run_dir(run_dir, config, resume, mutable)
+    checkpointer = RunCheckpointer(run_dir)
+    if resume and checkpointer.latest_step() is not None:
+        start, state = checkpointer.restore(fresh_state)
+        return run_dir, checkpointer, start, state
+    return run_dir, checkpointer, 0, fresh_state
