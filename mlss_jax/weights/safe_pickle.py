@@ -24,6 +24,7 @@ import collections
 import io
 import pickle
 import struct
+import zipfile
 from typing import Any, Callable
 
 import ml_dtypes
@@ -139,8 +140,20 @@ class _TorchStorageType:
 
 
 class _PendingStorage:
+    """A storage named in a torch record; its data follows the record (or sits in the zip)."""
+
     def __init__(self, key: str, dtype: np.dtype, numel: int) -> None:
         self.key, self.dtype, self.numel = key, dtype, numel
+
+
+class _PendingTensor:
+    """``torch._utils._rebuild_tensor_v2`` called before its storage's data is known."""
+
+    def __init__(self, storage: Any, storage_offset: Any = 0, size: Any = (), stride: Any = (),
+                 *_ignored: Any) -> None:
+        if not isinstance(storage, _PendingStorage):
+            raise CorruptPickleError("torch tensor without a storage record")
+        self.storage, self.args = storage, (storage_offset, size, stride)
 
 
 class _NoGlobalsUnpickler(pickle.Unpickler):
@@ -148,16 +161,22 @@ class _NoGlobalsUnpickler(pickle.Unpickler):
         raise UnsafePickleError(f"refused global {module}.{name}")
 
 
-class _TorchStorageUnpickler(pickle.Unpickler):
-    """The main record of a legacy ``torch.save(storage)``: one storage, by persistent id."""
+class _TorchRecordUnpickler(pickle.Unpickler):
+    """The pickled object of a ``torch.save`` file (a storage, a tensor or a state dict):
+    tensors refer to storages by persistent id; numbers, strings and containers only."""
 
     def __init__(self, file: io.BytesIO) -> None:
-        super().__init__(file)
+        super().__init__(file, encoding="latin1")
         self.storages: dict[str, _PendingStorage] = {}
 
     def find_class(self, module: str, name: str) -> Any:
         if module == "torch" and name in _TORCH_STORAGE_DTYPES:
             return _TorchStorageType(name)
+        allowed = {("collections", "OrderedDict"): collections.OrderedDict,
+                   ("torch._utils", "_rebuild_tensor_v2"): _PendingTensor,
+                   ("torch._utils", "_rebuild_parameter"): _rebuild_parameter}
+        if (module, name) in allowed:
+            return allowed[(module, name)]
         raise UnsafePickleError(f"refused global {module}.{name}")
 
     def persistent_load(self, pid: Any) -> _PendingStorage:
@@ -171,35 +190,40 @@ class _TorchStorageUnpickler(pickle.Unpickler):
             raise CorruptPickleError("malformed torch storage size")
         if view is not None:
             raise CorruptPickleError("torch storage views (very old torch) are not supported")
-        pending = self.storages.setdefault(key, _PendingStorage(key, storage_type.dtype, numel))
-        return pending
+        return self.storages.setdefault(key, _PendingStorage(key, storage_type.dtype, numel))
 
 
-def decode_torch_storage(blob: Any) -> np.ndarray:
-    """Decode the bytes of ``torch.storage._load_from_bytes`` into a flat numpy array.
+def _resolve_storages(obj: Any, arrays: dict[str, np.ndarray]) -> Any:
+    """Replace pending storages and tensors in a torch record by numpy arrays."""
+    if isinstance(obj, _PendingStorage):
+        return arrays[obj.key]
+    if isinstance(obj, _PendingTensor):
+        return _rebuild_tensor_v2(arrays[obj.storage.key], *obj.args)
+    if isinstance(obj, dict):
+        return type(obj)((k, _resolve_storages(v, arrays)) for k, v in obj.items())
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_resolve_storages(v, arrays) for v in obj)
+    return obj
 
-    The bytes are a legacy (non-zip) ``torch.save`` of one storage: pickled magic
-    number, protocol version and system info; the pickled storage record; the
-    pickled list of storage keys; then per key an int64 element count and the raw
-    little-endian elements.
-    """
-    if not isinstance(blob, (bytes, bytearray)):
-        raise CorruptPickleError("torch storage payload is not bytes")
-    stream = io.BytesIO(bytes(blob))
+
+def _read_legacy_torch(stream: io.BytesIO) -> Any:
+    """A legacy (non-zip) ``torch.save`` stream: pickled magic number, protocol version and
+    system info; the pickled record; the pickled list of storage keys; then per key an
+    int64 element count and the raw elements."""
     if _NoGlobalsUnpickler(stream).load() != _TORCH_LEGACY_MAGIC:
-        raise CorruptPickleError("torch storage payload has a wrong magic number "
-                                 "(only the legacy torch.save format is supported)")
+        raise CorruptPickleError("torch data has a wrong magic number "
+                                 "(expected the legacy torch.save format)")
     if _NoGlobalsUnpickler(stream).load() != _TORCH_LEGACY_PROTOCOL:
-        raise CorruptPickleError("unsupported torch storage protocol version")
+        raise CorruptPickleError("unsupported torch protocol version")
     sys_info = _NoGlobalsUnpickler(stream).load()
     if not isinstance(sys_info, dict):
-        raise CorruptPickleError("malformed torch storage system info")
+        raise CorruptPickleError("malformed torch system info")
     byte_order = "<" if sys_info.get("little_endian", True) else ">"
-    record = _TorchStorageUnpickler(stream)
+    record = _TorchRecordUnpickler(stream)
     root = record.load()
     keys = _NoGlobalsUnpickler(stream).load()
-    if not isinstance(root, _PendingStorage) or not isinstance(keys, list):
-        raise CorruptPickleError("torch storage payload does not hold one storage")
+    if not isinstance(keys, list):
+        raise CorruptPickleError("malformed torch storage key list")
     arrays = {}
     for key in keys:
         pending = record.storages.get(key)
@@ -211,14 +235,74 @@ def decode_torch_storage(blob: Any) -> np.ndarray:
         (numel,) = struct.unpack(byte_order + "q", header)
         if numel != pending.numel:
             raise CorruptPickleError("torch storage size does not match its record")
-        dtype = pending.dtype.newbyteorder(byte_order)
-        data = stream.read(numel * dtype.itemsize)
-        if len(data) != numel * dtype.itemsize:
-            raise CorruptPickleError("torch storage data is truncated")
-        arrays[key] = np.frombuffer(data, dtype=dtype).astype(pending.dtype)
-    if root.key not in arrays:
+        arrays[key] = _storage_array(stream.read(numel * pending.dtype.itemsize), pending, byte_order)
+    if set(record.storages) - set(arrays):
         raise CorruptPickleError("torch storage data is missing")
-    return arrays[root.key]
+    return _resolve_storages(root, arrays)
+
+
+def _storage_array(data: bytes, pending: _PendingStorage, byte_order: str) -> np.ndarray:
+    if len(data) != pending.numel * pending.dtype.itemsize:
+        raise CorruptPickleError("torch storage data is truncated")
+    return np.frombuffer(data, dtype=pending.dtype.newbyteorder(byte_order)).astype(pending.dtype)
+
+
+def _read_zip_torch(data: bytes) -> Any:
+    """A zip ``torch.save`` file (torch >= 1.6): ``<name>/data.pkl`` is the record and
+    ``<name>/data/<key>`` each storage's raw bytes."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        names = archive.namelist()
+        records = [n for n in names if n.endswith("data.pkl") and n.count("/") == 1]
+        if len(records) != 1:
+            raise CorruptPickleError("torch zip file without exactly one data.pkl")
+        prefix = records[0][:-len("data.pkl")]
+        byte_order = "<"
+        if prefix + "byteorder" in names:
+            byte_order = "<" if archive.read(prefix + "byteorder").strip() == b"little" else ">"
+        record = _TorchRecordUnpickler(io.BytesIO(archive.read(records[0])))
+        root = record.load()
+        arrays = {}
+        for key, pending in record.storages.items():
+            if prefix + f"data/{key}" not in names:
+                raise CorruptPickleError(f"torch zip file lacks storage {key!r:.40}")
+            arrays[key] = _storage_array(archive.read(prefix + f"data/{key}"), pending, byte_order)
+    except zipfile.BadZipFile as err:
+        raise CorruptPickleError(f"corrupt torch zip file ({err})") from None
+    return _resolve_storages(root, arrays)
+
+
+def _load_torch(read: Callable[[], Any]) -> Any:
+    try:
+        return read()
+    except NetworkPickleError:
+        raise
+    except RecursionError:
+        raise CorruptPickleError("torch data is nested too deeply") from None
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, KeyError, IndexError,
+            AttributeError, OverflowError, struct.error, UnicodeDecodeError) as err:
+        raise CorruptPickleError(f"corrupt or truncated torch data ({type(err).__name__}: "
+                                 f"{str(err)[:120]})") from None
+
+
+def load_torch_file(data: bytes) -> Any:
+    """What ``torch.load`` would return for a file of tensors (e.g. a state dict), as numpy
+    arrays, without torch: the zip format and the legacy one; only the torch globals that
+    rebuild tensors are allowed."""
+    if data[:4] == b"PK\x03\x04":
+        return _load_torch(lambda: _read_zip_torch(data))
+    return _load_torch(lambda: _read_legacy_torch(io.BytesIO(data)))
+
+
+def decode_torch_storage(blob: Any) -> np.ndarray:
+    """Decode the bytes of ``torch.storage._load_from_bytes`` (a legacy ``torch.save`` of one
+    storage) into a flat numpy array."""
+    if not isinstance(blob, (bytes, bytearray)):
+        raise CorruptPickleError("torch storage payload is not bytes")
+    storage = _read_legacy_torch(io.BytesIO(bytes(blob)))
+    if not isinstance(storage, np.ndarray) or storage.ndim != 1:
+        raise CorruptPickleError("torch storage payload does not hold one storage")
+    return storage
 
 
 def _int_tuple(value: Any, what: str) -> tuple[int, ...]:

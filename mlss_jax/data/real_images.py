@@ -1,0 +1,88 @@
+"""Real images for evaluation: a tensorflow-datasets name, a local image folder, or the demo ``shapes``.
+
+Every image is fitted to the generator's square resolution the way NVIDIA's
+dataset tool prepares LSUN car: scaled (Lanczos) so that its longer side equals
+the resolution, then padded with black, centred, to a square (512x384 -> 512x512).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
+
+
+def fit_to_square(image: np.ndarray, resolution: int) -> np.ndarray:
+    """uint8 [H, W, 3] (or [H, W], grey) -> uint8 [resolution, resolution, 3], aspect kept."""
+    if image.ndim == 2:
+        image = np.repeat(image[:, :, None], 3, axis=2)
+    if image.ndim != 3 or image.shape[2] not in (1, 3, 4):
+        raise ValueError(f"expected an RGB image, got shape {image.shape}")
+    image = np.repeat(image, 3, axis=2) if image.shape[2] == 1 else image[:, :, :3]
+    h, w = image.shape[:2]
+    if (h, w) != (resolution, resolution):
+        scale = resolution / max(h, w)
+        size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        image = np.asarray(Image.fromarray(image).resize(size, Image.LANCZOS))
+    h, w = image.shape[:2]
+    out = np.zeros((resolution, resolution, 3), np.uint8)
+    top, left = (resolution - h) // 2, (resolution - w) // 2
+    out[top:top + h, left:left + w] = image
+    return out
+
+
+def load_image_folder(folder: Path, resolution: int, num: int) -> np.ndarray:
+    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise FileNotFoundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {folder}")
+    images = []
+    for path in files[:num]:
+        try:
+            with Image.open(path) as img:
+                images.append(fit_to_square(np.asarray(img.convert("RGB")), resolution))
+        except (UnidentifiedImageError, OSError) as err:
+            raise ValueError(f"cannot read image {path}: {err}") from None
+    return np.stack(images)
+
+
+def load_tfds_images(name: str, resolution: int, num: int, split: str = "train",
+                     data_dir: str | Path | None = None) -> np.ndarray:
+    """The first ``num`` images of a tfds dataset's split (the builder is prepared if needed:
+    the demo ``shapes`` renders itself; others need their files or internet access)."""
+    import tensorflow_datasets as tfds
+
+    import mlss_jax.data.shapes_tfds  # noqa: F401  (registers the ``shapes`` builder)
+
+    try:
+        builder = tfds.builder(name, data_dir=None if data_dir is None else str(data_dir))
+    except Exception as err:  # tfds raises several types for unknown names and configs
+        raise ValueError(f"--real {name!r} is neither an image folder nor a tfds dataset "
+                         f"({type(err).__name__}: {str(err).splitlines()[0][:160]})") from None
+    try:
+        builder.download_and_prepare()
+    except Exception as err:  # no network, missing manual files, ...
+        raise RuntimeError(f"cannot prepare tfds dataset {name!r} in {builder.data_dir} "
+                           f"({type(err).__name__}: {str(err).splitlines()[0][:160]})") from None
+    if "image" not in builder.info.features:
+        raise ValueError(f"tfds dataset {name!r} has no 'image' feature")
+    dataset = builder.as_dataset(split=split, shuffle_files=False).take(num)
+    images = [fit_to_square(np.asarray(ex["image"]), resolution) for ex in tfds.as_numpy(dataset)]
+    if not images:
+        raise ValueError(f"tfds dataset {name!r} split {split!r} is empty")
+    return np.stack(images)
+
+
+def load_real_images(source: str, resolution: int, num: int, split: str = "train",
+                     data_dir: str | Path | None = None) -> np.ndarray:
+    """uint8 [<=num, resolution, resolution, 3] from an image folder or a tfds name."""
+    if num <= 0:
+        raise ValueError("the number of real images must be positive")
+    folder = Path(source)
+    if folder.is_dir():
+        return load_image_folder(folder, resolution, num)
+    if folder.exists():
+        raise ValueError(f"--real {source}: not a directory of images")
+    return load_tfds_images(source, resolution, num, split, data_dir)

