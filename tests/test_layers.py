@@ -12,7 +12,7 @@ import pytest
 from mlss_jax.nets.config import DiscriminatorConfig, GeneratorConfig
 from mlss_jax.nets.discriminator import init_discriminator, minibatch_stddev
 from mlss_jax.nets.generator import generator_mapping, generator_synthesis, init_generator
-from mlss_jax.nets.layers import FIR_TAPS, conv_stride1, fir_filter, modulated_conv
+from mlss_jax.nets.layers import FIR_TAPS, conv_same, conv_stride1, fir_filter, modulated_conv
 from mlss_jax.truncation import stylegan_truncation
 from mlss_jax.weights.checkpoint import count_params
 
@@ -207,3 +207,20 @@ def test_conv_stride1_gradients_equal_xla(kernel, padding):
 
     np.testing.assert_allclose(jax.grad(r1_like(ours))(w), jax.grad(r1_like(xla))(w),
                                rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("spatial, kernel", [((2, 2), (3, 3)), ((4, 3), (3, 3)), ((1, 1), (3, 3)),
+                                             ((2, 5), (1, 3)), ((6, 6), (3, 3))])
+def test_conv_same_equals_xla_on_small_and_large_maps(spatial, kernel):
+    """The im2col path (maps of at most 16 pixels) computes XLA's 'same' convolution, and its
+    gradients; larger maps take XLA's convolution itself."""
+    x = jax.random.normal(jax.random.PRNGKey(0), (3, *spatial, 5))
+    w = jax.random.normal(jax.random.PRNGKey(1), (*kernel, 5, 6))
+    pad = tuple((k // 2, k // 2) for k in kernel)
+    xla = lambda x, w: jax.lax.conv_general_dilated(x, w, (1, 1), pad,
+                                                    dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    np.testing.assert_allclose(conv_same(x, w), xla(x, w), rtol=1e-5, atol=1e-5)
+    loss = lambda conv: lambda x, w: jnp.sum(jnp.sin(conv(x, w)))
+    for argnum in (0, 1):
+        np.testing.assert_allclose(jax.grad(loss(conv_same), argnum)(x, w),
+                                   jax.grad(loss(xla), argnum)(x, w), rtol=1e-5, atol=1e-5)

@@ -34,18 +34,22 @@ def fit_to_square(image: np.ndarray, resolution: int) -> np.ndarray:
     return out
 
 
+def load_image_file(path: Path, resolution: int) -> np.ndarray:
+    """One image file -> uint8 [resolution, resolution, 3]."""
+    if not path.is_file():
+        raise FileNotFoundError(f"no image {path}")
+    try:
+        with Image.open(path) as img:
+            return fit_to_square(np.asarray(img.convert("RGB")), resolution)
+    except (UnidentifiedImageError, OSError) as err:
+        raise ValueError(f"cannot read image {path}: {err}") from None
+
+
 def load_image_folder(folder: Path, resolution: int, num: int) -> np.ndarray:
     files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise FileNotFoundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {folder}")
-    images = []
-    for path in files[:num]:
-        try:
-            with Image.open(path) as img:
-                images.append(fit_to_square(np.asarray(img.convert("RGB")), resolution))
-        except (UnidentifiedImageError, OSError) as err:
-            raise ValueError(f"cannot read image {path}: {err}") from None
-    return np.stack(images)
+    return np.stack([load_image_file(path, resolution) for path in files[:num]])
 
 
 def load_tfds_images(name: str, resolution: int, num: int, split: str = "train",

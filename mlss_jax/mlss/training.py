@@ -62,16 +62,16 @@ class MLSSConfig:
 
     level: str = "fine"
     num_clusters: int = 10
-    beta: float = 1.0
-    learning_rate: float = 1e-4
-    mixture_lr: float = 1e-3
+    beta: float = 10.0
+    learning_rate: float = 3e-4
+    mixture_lr: float = 1e-2
     mapper_lr: float = 1e-2
     adam_beta1: float = 0.5
     adam_beta2: float = 0.9
     critic_steps: int = 1
     gp_weight: float = 10.0
     batch_size: int = 64
-    steps: int = 1500
+    steps: int = 2000
     split: str | None = None
     classifier: str = "image"
     classifier_resolution: int = 64

@@ -70,7 +70,9 @@ class SynthesisLayer(nn.Module):
         if noise_mode == "random":
             x = x + jax.random.normal(self.make_rng("noise"), (x.shape[0], res, res, 1)) * strength
         elif noise_mode == "const":
-            x = x + noise_const.value[None, :, :, None] * strength
+            # [R, R] shared by the batch, or [N, R, R] per sample (the projector's)
+            noise = noise_const.value
+            x = x + (noise if noise.ndim == 3 else noise[None])[..., None] * strength
         bias = self.param("bias", nn.initializers.zeros, (self.features,))
         return bias_act(x, bias, act="lrelu", clamp=self.conv_clamp)
 

@@ -116,6 +116,24 @@ def _conv_stride1_bwd(padding, residuals, grad):
 
 conv_stride1.defvjp(_conv_stride1_fwd, _conv_stride1_bwd)
 
+# XLA's CPU convolution is pathologically slow on some tiny maps (VGG16's 3x3x512 conv
+# at 2x2: 1.4 s where the equivalent matrix product takes 0.01 s, batch 40).
+_IM2COL_MAX_PIXELS = 16
+
+
+def conv_same(x: jax.Array, weight: jax.Array) -> jax.Array:
+    """Stride-1 correlation with 'same' zero padding (odd kernel, NHWC, HWIO). Maps of at most
+    16 pixels go through one explicit im2col matrix product instead of XLA's convolution."""
+    kh, kw, c_in, c_out = weight.shape
+    ph, pw = kh // 2, kw // 2
+    n, h, w, _ = x.shape
+    if h * w > _IM2COL_MAX_PIXELS:
+        return _xla_conv(x, weight, ((ph, ph), (pw, pw)))
+    x_pad = jnp.pad(x, ((0, 0), (ph, ph), (pw, pw), (0, 0)))
+    columns = jnp.concatenate([x_pad[:, a:a + h, b:b + w] for a in range(kh) for b in range(kw)],
+                              axis=-1)
+    return (columns.reshape(-1, kh * kw * c_in) @ weight.reshape(-1, c_out)).reshape(n, h, w, c_out)
+
 
 def _dilated_conv3x3_polyphase(x: jax.Array, weight: jax.Array) -> jax.Array:
     """Correlate the 2x zero-dilated ``x`` (padded by 2) with a 3x3 kernel: [N, 2H+1, 2W+1, O].

@@ -18,6 +18,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from mlss_jax.nets.layers import conv_same
+
 # Conv stages of VGG16 (configuration D); a 2x2 max-pool separates the stages.
 STAGES = ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512))
 # LPIPS's input scaling layer: images in [-1, 1] -> ImageNet-normalised.
@@ -27,6 +29,16 @@ _LPIPS_SCALE = np.array([0.458, 0.448, 0.450], np.float32)
 
 def conv_names() -> list[str]:
     return [f"conv{s + 1}_{i + 1}" for s, stage in enumerate(STAGES) for i in range(len(stage))]
+
+
+class _Conv3x3(nn.Module):
+    features: int
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        kernel = self.param("kernel", nn.initializers.lecun_normal(), (3, 3, x.shape[-1], self.features))
+        bias = self.param("bias", nn.initializers.zeros, (self.features,))
+        return conv_same(x, kernel) + bias
 
 
 class VGG16Trunk(nn.Module):
@@ -40,7 +52,7 @@ class VGG16Trunk(nn.Module):
             if s:
                 x = nn.max_pool(x, (2, 2), strides=(2, 2))
             for i, channels in enumerate(stage):
-                x = nn.relu(nn.Conv(channels, (3, 3), padding=1, name=f"conv{s + 1}_{i + 1}")(x))
+                x = nn.relu(_Conv3x3(channels, name=f"conv{s + 1}_{i + 1}")(x))
             taps.append(x)
         return taps
 

@@ -45,3 +45,21 @@ def save_image_grid(images: np.ndarray, path: str | Path, ncols: int | None = No
     path = Path(path)
     img.save(path)
     return path
+
+
+def save_gif(frames: np.ndarray, path: str | Path, frame_ms: int = 120, min_cell: int = 128,
+             bounce: bool = True) -> Path:
+    """An animated GIF of uint8 frames [T, H, W, C] (enlarged, nearest, to ``min_cell`` px);
+    ``bounce`` plays forward then back, so the loop has no jump."""
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or frames.dtype != np.uint8:
+        raise ValueError(f"expected uint8 frames [T, H, W, C], got {frames.dtype} {frames.shape}")
+    if bounce and len(frames) > 2:
+        frames = np.concatenate([frames, frames[-2:0:-1]])
+    scale = max(1, math.ceil(min_cell / frames.shape[1]))
+    images = [Image.fromarray(f[..., 0] if f.shape[-1] == 1 else f) for f in frames]
+    if scale > 1:
+        images = [im.resize((im.width * scale, im.height * scale), Image.NEAREST) for im in images]
+    path = Path(path)
+    images[0].save(path, save_all=True, append_images=images[1:], duration=frame_ms, loop=0)
+    return path

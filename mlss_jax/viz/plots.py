@@ -1,4 +1,4 @@
-"""PNG plots of the truncation sweep: precision-recall and precision-FID curves."""
+"""PNG plots: the truncation sweep's precision-recall and precision-FID curves, t-SNE maps."""
 
 from __future__ import annotations
 
@@ -28,6 +28,33 @@ def sweep_plot(rows: list[dict], x: str, path: str | Path, title: str) -> Path:
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend()
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def tsne_plot(embeddings: list, path: str | Path) -> Path:
+    """One row per level (``exploration.LevelEmbedding``): t-SNE of the level's own latents
+    and of the same samples mapped into W, coloured by Gaussian; and of the generator's W
+    samples, coloured by the cluster C_l assigns."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(embeddings), 3, figsize=(11, 3.6 * len(embeddings)), dpi=110,
+                             squeeze=False)
+    for row, emb in zip(axes, embeddings, strict=True):
+        panels = ((emb.z_tsne, emb.clusters, "mixture latents z, by Gaussian"),
+                  (emb.mapped_tsne, emb.clusters, "M_l(z) in W, by Gaussian"),
+                  (emb.w_tsne, emb.assigned, "f(z) in W, by C_l's cluster"))
+        for ax, (points, colour, title) in zip(row, panels, strict=True):
+            ax.scatter(points[:, 0], points[:, 1], c=colour, cmap="tab10", s=4)
+            ax.set_title(f"{emb.level}: {title}", fontsize=9)
+            ax.set_xticks([])
+            ax.set_yticks([])
     fig.tight_layout()
     path = Path(path)
     fig.savefig(path)

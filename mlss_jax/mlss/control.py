@@ -1,0 +1,60 @@
+"""Multi-level control (the paper's Fig. 8): choose a cluster per level and compose the image.
+
+Each level's inputs take ``M_l(mu[l, k_l] + sigma[l, k_l] eps_l)``; the inputs of
+no level (the last one) and of levels not given take ``f(z)``.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from mlss_jax.mlss.models import apply_mapper, sample_mixture
+from mlss_jax.mlss.training import LevelModel, compose_ws
+from mlss_jax.networks import StyleGAN2Generator
+
+
+@functools.partial(jax.jit, static_argnums=(0,))
+def _level_w(g_cfg, gen: dict, clusters: jax.Array, eps: jax.Array) -> jax.Array:
+    return apply_mapper(g_cfg, gen["mapper"], sample_mixture(gen["mixture"], clusters, eps))
+
+
+def level_latents(model: LevelModel, clusters: np.ndarray, eps: np.ndarray) -> jax.Array:
+    """``M_l(z)`` with z drawn from Gaussian ``clusters[i]`` by noise ``eps[i]``: [N, w_dim]."""
+    k = model.config.num_clusters
+    clusters = np.asarray(clusters)
+    if clusters.size and (clusters.min() < 0 or clusters.max() >= k):
+        raise ValueError(f"{model.config.level} cluster index out of range 0..{k - 1}")
+    return _level_w(model.generator_config, model.gen, jnp.asarray(clusters), jnp.asarray(eps))
+
+
+def compose(generator: StyleGAN2Generator, levels: list[LevelModel], clusters: np.ndarray,
+            eps: np.ndarray, z: np.ndarray) -> jax.Array:
+    """ws [N, num_ws, w_dim]: level i's inputs from its cluster ``clusters[:, i]`` (noise
+    ``eps[:, i]``), every other input from ``f(z)``."""
+    ws = generator.mapping(z)
+    for i, model in enumerate(levels):
+        ws = compose_ws(ws, level_latents(model, clusters[:, i], eps[:, i]), model.level_range)
+    return ws
+
+
+def control_grid_latents(levels: list[LevelModel], level_index: int, columns: int, seed: int,
+                         fixed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(clusters [K*C, L], eps [K*C, L, z_dim], z [K*C, z_dim]) of a control grid: row k sets the
+    chosen level to cluster k; down each column everything else stays fixed (the other
+    levels' clusters: ``fixed`` [L] or random per column, their noise, and z)."""
+    rng = np.random.default_rng(seed)
+    num_levels, z_dim = len(levels), levels[0].generator_config.z_dim
+    k = levels[level_index].config.num_clusters
+    if fixed is None:
+        column_clusters = np.stack([rng.integers(0, m.config.num_clusters, columns) for m in levels], 1)
+    else:
+        column_clusters = np.tile(np.asarray(fixed)[None], (columns, 1))
+    eps = rng.standard_normal((columns, num_levels, z_dim)).astype(np.float32)
+    z = rng.standard_normal((columns, z_dim)).astype(np.float32)
+    clusters = np.tile(column_clusters, (k, 1))
+    clusters[:, level_index] = np.repeat(np.arange(k), columns)
+    return clusters, np.tile(eps, (k, 1, 1)), np.tile(z, (k, 1))
