@@ -105,7 +105,8 @@ def build_parser() -> cli.ArgumentParser:
     p.add_argument("--layers", type=layer_range, default=None,
                    help="inputs to edit, e.g. 2-5 (default: all)")
     p.add_argument("--strengths", type=float_list, default=[-3, -2, -1, 0, 1, 2, 3],
-                   help="steps along the direction (-3..3; PCA: in standard deviations)")
+                   help="steps along the direction, e.g. --strengths=-2,0,2 (default -3..3 in steps of 1; "
+                        "--pca: standard deviations of that component; otherwise units of W)")
     p.add_argument("--seeds", type=int_list, default=[1, 2, 3, 4], help="seeds, one row each")
     p.add_argument("--samples", type=int, default=5000,
                    help="f(z) samples for PCA or the SVM (5000)")

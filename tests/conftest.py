@@ -49,3 +49,26 @@ def run_script(script: str, *args: str) -> tuple[int, str, str]:
     finally:
         sys.argv = old_argv
     return int(code or 0), out.getvalue(), err.getvalue()
+
+
+@pytest.fixture(scope="session")
+def demo_sized_world(tmp_path_factory):
+    """A random 32 px generator (the demo's size, tiny widths) and three levels trained 2 steps,
+    shared by the evaluation and exploration tests."""
+    import jax
+
+    from mlss_jax.mlss.training import MLSSConfig, train_level
+    from mlss_jax.nets.config import GeneratorConfig
+    from mlss_jax.nets.generator import init_generator
+    from mlss_jax.weights.checkpoint import save_networks
+
+    root = tmp_path_factory.mktemp("world")
+    cfg = GeneratorConfig(resolution=32, z_dim=8, w_dim=8, mapping_layers=2, channel_base=64,
+                          channel_max=8)
+    save_networks(root / "gen", generator_config=cfg,
+                  generator_vars=jax.device_get(init_generator(cfg, jax.random.PRNGKey(0))))
+    for level in ("coarse", "medium", "fine"):
+        config = MLSSConfig(level=level, num_clusters=3, batch_size=8, steps=2, critic_hidden=16,
+                            critic_layers=2, checkpoint_every=2, log_every=1)
+        train_level(config, root / "gen", root / "levels" / level, progress=False)
+    return root

@@ -13,11 +13,8 @@ import pytest
 from conftest import run_script
 from mlss_jax.evaluation import compare_at_equal
 from mlss_jax.mlss.centres import cluster_centres
-from mlss_jax.mlss.training import MLSSConfig, load_level, train_level
-from mlss_jax.nets.config import GeneratorConfig
-from mlss_jax.nets.generator import init_generator
+from mlss_jax.mlss.training import load_level
 from mlss_jax.truncation import multilevel_truncation, stylegan_truncation
-from mlss_jax.weights.checkpoint import save_networks
 
 RANGES = ((0, 2), (2, 4), (4, 7))
 
@@ -59,21 +56,6 @@ def test_compare_at_equal_recall():
     got = compare_at_equal(rows, "recall")
     assert got["overlap"] == pytest.approx([0.1, 0.9])
     assert got["mean_gap"] == pytest.approx(0.1) and got["multilevel_higher_share"] == 1.0
-
-
-@pytest.fixture(scope="module")
-def demo_sized_world(tmp_path_factory):
-    """A random 32 px generator (the demo's size, tiny widths) and three levels trained 2 steps."""
-    root = tmp_path_factory.mktemp("world")
-    cfg = GeneratorConfig(resolution=32, z_dim=8, w_dim=8, mapping_layers=2, channel_base=64,
-                          channel_max=8)
-    save_networks(root / "gen", generator_config=cfg,
-                  generator_vars=jax.device_get(init_generator(cfg, jax.random.PRNGKey(0))))
-    for level in ("coarse", "medium", "fine"):
-        config = MLSSConfig(level=level, num_clusters=3, batch_size=8, steps=2, critic_hidden=16,
-                            critic_layers=2, checkpoint_every=2, log_every=1)
-        train_level(config, root / "gen", root / "levels" / level, progress=False)
-    return root
 
 
 def test_cluster_centres_are_means_of_assigned_samples(demo_sized_world):
