@@ -1,0 +1,187 @@
+"""The whole method as checkpointed stages (``run.py``): convert, train the three levels,
+report on the levels, sweep the truncations, draw the control grids, write the report.
+
+Each stage runs one of the project's own commands as a subprocess, its output shown and
+kept in ``<out>/logs/<stage>.log``. A stage that succeeds records itself in
+``<out>/stages.json`` (seconds, command) and is skipped on the next run unless
+``force``; a level whose training was interrupted resumes from its checkpoint. A stage
+that fails stops the run with an error naming the stage and its log.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+from mlss_jax.paths import DEMO_PICKLE, REPO
+
+LEVELS = ("coarse", "medium", "fine")
+
+
+@dataclasses.dataclass(frozen=True)
+class PipelineConfig:
+    """What ``run.py`` runs. The defaults reproduce the README's numbers on the demo generator.
+
+    Attributes:
+      pkl: the network pickle to start from (NVIDIA's TF or PyTorch format).
+      real: real images for the evaluation: a tfds name, an image folder, or shapes.
+      features: feature network of the evaluation (demo, vgg16, inception).
+      steps: training steps per level (None: train.py's default).
+      train_eval_samples: samples for each level's final C_l accuracy.
+      report_samples: samples per level for the NMI table (demo world only).
+      eval_samples: generated and real samples per psi of the sweep.
+      psis: psi values of the sweep (None: evaluate.py's default, 0 to 1 by 0.1).
+      lpips: LPIPS faithfulness in the sweep.
+    """
+
+    pkl: str = str(DEMO_PICKLE)
+    real: str = "shapes"
+    features: str = "demo"
+    steps: int | None = None
+    train_eval_samples: int = 2000
+    report_samples: int = 5000
+    eval_samples: int = 2000
+    psis: str | None = None
+    lpips: bool = True
+
+    @classmethod
+    def quick(cls, **overrides) -> "PipelineConfig":
+        """A short schedule: a few minutes on 2 CPU cores (numbers are only indicative)."""
+        values = dict(steps=150, train_eval_samples=200, report_samples=500, eval_samples=300,
+                      psis="0,0.25,0.5,0.75,1")
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    @property
+    def demo_world(self) -> bool:
+        """The factor classifier knows the truth only for the demo's shapes world."""
+        return self.real.split("/")[0] == "shapes"
+
+
+class StageFailed(RuntimeError):
+    """A stage's command failed; the message names the stage and its log."""
+
+
+@dataclasses.dataclass
+class Stage:
+    name: str
+    commands: list[list[str]]          # project scripts with their arguments, run in turn
+    run_inline: Callable[[], None] | None = None
+    skip_reason: str | None = None     # why this stage does not apply to this run
+    clean: tuple[Path, ...] = ()       # outputs to delete before a forced or fresh run
+    resumable: bool = False            # pass --resume when its output exists
+
+
+def stages(config: PipelineConfig, out: Path, write_report: Callable[[], None]) -> list[Stage]:
+    python = sys.executable
+    gen, levels = out / "generator", out / "levels"
+    train_steps = [] if config.steps is None else ["--steps", str(config.steps)]
+    psis = [] if config.psis is None else ["--psis", config.psis]
+    not_demo = None if config.demo_world else "needs the demo world's factor classifier"
+    result = [Stage("convert", [[python, "convert/from_pkl.py", "--pkl", config.pkl, "--out",
+                                 str(gen), "--force"]], clean=(gen,))]
+    for level in LEVELS:
+        result.append(Stage(
+            f"train-{level}",
+            [[python, "train.py", "--level", level, "--generator", str(gen), "--out", str(levels),
+              "--eval-samples", str(config.train_eval_samples), *train_steps]],
+            clean=(levels / level,), resumable=True))
+    result += [
+        Stage("level-report", [[python, "tools/level_report.py", "--levels-dir", str(levels),
+                                "--generator", str(gen), "--samples", str(config.report_samples),
+                                "--out", str(out / "level_report")]], skip_reason=not_demo),
+        Stage("evaluate", [[python, "evaluate.py", "--pr-curve", "--generator", str(gen),
+                            "--levels-dir", str(levels), "--real", config.real,
+                            "--features", config.features, "--samples", str(config.eval_samples),
+                            *psis, "--lpips" if config.lpips else "--no-lpips",
+                            "--out", str(out / "evaluate")]]),
+        Stage("control", [[python, "explore.py", "control", *args, "--generator", str(gen),
+                           "--levels-dir", str(levels), "--out", str(out / "control")]
+                          for args in ([["--level", lv] for lv in LEVELS] + [["--clusters", "0,0,0"]])]),
+        Stage("report", [], run_inline=write_report),
+    ]
+    return result
+
+
+def read_stages(out: Path) -> dict:
+    path = out / "stages.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def _record(out: Path, name: str, entry: dict) -> None:
+    done = read_stages(out)
+    done[name] = entry
+    tmp = out / "stages.json.tmp"
+    tmp.write_text(json.dumps(done, indent=2) + "\n")
+    tmp.replace(out / "stages.json")
+
+
+def _run_logged(command: list[str], log: Path) -> int:
+    """Run ``command`` in the repository; its output goes to the terminal and is appended
+    to ``log``."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    with open(log, "ab") as sink:
+        process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, env=env)
+        assert process.stdout is not None
+        for chunk in iter(lambda: process.stdout.read1(4096), b""):
+            sink.write(chunk)
+            sys.stdout.buffer.write(chunk)
+            sys.stdout.flush()
+        return process.wait()
+
+
+def run_stages(stage_list: list[Stage], out: Path, force: bool) -> list[dict]:
+    """Run (or skip) every stage in order; returns the timing rows for the summary."""
+    (out / "logs").mkdir(parents=True, exist_ok=True)
+    rows = []
+    for stage in stage_list:
+        done = read_stages(out)
+        if stage.skip_reason is not None:
+            rows.append({"stage": stage.name, "status": f"not run: {stage.skip_reason}", "seconds": 0.0})
+            continue
+        if stage.name in done and not force and stage.name != "report":
+            rows.append({"stage": stage.name, "status": "done earlier",
+                         "seconds": done[stage.name]["seconds"]})
+            continue
+        log = out / "logs" / f"{stage.name}.log"
+        commands = [list(c) for c in stage.commands]
+        if force or not stage.resumable:
+            for path in stage.clean:
+                shutil.rmtree(path, ignore_errors=True)
+        elif all(p.exists() for p in stage.clean):  # an interrupted level: continue it
+            commands = [c + ["--resume"] for c in commands]
+        print(f"\n=== {stage.name} ===", flush=True)
+        start = time.perf_counter()
+        if stage.run_inline is not None:
+            try:
+                stage.run_inline()
+            except Exception as err:  # the report stage: any failure is reported the same way
+                log.write_text(f"{type(err).__name__}: {err}\n")
+                raise StageFailed(f"stage {stage.name!r} failed ({err}); log: {log}") from None
+        else:
+            log.write_bytes(b"")
+            for command in commands:
+                code = _run_logged(command, log)
+                if code != 0:
+                    raise StageFailed(f"stage {stage.name!r} failed (exit {code}); log: {log}")
+        seconds = time.perf_counter() - start
+        _record(out, stage.name, {"seconds": round(seconds, 2), "commands": commands,
+                                  "finished": time.strftime("%Y-%m-%d %H:%M:%S")})
+        rows.append({"stage": stage.name, "status": "ran", "seconds": seconds})
+    return rows
+
+
+def summary_table(rows: list[dict]) -> str:
+    width = max(len(r["stage"]) for r in rows)
+    lines = [f"{'stage':<{width}}  {'seconds':>8}  status"]
+    lines += [f"{r['stage']:<{width}}  {r['seconds']:>8.1f}  {r['status']}" for r in rows]
+    lines.append(f"{'total':<{width}}  {sum(r['seconds'] for r in rows):>8.1f}")
+    return "\n".join(lines)

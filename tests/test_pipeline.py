@@ -1,0 +1,112 @@
+"""run.py end to end on the bundled demo generator with a tiny schedule: stages, skipping,
+failures, and the report (rendered in headless Chromium with every image decoded)."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO
+
+TINY = ["--quick", "--steps", "2", "--samples", "40", "--psis", "0,1"]
+STAGES = ["convert", "train-coarse", "train-medium", "train-fine", "level-report", "evaluate",
+          "control", "report"]
+
+
+def run_pipeline(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "run.py", *args], cwd=REPO, capture_output=True,
+                          text=True, timeout=1200)
+
+
+@pytest.fixture(scope="module")
+def pipeline_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("pipeline") / "run"
+    result = run_pipeline(*TINY, "--out", str(out))
+    assert result.returncode == 0, result.stderr[-2000:]
+    return out, result
+
+
+def test_pipeline_runs_every_stage_and_times_it(pipeline_run):
+    out, result = pipeline_run
+    stages = json.loads((out / "stages.json").read_text())
+    assert list(stages) == STAGES
+    assert all(stages[s]["seconds"] > 0 for s in STAGES)
+    summary = result.stdout[result.stdout.rindex("stage "):]
+    for stage in STAGES:
+        assert re.search(rf"^{stage}\s+\d+\.\d\s+ran$", summary, re.M), summary
+    for path in ["generator/config.json", "levels/fine/metrics.json", "level_report/level_report.json",
+                 "evaluate/sweep.json", "control/control-coarse.png", "control/compose-0-0-0.png",
+                 "logs/train-fine.log", "report.md"]:
+        assert (out / path).is_file(), path
+    config = json.loads((out / "config.json").read_text())
+    assert config["quick"] and config["pipeline"]["steps"] == 2
+    assert json.loads((out / "levels/medium/metrics.json").read_text())["step"] == 2
+
+
+def test_report_embeds_its_images_and_has_a_markdown_twin(pipeline_run):
+    out, _ = pipeline_run
+    page = (out / "report.html").read_text()
+    images = re.findall(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
+    assert len(images) == 7  # 3 level grids, 1 composition, 2 curves, 1 truncation grid
+    assert "src=\"http" not in page and "not produced by this run" not in page
+    for heading in ("Environment", "Timings", "Levels", "Cluster grids", "Faithfulness"):
+        assert heading in page
+    assert re.search(r"<td>jax</td><td>\d+\.\d+", page)
+    md = (out / "report.md").read_text()
+    links = re.findall(r"!\[[^]]*\]\(([^)]+)\)", md)
+    assert len(links) == 7 and all((out / link).is_file() for link in links)
+
+
+def test_report_renders_in_headless_chromium_without_missing_images(pipeline_run, tmp_path):
+    out, _ = pipeline_run
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert chromium, "Debian's chromium package is required (apt-get install chromium)"
+    # the page plus a probe that, once loaded, records how many images decoded
+    probe = ("<script>window.addEventListener('load',()=>{const imgs=[...document.images];"
+             "document.body.setAttribute('data-images',imgs.length+'/'+imgs.filter("
+             "i=>i.complete&&i.naturalWidth>0).length);});</script>")
+    page = (out / "report.html").read_text().replace("</body>", probe + "</body>")
+    (tmp_path / "probe.html").write_text(page)
+    result = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu",
+                             "--virtual-time-budget=10000", "--dump-dom",
+                             (tmp_path / "probe.html").as_uri()],
+                            capture_output=True, text=True, timeout=120)
+    found = re.search(r'data-images="(\d+)/(\d+)"', result.stdout)
+    assert found, result.stderr[-2000:]
+    assert found.group(1) == found.group(2) == "7"
+
+
+def test_rerun_skips_finished_stages(pipeline_run):
+    out, _ = pipeline_run
+    result = run_pipeline(*TINY, "--out", str(out))
+    assert result.returncode == 0, result.stderr[-2000:]
+    for stage in STAGES[:-1]:
+        assert re.search(rf"^{stage}\s+\d+\.\d\s+done earlier$", result.stdout, re.M), result.stdout
+    assert "=== train-fine ===" not in result.stdout
+
+
+def test_failing_stage_names_itself_and_its_log(tmp_path):
+    broken = tmp_path / "broken.pkl"
+    broken.write_bytes(b"\x80\x04 not a pickle")
+    result = run_pipeline("--quick", "--pkl", str(broken), "--out", str(tmp_path / "run"))
+    assert result.returncode == 1
+    line = result.stderr.strip().splitlines()
+    assert len(line) == 1, result.stderr
+    log = tmp_path / "run" / "logs" / "convert.log"
+    assert f"stage 'convert' failed (exit 1); log: {log}" in line[0]
+    assert "error" in log.read_text()
+    assert not (tmp_path / "run" / "stages.json").exists()
+
+
+def test_pipeline_flag_errors_are_one_line(tmp_path):
+    for args, message in [(["--steps", "0"], "--steps must be positive"),
+                          (["--pkl", str(tmp_path / "none.pkl")], "no network pickle at"),
+                          (["--bogus"], "unrecognized arguments")]:
+        result = run_pipeline(*args, "--out", str(tmp_path / "r"))
+        assert result.returncode in (1, 2) and message in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
