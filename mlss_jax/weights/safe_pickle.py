@@ -272,16 +272,19 @@ def _read_zip_torch(data: bytes) -> Any:
     return _resolve_storages(root, arrays)
 
 
-def _load_torch(read: Callable[[], Any]) -> Any:
+def _decode(read: Callable[[], Any], what: str) -> Any:
+    """Run a decoder; any failure of malformed input becomes a :class:`CorruptPickleError`."""
     try:
         return read()
     except NetworkPickleError:
         raise
     except RecursionError:
-        raise CorruptPickleError("torch data is nested too deeply") from None
+        raise CorruptPickleError(f"{what} is nested too deeply") from None
+    except MemoryError:
+        raise CorruptPickleError(f"{what} asks for more memory than is available") from None
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, KeyError, IndexError,
             AttributeError, OverflowError, struct.error, UnicodeDecodeError) as err:
-        raise CorruptPickleError(f"corrupt or truncated torch data ({type(err).__name__}: "
+        raise CorruptPickleError(f"corrupt or truncated {what} ({type(err).__name__}: "
                                  f"{str(err)[:120]})") from None
 
 
@@ -290,8 +293,8 @@ def load_torch_file(data: bytes) -> Any:
     arrays, without torch: the zip format and the legacy one; only the torch globals that
     rebuild tensors are allowed."""
     if data[:4] == b"PK\x03\x04":
-        return _load_torch(lambda: _read_zip_torch(data))
-    return _load_torch(lambda: _read_legacy_torch(io.BytesIO(data)))
+        return _decode(lambda: _read_zip_torch(data), "torch data")
+    return _decode(lambda: _read_legacy_torch(io.BytesIO(data)), "torch data")
 
 
 def decode_torch_storage(blob: Any) -> np.ndarray:
@@ -367,16 +370,5 @@ class _AllowlistUnpickler(pickle.Unpickler):
 
 def load_network_pickle(data: bytes) -> Any:
     """Unpickle ``data`` with the allowlist; raise :class:`NetworkPickleError` on any problem."""
-    try:
-        # BytesIO: a huge length field can only read up to the end of the data.
-        return _AllowlistUnpickler(io.BytesIO(data), encoding="latin1").load()
-    except NetworkPickleError:
-        raise
-    except RecursionError:
-        raise CorruptPickleError("pickle is nested too deeply") from None
-    except MemoryError:
-        raise CorruptPickleError("pickle asks for more memory than is available") from None
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, KeyError, IndexError,
-            AttributeError, OverflowError, struct.error, UnicodeDecodeError) as err:
-        raise CorruptPickleError(f"corrupt or truncated pickle ({type(err).__name__}: "
-                                 f"{str(err)[:120]})") from None
+    # BytesIO: a huge length field can only read up to the end of the data.
+    return _decode(lambda: _AllowlistUnpickler(io.BytesIO(data), encoding="latin1").load(), "pickle")
