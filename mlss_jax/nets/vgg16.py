@@ -105,7 +105,7 @@ def lpips_distance(params: dict, lin: list[jax.Array], images_a: jax.Array,
     n = images_a.shape[0]
     taps = VGG16Trunk().apply({"params": params}, jnp.concatenate([images_a, images_b]))
     total = jnp.zeros((n,), images_a.dtype)
-    for feats, weights in zip(taps, lin):
+    for feats, weights in zip(taps, lin, strict=True):
         diff = (_unit_normalise(feats[:n]) - _unit_normalise(feats[n:])) ** 2
         total = total + jnp.mean(diff @ weights, axis=(1, 2))
     return total
