@@ -123,18 +123,42 @@ def _record(out: Path, name: str, entry: dict) -> None:
     tmp.replace(out / "stages.json")
 
 
+def _read_pty(fd: int) -> bytes:
+    try:
+        return os.read(fd, 4096)
+    except OSError:  # EIO: the child closed its end
+        return b""
+
+
 def _run_logged(command: list[str], log: Path) -> int:
     """Run ``command`` in the repository; its output goes to the terminal and is appended
-    to ``log``."""
+    to ``log``. On a terminal the child gets a pseudo-terminal, so its progress bars show."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with open(log, "ab") as sink:
-        process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE,
-                                   stderr=subprocess.STDOUT, env=env)
-        assert process.stdout is not None
-        for chunk in iter(lambda: process.stdout.read1(4096), b""):
-            sink.write(chunk)
-            sys.stdout.buffer.write(chunk)
-            sys.stdout.flush()
+        if sys.stdout.isatty():
+            import fcntl
+            import pty
+            import struct
+            import termios
+
+            parent, child = pty.openpty()
+            size = shutil.get_terminal_size()  # a window size, or the child's bars have 0 columns
+            fcntl.ioctl(child, termios.TIOCSWINSZ, struct.pack("HHHH", size.lines, size.columns, 0, 0))
+            process = subprocess.Popen(command, cwd=REPO, stdout=child, stderr=child, env=env)
+            os.close(child)
+            read = lambda: _read_pty(parent)
+        else:
+            process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE,
+                                       stderr=subprocess.STDOUT, env=env)
+            read = lambda: process.stdout.read1(4096)
+        try:
+            for chunk in iter(read, b""):
+                sink.write(chunk)
+                sys.stdout.buffer.write(chunk)
+                sys.stdout.flush()
+        finally:
+            if process.stdout is None:
+                os.close(parent)
         return process.wait()
 
 

@@ -7,7 +7,6 @@ the resolution, then padded with black, centred, to a square (512x384 -> 512x512
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -57,7 +56,6 @@ def load_tfds_images(name: str, resolution: int, num: int, split: str = "train",
                      data_dir: str | Path | None = None) -> np.ndarray:
     """The first ``num`` images of a tfds dataset's split (the builder is prepared if needed:
     the demo ``shapes`` renders itself; others need their files or internet access)."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ chatter, not ours
     import tensorflow_datasets as tfds
 
     import mlss_jax.data.shapes_tfds  # noqa: F401  (registers the ``shapes`` builder)
@@ -74,7 +72,9 @@ def load_tfds_images(name: str, resolution: int, num: int, split: str = "train",
                            f"({type(err).__name__}: {str(err).splitlines()[0][:160]})") from None
     if "image" not in builder.info.features:
         raise ValueError(f"tfds dataset {name!r} has no 'image' feature")
-    dataset = builder.as_dataset(split=split, shuffle_files=False).take(num)
+    # no auto-cache: a cached dataset read only partly (take) makes TensorFlow warn
+    dataset = builder.as_dataset(split=split, shuffle_files=False,
+                                 read_config=tfds.ReadConfig(try_autocache=False)).take(num)
     images = [fit_to_square(np.asarray(ex["image"]), resolution) for ex in tfds.as_numpy(dataset)]
     if not images:
         raise ValueError(f"tfds dataset {name!r} split {split!r} is empty")
