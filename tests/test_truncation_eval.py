@@ -83,7 +83,8 @@ def test_evaluate_pr_curve_writes_its_outputs(demo_sized_world, tmp_path):
     at_one = [r for r in rows if r["psi"] == 1.0]
     # psi = 1 leaves both methods untruncated: identical numbers, fully faithful
     assert at_one[0]["precision"] == at_one[1]["precision"] and at_one[0]["faithful"] == 1.0
-    assert at_one[0]["lpips"] == 0.0 and all(r["lpips"] > 0 for r in rows if r["psi"] == 0.0)
+    # identical images: LPIPS 0 up to the rounding of batched convolutions (seen: 1.6e-16)
+    assert at_one[0]["lpips"] < 1e-6 and all(r["lpips"] > 1e-3 for r in rows if r["psi"] == 0.0)
     assert sweep["real_samples"] == 40
     assert all(0.0 <= r["precision"] <= 1.0 and 0.0 <= r["recall"] <= 1.0 for r in rows)
     with open(out / "sweep.csv") as f:
