@@ -159,9 +159,9 @@ def interfacegan_direction(generator: StyleGAN2Generator, factor: str, value: st
     if factor not in FACTORS or value not in FACTORS[factor]:
         known = "; ".join(f"{f}: {', '.join(v)}" for f, v in FACTORS.items())
         raise ValueError(f"unknown attribute {factor}={value} (known: {known})")
-    z, w = sample_w(generator, samples, seed)
-    images = np.concatenate([render(generator, generator.mapping(z[i:i + 500]))
-                             for i in range(0, samples, 500)])
+    z = np.random.default_rng(seed).standard_normal((samples, generator.z_dim)).astype(np.float32)
+    ws = jnp.concatenate([generator.mapping(z[i:i + 1000]) for i in range(0, samples, 1000)])
+    w, images = np.asarray(ws[:, 0]), render(generator, ws)
     config, params = load_classifier(classifier_dir or FACTOR_CLASSIFIER)
     labels = predict(config, params, images)[factor].argmax(-1) == FACTORS[factor].index(value)
     direction, accuracy = svm_boundary(w, labels)
