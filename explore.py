@@ -256,7 +256,7 @@ def run_projection(args: argparse.Namespace, generator) -> list[Path]:
         stem = args.image.stem
     else:
         seeds = args.seeds or list(range(20))
-        targets = ex.render(generator, generator.mapping(ex.seed_latents(generator, seeds)))
+        targets = ex.synthesize(generator, generator.mapping(ex.seed_latents(generator, seeds)))
         stem = f"seeds-{seeds[0]}-{seeds[-1]}"
     snapshot_steps = tuple(int(round(i * args.steps / 8)) for i in range(8))
     result = project(generator, targets, config, snapshot_steps)

@@ -20,6 +20,7 @@ from mlss_jax.metrics.precision_recall import knn_radii, precision_recall
 from mlss_jax.mlss.centres import assign_clusters, cluster_centres
 from mlss_jax.mlss.training import LevelModel
 from mlss_jax.networks import StyleGAN2Generator
+from mlss_jax.sampling import synthesize
 from mlss_jax.truncation import multilevel_truncation, stylegan_truncation
 from mlss_jax.viz.grid import to_uint8
 
@@ -71,11 +72,6 @@ def truncate(method: str, ws: np.ndarray, psi: float, generator: StyleGAN2Genera
     ranges = tuple(m.level_range for m in levels)
     return np.asarray(multilevel_truncation(jnp.asarray(ws), tuple(jnp.asarray(c) for c in centres),
                                             jnp.asarray(assignments), ranges, psi))
-
-
-def synthesize(generator: StyleGAN2Generator, ws: np.ndarray, batch: int) -> np.ndarray:
-    return np.concatenate([to_uint8(np.asarray(generator.synthesis(ws[a:b])))
-                           for a, b in _batched(len(ws), batch)])
 
 
 def run_sweep(generator: StyleGAN2Generator, levels: list[LevelModel], real_images: np.ndarray,

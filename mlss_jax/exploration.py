@@ -14,7 +14,7 @@ from mlss_jax.latent_ops import (edit_along, lerp, mix_levels, pca_directions, s
 from mlss_jax.mlss.control import compose, control_grid_latents, level_latents
 from mlss_jax.mlss.training import LevelModel
 from mlss_jax.networks import StyleGAN2Generator
-from mlss_jax.viz.grid import to_uint8
+from mlss_jax.sampling import synthesize
 
 
 def seed_latent(generator: StyleGAN2Generator, seed: int) -> np.ndarray:
@@ -26,19 +26,13 @@ def seed_latents(generator: StyleGAN2Generator, seeds: list[int]) -> np.ndarray:
     return np.stack([seed_latent(generator, s) for s in seeds])
 
 
-def render(generator: StyleGAN2Generator, ws: jax.Array, batch: int = 256) -> np.ndarray:
-    ws = jnp.asarray(ws)
-    return np.concatenate([to_uint8(np.asarray(generator.synthesis(ws[i:i + batch])))
-                           for i in range(0, len(ws), batch)])
-
-
 # ---- multi-level control ------------------------------------------------------------
 
 def control_images(generator: StyleGAN2Generator, levels: list[LevelModel], level_index: int,
                    columns: int, seed: int, fixed: np.ndarray | None = None) -> np.ndarray:
     """Rows: the chosen level's clusters; columns: everything else fixed."""
     clusters, eps, z = control_grid_latents(levels, level_index, columns, seed, fixed)
-    return render(generator, compose(generator, levels, clusters, eps, z))
+    return synthesize(generator, compose(generator, levels, clusters, eps, z))
 
 
 def composed_images(generator: StyleGAN2Generator, levels: list[LevelModel],
@@ -49,7 +43,7 @@ def composed_images(generator: StyleGAN2Generator, levels: list[LevelModel],
     chosen = np.tile(np.asarray(clusters)[None], (num, 1))
     eps = rng.standard_normal((num, len(levels), z_dim)).astype(np.float32)
     z = rng.standard_normal((num, z_dim)).astype(np.float32)
-    return render(generator, compose(generator, levels, chosen, eps, z))
+    return synthesize(generator, compose(generator, levels, chosen, eps, z))
 
 
 @dataclasses.dataclass
@@ -98,11 +92,11 @@ def interpolation_images(generator: StyleGAN2Generator, seed_a: int, seed_b: int
     t = jnp.linspace(0.0, 1.0, steps)
     if space == "z":
         path = slerp(z[0], z[1], t) if mode == "slerp" else lerp(z[0], z[1], t)
-        return render(generator, generator.mapping(path))
+        return synthesize(generator, generator.mapping(path))
     if mode != "lerp":
         raise ValueError("W is not Gaussian: interpolate in W with lerp")
     ws = generator.mapping(z)
-    return render(generator, lerp(ws[0], ws[1], t))
+    return synthesize(generator, lerp(ws[0], ws[1], t))
 
 
 def mixing_images(generator: StyleGAN2Generator, seeds: list[int], level_range: tuple[int, int]
@@ -115,8 +109,8 @@ def mixing_images(generator: StyleGAN2Generator, seeds: list[int], level_range: 
     dest, src = np.repeat(np.arange(n), n), np.tile(np.arange(n), n)
     # ranges: the level's inputs from the source, all other inputs from the destination
     mixed = mix_levels(ws, jnp.stack([jnp.asarray(src), jnp.asarray(dest)], 1), (level_range,))
-    originals = render(generator, ws)
-    table = render(generator, mixed).reshape(n, n, *originals.shape[1:])
+    originals = synthesize(generator, ws)
+    table = synthesize(generator, mixed).reshape(n, n, *originals.shape[1:])
     blank = np.full_like(originals[0], 255)
     rows = [np.concatenate([blank[None], originals])]
     rows += [np.concatenate([originals[i:i + 1], table[i]]) for i in range(n)]
@@ -129,7 +123,7 @@ def edit_images(generator: StyleGAN2Generator, seeds: list[int], direction: np.n
     ws = generator.mapping(seed_latents(generator, seeds))
     edited = edit_along(ws, jnp.asarray(direction, jnp.float32), jnp.asarray(strengths, jnp.float32),
                         jnp.asarray(mask))
-    return render(generator, edited.reshape(-1, *ws.shape[1:]))
+    return synthesize(generator, edited.reshape(-1, *ws.shape[1:]))
 
 
 def sample_w(generator: StyleGAN2Generator, num: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -161,7 +155,7 @@ def interfacegan_direction(generator: StyleGAN2Generator, factor: str, value: st
         raise ValueError(f"unknown attribute {factor}={value} (known: {known})")
     z = np.random.default_rng(seed).standard_normal((samples, generator.z_dim)).astype(np.float32)
     ws = jnp.concatenate([generator.mapping(z[i:i + 1000]) for i in range(0, samples, 1000)])
-    w, images = np.asarray(ws[:, 0]), render(generator, ws)
+    w, images = np.asarray(ws[:, 0]), synthesize(generator, ws)
     config, params = load_classifier(classifier_dir or FACTOR_CLASSIFIER)
     labels = predict(config, params, images)[factor].argmax(-1) == FACTORS[factor].index(value)
     direction, accuracy = svm_boundary(w, labels)

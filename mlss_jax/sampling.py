@@ -31,3 +31,9 @@ def generate_images(generator: StyleGAN2Generator, z: np.ndarray, batch_size: in
         out.append(to_uint8(np.asarray(images)))
     return np.concatenate(out) if out else np.zeros((0, generator.resolution, generator.resolution,
                                                      generator.img_channels), np.uint8)
+
+
+def synthesize(generator: StyleGAN2Generator, ws, batch_size: int = 256) -> np.ndarray:
+    """uint8 images [N, R, R, C] of latents ws [N, num_ws, w_dim], ``batch_size`` at a time."""
+    return np.concatenate([to_uint8(np.asarray(generator.synthesis(ws[i:i + batch_size])))
+                           for i in range(0, len(ws), batch_size)])

@@ -134,12 +134,13 @@ def test_projector_schedule_and_noise_penalty():
 
 
 def test_projection_reduces_lpips_to_generated_targets(demo_sized_world):
-    from mlss_jax.exploration import render, seed_latents
+    from mlss_jax.exploration import seed_latents
+    from mlss_jax.sampling import synthesize
     from mlss_jax.metrics.lpips import lpips_images
     from mlss_jax.viz.grid import to_uint8
 
     generator = load_generator(demo_sized_world / "gen")
-    targets = render(generator, generator.mapping(seed_latents(generator, [3, 4])))
+    targets = synthesize(generator, generator.mapping(seed_latents(generator, [3, 4])))
     result = project(generator, targets, ProjectConfig(num_steps=40, w_stats_samples=500),
                      snapshot_steps=(0,), progress=False)
     chex.assert_shape(result.ws, (2, generator.num_ws, generator.w_dim))
