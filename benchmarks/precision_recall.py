@@ -2,11 +2,12 @@
 
     python benchmarks/precision_recall.py                       # 10k and 50k, D = 512 and 4096
     python benchmarks/precision_recall.py --sizes 10000x512 --json out.json
+    python benchmarks/precision_recall.py --sizes 10000x4096 --columns 1024 --no-numpy
 
 For each N x D, two sets of N Gaussian features (the "fake" one shifted) are
 compared with k = 3. JAX: the two jitted passes of ``metrics.precision_recall``
-(k-NN radii of both sets, then manifold membership both ways), compiled ahead of
-time (compile s), then run (jax s). NumPy: the same definition in float32, one block of
+(k-NN radii of both sets, then manifold membership both ways) on tiles of 1024 rows
+x ``--columns`` columns, compiled ahead of time (compile s), then run (jax s). NumPy: the same definition in float32, one block of
 rows of the distance matrix at a time (the full matrix of 50k x 50k would need
 10 GB), ``np.partition`` for the k-th neighbour. Both must give the same
 precision and recall up to float rounding at ball boundaries (printed).
@@ -60,15 +61,16 @@ def numpy_precision_recall(real: np.ndarray, fake: np.ndarray, k: int, rows: int
             float(numpy_inside(real, fake, fake_r, rows).mean()))
 
 
-def bench(n: int, dim: int, with_numpy: bool) -> dict:
+def bench(n: int, dim: int, columns: int, with_numpy: bool) -> dict:
     rng = np.random.default_rng(0)
     real = rng.standard_normal((n, dim), dtype=np.float32)
     fake = (rng.standard_normal((n, dim), dtype=np.float32) + 0.05).astype(np.float32)
     real_j, fake_j = jnp.asarray(real), jnp.asarray(fake)
     start = time.perf_counter()  # ahead-of-time compilation of the two jitted passes
-    radii = knn_radii.lower(real_j, K, BLOCK).compile()
-    inside = in_manifold.lower(fake_j, real_j, jnp.zeros(n), BLOCK).compile()
-    row = {"n": n, "dim": dim, "k": K, "compile_s": time.perf_counter() - start}
+    radii = knn_radii.lower(real_j, K, BLOCK, columns).compile()
+    inside = in_manifold.lower(fake_j, real_j, jnp.zeros(n), BLOCK, columns).compile()
+    row = {"n": n, "dim": dim, "k": K, "block": BLOCK, "columns": columns,
+           "compile_s": time.perf_counter() - start}
     start = time.perf_counter()  # what metrics.precision_recall runs, on the compiled passes
     real_r, fake_r = radii(real_j), radii(fake_j)
     precision = float(jnp.mean(inside(fake_j, real_j, real_r)))
@@ -95,15 +97,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000x512,10000x4096,50000x512,50000x4096",
                         help="comma-separated NxD (default: 10k and 50k, D = 512 and 4096)")
+    parser.add_argument("--columns", type=int, default=8192,
+                        help="support samples per distance tile (default: the library's 8192)")
     parser.add_argument("--no-numpy", action="store_true", help="time the JAX implementation only")
     parser.add_argument("--json", type=Path, default=None, help="also write the rows here")
     args = parser.parse_args()
-    print(f"jax {jax.__version__} on {jax.devices()[0].device_kind} x{jax.device_count()}, k = {K}")
+    if args.columns < 1:
+        raise SystemExit(f"--columns: expected a positive number, got {args.columns}")
+    print(f"jax {jax.__version__} on {jax.devices()[0].device_kind} x{jax.device_count()}, k = {K}, "
+          f"tiles {BLOCK} x {args.columns}")
     print(f"{'N':>6} {'D':>5} {'compile s':>9} {'jax s':>8} {'numpy s':>8} {'speed-up':>8} "
           f"{'precision':>9} {'recall':>7} {'numpy P/R':>13}")
     rows = []
     for n, dim in parse_sizes(args.sizes):
-        row = bench(n, dim, not args.no_numpy)
+        row = bench(n, dim, args.columns, not args.no_numpy)
         rows.append(row)
         numpy_s = row.get("numpy_s", float("nan"))
         numpy_pr = (f"{row['numpy_precision']:.4f}/{row['numpy_recall']:.4f}" if "numpy_s" in row

@@ -22,18 +22,21 @@ def brute_force(real: np.ndarray, fake: np.ndarray, k: int) -> tuple[float, floa
     return inside(fake, real, radii(real)), inside(real, fake, radii(fake))
 
 
-@pytest.mark.parametrize("n_real, n_fake, dim, block", [(200, 150, 8, 64), (97, 131, 5, 32)])
-def test_matches_brute_force_on_random_data(n_real, n_fake, dim, block):
+# the last case splits the support into several column chunks of several blocks each
+@pytest.mark.parametrize("n_real, n_fake, dim, block, columns",
+                         [(200, 150, 8, 64, 8192), (97, 131, 5, 32, 8192), (190, 150, 6, 16, 64)])
+def test_matches_brute_force_on_random_data(n_real, n_fake, dim, block, columns):
     rng = np.random.default_rng(0)
     real = rng.standard_normal((n_real, dim))
     fake = rng.standard_normal((n_fake, dim)) * 1.3 + 0.4
     expected = brute_force(real, fake, k=3)
-    got = precision_recall(real, fake, k=3, block=block)
+    got = precision_recall(real, fake, k=3, block=block, columns=columns)
     # float32 vs float64 distances may flip a sample lying on a ball's boundary
     assert got.precision == pytest.approx(expected[0], abs=1.5 / n_fake)
     assert got.recall == pytest.approx(expected[1], abs=1.5 / n_real)
     d = np.linalg.norm(real[:, None] - real[None], axis=-1)
-    np.testing.assert_allclose(knn_radii(real, k=3, block=block), np.sort(d, 1)[:, 3], rtol=1e-4)
+    np.testing.assert_allclose(knn_radii(real, k=3, block=block, columns=columns),
+                               np.sort(d, 1)[:, 3], rtol=1e-4)
 
 
 def test_analytic_cases():
@@ -53,7 +56,8 @@ def test_realism_score_is_above_one_inside_the_manifold():
     rng = np.random.default_rng(2)
     real = rng.standard_normal((200, 3))
     radii = knn_radii(real, k=3)
-    scores = np.asarray(realism_scores(np.stack([real[0] + 1e-3, real[0] + 50.0]), real, radii))
+    scores = np.asarray(realism_scores(np.stack([real[0] + 1e-3, real[0] + 50.0]), real, radii,
+                                       block=20, columns=40))
     assert scores[0] > 1.0 > scores[1]
     d = np.linalg.norm(real[None] - (real[0] + 50.0), axis=-1)
     assert scores[1] == pytest.approx(np.max(np.asarray(radii) / d), rel=1e-4)
