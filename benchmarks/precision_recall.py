@@ -6,11 +6,12 @@
 
 For each N x D, two sets of N Gaussian features (the "fake" one shifted) are
 compared with k = 3. JAX: the two jitted passes of ``metrics.precision_recall``
-(k-NN radii of both sets, then manifold membership both ways) on tiles of 1024 rows
-x ``--columns`` columns, compiled ahead of time (compile s), then run (jax s). NumPy: the same definition in float32, one block of
-rows of the distance matrix at a time (the full matrix of 50k x 50k would need
-10 GB), ``np.partition`` for the k-th neighbour. Both must give the same
-precision and recall up to float rounding at ball boundaries (printed).
+(k-NN radii of both sets, then manifold membership both ways) on tiles of 1024
+rows x ``--columns`` columns, compiled ahead of time (compile s), then run
+(jax s). NumPy: the same definition in float32, one block of rows of the
+distance matrix at a time (the full matrix of 50k x 50k would need 10 GB),
+``np.partition`` for the k-th neighbour. Both must give the same precision and
+recall up to float rounding at ball boundaries (printed).
 """
 
 from __future__ import annotations
