@@ -79,17 +79,17 @@ def in_manifold(queries: jax.Array, support: jax.Array, radii: jax.Array,
     """For each query, whether it lies within ``radii[j]`` of some ``support[j]`` (bool [N])."""
     q, n_q = _pad_rows(jnp.asarray(queries, jnp.float32), block)
     s_blocks, s_valid, n_s = _column_chunks(jnp.asarray(support, jnp.float32), block, columns)
-    r = jnp.pad(jnp.asarray(radii, jnp.float32), (0, s_valid.size - n_s), constant_values=-1.0)
+    r = jnp.pad(jnp.asarray(radii, jnp.float32), (0, s_valid.size - n_s))
     r_blocks = r.reshape(s_valid.shape)
 
     def rows(qb):
         def scan_cols(hit, cols):
-            sb, rb = cols
-            # padded support rows carry radius -1: never a hit
-            inside = (_sq_distances(qb, sb) <= jnp.square(rb)[None, :]) & (rb >= 0)[None, :]
+            sb, rb, valid = cols
+            inside = (_sq_distances(qb, sb) <= jnp.square(rb)[None, :]) & valid[None, :]
             return hit | jnp.any(inside, axis=1), None
 
-        hit, _ = jax.lax.scan(scan_cols, jnp.zeros(qb.shape[0], bool), (s_blocks, r_blocks))
+        hit, _ = jax.lax.scan(scan_cols, jnp.zeros(qb.shape[0], bool),
+                              (s_blocks, r_blocks, s_valid))
         return hit
 
     return jax.lax.map(rows, q.reshape(-1, block, q.shape[1])).reshape(-1)[:n_q]
