@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
@@ -51,48 +52,54 @@ def _sq_distances(a: jax.Array, b: jax.Array) -> jax.Array:
     return jnp.maximum(d, 0.0)
 
 
+def _fold_over_support(queries: jax.Array, support: jax.Array, radii: jax.Array | None,
+                       block: int, columns: int, init: Callable[[int], jax.Array],
+                       combine: Callable[..., jax.Array]) -> jax.Array:
+    """For each block of query rows, fold ``combine(acc, sq_distances, radii, valid)`` over the
+    support's column chunks, starting from ``init(block)``; returns the accumulators, row by row.
+
+    ``sq_distances`` is the [block, chunk] tile, ``radii`` and ``valid`` the chunk's radii and
+    validity mask (padded support rows are not valid; ``radii`` is zeros when None).
+    """
+    q, n_q = _pad_rows(jnp.asarray(queries, jnp.float32), block)
+    chunks, valid, n_s = _column_chunks(jnp.asarray(support, jnp.float32), block, columns)
+    radii = jnp.zeros(n_s) if radii is None else jnp.asarray(radii, jnp.float32)
+    radii = jnp.pad(radii, (0, valid.size - n_s)).reshape(valid.shape)
+
+    def rows(qb):
+        def scan_chunks(acc, chunk):
+            sb, rb, vb = chunk
+            return combine(acc, _sq_distances(qb, sb), rb, vb), None
+
+        acc, _ = jax.lax.scan(scan_chunks, init(qb.shape[0]), (chunks, radii, valid))
+        return acc
+
+    out = jax.lax.map(rows, q.reshape(-1, block, q.shape[1]))
+    return out.reshape(-1, *out.shape[2:])[:n_q]
+
+
 @functools.partial(jax.jit, static_argnames=("k", "block", "columns"))
 def knn_radii(features: jax.Array, k: int = 3, block: int = 1024,
               columns: int = 8192) -> jax.Array:
     """Distance of each sample to its k-th nearest neighbour in the same set (self excluded)."""
-    col_chunks, col_valid, n = _column_chunks(jnp.asarray(features, jnp.float32), block, columns)
+    def keep_nearest(best, d, _, valid):
+        merged = jnp.concatenate([best, jnp.where(valid[None, :], d, jnp.inf)], axis=1)
+        return -jax.lax.top_k(-merged, k + 1)[0]
 
-    def rows(q):
-        def scan_cols(best, cols):
-            c, valid = cols
-            d = jnp.where(valid[None, :], _sq_distances(q, c), jnp.inf)
-            merged = jnp.concatenate([best, d], axis=1)
-            return -jax.lax.top_k(-merged, k + 1)[0], None
-
-        init = jnp.full((q.shape[0], k + 1), jnp.inf)
-        best, _ = jax.lax.scan(scan_cols, init, (col_chunks, col_valid))
-        return best[:, k]  # the (k+1)-th smallest includes the sample itself at distance 0
-
-    row_blocks = col_chunks.reshape(-1, block, col_chunks.shape[-1])
-    radii_sq = jax.lax.map(rows, row_blocks).reshape(-1)[:n]
-    return jnp.sqrt(radii_sq)
+    best = _fold_over_support(features, features, None, block, columns,
+                              lambda n: jnp.full((n, k + 1), jnp.inf), keep_nearest)
+    return jnp.sqrt(best[:, k])  # the (k+1)-th smallest includes the sample itself at distance 0
 
 
 @functools.partial(jax.jit, static_argnames=("block", "columns"))
 def in_manifold(queries: jax.Array, support: jax.Array, radii: jax.Array,
                 block: int = 1024, columns: int = 8192) -> jax.Array:
     """For each query, whether it lies within ``radii[j]`` of some ``support[j]`` (bool [N])."""
-    q, n_q = _pad_rows(jnp.asarray(queries, jnp.float32), block)
-    s_blocks, s_valid, n_s = _column_chunks(jnp.asarray(support, jnp.float32), block, columns)
-    r = jnp.pad(jnp.asarray(radii, jnp.float32), (0, s_valid.size - n_s))
-    r_blocks = r.reshape(s_valid.shape)
+    def any_ball(hit, d, r, valid):
+        return hit | jnp.any((d <= jnp.square(r)[None, :]) & valid[None, :], axis=1)
 
-    def rows(qb):
-        def scan_cols(hit, cols):
-            sb, rb, valid = cols
-            inside = (_sq_distances(qb, sb) <= jnp.square(rb)[None, :]) & valid[None, :]
-            return hit | jnp.any(inside, axis=1), None
-
-        hit, _ = jax.lax.scan(scan_cols, jnp.zeros(qb.shape[0], bool),
-                              (s_blocks, r_blocks, s_valid))
-        return hit
-
-    return jax.lax.map(rows, q.reshape(-1, block, q.shape[1])).reshape(-1)[:n_q]
+    return _fold_over_support(queries, support, radii, block, columns,
+                              lambda n: jnp.zeros(n, bool), any_ball)
 
 
 @functools.partial(jax.jit, static_argnames=("block", "columns"))
@@ -104,22 +111,11 @@ def realism_scores(queries: jax.Array, support: jax.Array, radii: jax.Array,
     samples whose radius exceeds the median before this max; pass such a subset
     to follow it.)
     """
-    q, n_q = _pad_rows(jnp.asarray(queries, jnp.float32), block)
-    s_blocks, s_valid, n_s = _column_chunks(jnp.asarray(support, jnp.float32), block, columns)
-    # padded support rows carry radius 0: a ratio of 0 never raises the max
-    r = jnp.pad(jnp.asarray(radii, jnp.float32), (0, s_valid.size - n_s))
-    r_blocks = r.reshape(s_valid.shape)
+    def best_ratio(best, d, r, valid):
+        ratio = jnp.where(valid[None, :], r[None, :] / jnp.maximum(jnp.sqrt(d), 1e-12), 0.0)
+        return jnp.maximum(best, jnp.max(ratio, axis=1))
 
-    def rows(qb):
-        def scan_cols(best, cols):
-            sb, rb = cols
-            ratio = rb[None, :] / jnp.maximum(jnp.sqrt(_sq_distances(qb, sb)), 1e-12)
-            return jnp.maximum(best, jnp.max(ratio, axis=1)), None
-
-        best, _ = jax.lax.scan(scan_cols, jnp.zeros(qb.shape[0]), (s_blocks, r_blocks))
-        return best
-
-    return jax.lax.map(rows, q.reshape(-1, block, q.shape[1])).reshape(-1)[:n_q]
+    return _fold_over_support(queries, support, radii, block, columns, jnp.zeros, best_ratio)
 
 
 @dataclasses.dataclass(frozen=True)
