@@ -22,8 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from mlss_jax import cli  # noqa: E402
-from mlss_jax.paths import DEMO_CHECKPOINT, FACTOR_CLASSIFIER  # noqa: E402
+from mlss_jax.app import cli  # noqa: E402
+from mlss_jax.app.paths import DEMO_CHECKPOINT, FACTOR_CLASSIFIER  # noqa: E402
 
 GRID_PSIS = (0.7, 0.5, 0.3)
 
@@ -89,13 +89,13 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
 
     from mlss_jax.data.real_images import load_real_images
-    from mlss_jax.evaluation import (SweepConfig, compare_at_equal, run_sweep, synthesize, truncate)
+    from mlss_jax.metrics.truncation_sweep import (SweepConfig, compare_at_equal, run_sweep, synthesize, truncate)
     from mlss_jax.metrics.features import feature_network
     from mlss_jax.metrics.lpips import lpips_images
-    from mlss_jax.mlss.levels import LEVELS
-    from mlss_jax.mlss.training import load_level
-    from mlss_jax.nets.factor_classifier import load_classifier, predict
-    from mlss_jax.networks import load_generator
+    from mlss_jax.method.levels import LEVELS
+    from mlss_jax.method.training import load_level
+    from mlss_jax.demo.factor_classifier import load_classifier, predict
+    from mlss_jax.networks.stylegan2 import load_generator
     from mlss_jax.viz.grid import save_image_grid
     from mlss_jax.viz.plots import sweep_plot
 

@@ -22,8 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from mlss_jax import cli  # noqa: E402
-from mlss_jax.paths import DEMO_CHECKPOINT  # noqa: E402
+from mlss_jax.app import cli  # noqa: E402
+from mlss_jax.app.paths import DEMO_CHECKPOINT  # noqa: E402
 
 LEVEL_NAMES = ("coarse", "medium", "fine")
 
@@ -124,7 +124,7 @@ def build_parser() -> cli.ArgumentParser:
 
 
 def load_levels(levels_dir: Path) -> list:
-    from mlss_jax.mlss.training import load_level
+    from mlss_jax.method.training import load_level
 
     missing = [lv for lv in LEVEL_NAMES if not (levels_dir / lv).is_dir()]
     if missing:
@@ -145,8 +145,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import numpy as np
 
-    from mlss_jax import exploration as ex
-    from mlss_jax.networks import load_generator
+    from mlss_jax.explore import toolkit as ex
+    from mlss_jax.networks.stylegan2 import load_generator
     from mlss_jax.viz.grid import save_gif, save_image_grid
 
     generator = load_generator(args.generator)
@@ -187,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         written.append(save_gif(frames, args.out / f"{stem}.gif"))
 
     elif args.command == "mix":
-        from mlss_jax.mlss.levels import LevelSplit
+        from mlss_jax.method.levels import LevelSplit
 
         split = LevelSplit.parse(None, generator.num_ws)
         if args.levels_dir.is_dir() and all((args.levels_dir / lv).is_dir() for lv in LEVEL_NAMES):
@@ -199,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
                                            ncols=len(args.seeds) + 1))
 
     elif args.command == "edit":
-        from mlss_jax.latent_ops import layer_mask
+        from mlss_jax.explore.latent_ops import layer_mask
 
         mask = layer_mask(generator.num_ws, args.layers)
         info: dict = {}
@@ -243,8 +243,8 @@ def main(argv: list[str] | None = None) -> int:
 def run_projection(args: argparse.Namespace, generator) -> list[Path]:
     import numpy as np
 
-    from mlss_jax import exploration as ex
-    from mlss_jax.projection import ProjectConfig, project
+    from mlss_jax.explore import toolkit as ex
+    from mlss_jax.explore.projection import ProjectConfig, project
     from mlss_jax.viz.grid import save_image_grid, to_uint8
 
     config = ProjectConfig(num_steps=args.steps, w_plus=args.w_plus, mse_weight=args.mse_weight,
@@ -274,8 +274,8 @@ def run_projection(args: argparse.Namespace, generator) -> list[Path]:
     report = {"targets": len(targets), "steps": args.steps, "w_plus": args.w_plus,
               "mean_lpips": float(result.lpips.mean()), "lpips": result.lpips.tolist()}
     if args.image is None and (generator.resolution, generator.img_channels) == (32, 3):
-        from mlss_jax.nets.factor_classifier import load_classifier, predict
-        from mlss_jax.paths import FACTOR_CLASSIFIER
+        from mlss_jax.demo.factor_classifier import load_classifier, predict
+        from mlss_jax.app.paths import FACTOR_CLASSIFIER
 
         cls_config, cls_params = load_classifier(FACTOR_CLASSIFIER)
         before, after = predict(cls_config, cls_params, targets), predict(cls_config, cls_params, recon)

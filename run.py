@@ -19,14 +19,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from mlss_jax import cli  # noqa: E402
-from mlss_jax.paths import DEMO_PICKLE  # noqa: E402
+from mlss_jax.app import cli  # noqa: E402
+from mlss_jax.app.paths import DEMO_PICKLE  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
     from mlss_jax.metrics.features import FEATURE_NETWORKS
-    from mlss_jax.pipeline import (LEVELS, PipelineConfig, StageFailed, run_stages, stages,
-                                   summary_table)
+    from mlss_jax.app.pipeline import (LEVELS, PipelineConfig, StageFailed, run_stages, stages,
+                                       summary_table)
 
     parser = cli.ArgumentParser(prog="run.py", description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("runs/pipeline"),
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     (out / "config.json").write_text(json.dumps(saved, indent=2) + "\n")
 
     def write_report() -> None:
-        from mlss_jax.report import write_report as write
+        from mlss_jax.app.report import write_report as write
 
         for path in write(out, saved, LEVELS):
             print(f"wrote {path}")

@@ -18,15 +18,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from mlss_jax import cli  # noqa: E402
-from mlss_jax.paths import DEMO_CHECKPOINT  # noqa: E402
+from mlss_jax.app import cli  # noqa: E402
+from mlss_jax.app.paths import DEMO_CHECKPOINT  # noqa: E402
 
 DEFAULT_OUT = Path("checkpoints") / "mlss"
 
 
 def main(argv: list[str] | None = None) -> int:
-    from mlss_jax.mlss.levels import LEVELS
-    from mlss_jax.mlss.training import CLASSIFIER_DOMAINS, MLSSConfig
+    from mlss_jax.method.levels import LEVELS
+    from mlss_jax.method.training import CLASSIFIER_DOMAINS, MLSSConfig
 
     parser = cli.ArgumentParser(prog="train.py", description=__doc__.splitlines()[0])
     parser.add_argument("--level", choices=[*LEVELS, "all"], default="fine",
@@ -56,8 +56,8 @@ def main(argv: list[str] | None = None) -> int:
         raise FileNotFoundError(f"no generator at {args.generator} (convert one first: "
                                 "python convert/from_pkl.py)")
 
-    from mlss_jax.mlss.training import classifier_accuracy, load_level, train_level
-    from mlss_jax.networks import load_generator
+    from mlss_jax.method.training import classifier_accuracy, load_level, train_level
+    from mlss_jax.networks.stylegan2 import load_generator
 
     levels = LEVELS if args.level == "all" else (args.level,)
     generator = load_generator(args.generator)

@@ -23,8 +23,8 @@ sys.path.insert(0, str(REPO))
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 
-from mlss_jax.nets.config import GeneratorConfig  # noqa: E402
-from mlss_jax.nets.generator import Generator, init_generator  # noqa: E402
+from mlss_jax.networks.config import GeneratorConfig  # noqa: E402
+from mlss_jax.networks.generator import Generator, init_generator  # noqa: E402
 from mlss_jax.weights.nvidia import convert_network_pickle  # noqa: E402
 
 

@@ -22,12 +22,12 @@ sys.path.insert(0, str(REPO))
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 
-from mlss_jax.mlss.levels import LEVELS, LevelSplit  # noqa: E402
-from mlss_jax.mlss.training import (MLSSConfig, compose_ws, init_level_state,  # noqa: E402
-                                    make_level_step)
-from mlss_jax.nets.generator import Generator  # noqa: E402
-from mlss_jax.networks import load_generator  # noqa: E402
-from mlss_jax.paths import DEMO_CHECKPOINT  # noqa: E402
+from mlss_jax.method.levels import LEVELS, LevelSplit  # noqa: E402
+from mlss_jax.method.training import (MLSSConfig, compose_ws, init_level_state,  # noqa: E402
+                                      make_level_step)
+from mlss_jax.networks.generator import Generator  # noqa: E402
+from mlss_jax.networks.stylegan2 import load_generator  # noqa: E402
+from mlss_jax.app.paths import DEMO_CHECKPOINT  # noqa: E402
 
 
 def timed(fn, repeats: int) -> float:

@@ -13,8 +13,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from mlss_jax import cli  # noqa: E402
-from mlss_jax.paths import DEMO_CHECKPOINT, DEMO_PICKLE  # noqa: E402
+from mlss_jax.app import cli  # noqa: E402
+from mlss_jax.app.paths import DEMO_CHECKPOINT, DEMO_PICKLE  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -30,8 +30,8 @@ def rel_error(actual, expected) -> float:
 
 
 def run_script(script: str, *args: str) -> tuple[int, str, str]:
-    """Run a top-level script's ``main`` through ``mlss_jax.cli.run``: (exit code, stdout, stderr)."""
-    from mlss_jax import cli
+    """Run a top-level script's ``main`` through ``mlss_jax.app.cli.run``: (exit code, stdout, stderr)."""
+    from mlss_jax.app import cli
 
     path = REPO / script
     spec = importlib.util.spec_from_file_location(path.stem, path)
@@ -57,9 +57,9 @@ def demo_sized_world(tmp_path_factory):
     shared by the evaluation and exploration tests."""
     import jax
 
-    from mlss_jax.mlss.training import MLSSConfig, train_level
-    from mlss_jax.nets.config import GeneratorConfig
-    from mlss_jax.nets.generator import init_generator
+    from mlss_jax.method.training import MLSSConfig, train_level
+    from mlss_jax.networks.config import GeneratorConfig
+    from mlss_jax.networks.generator import init_generator
     from mlss_jax.weights.checkpoint import save_networks
 
     root = tmp_path_factory.mktemp("world")

@@ -13,13 +13,13 @@ import pytest
 from PIL import Image
 
 from conftest import run_script
-from mlss_jax.latent_ops import (edit_along, layer_mask, lerp, mix_levels, pca_directions, slerp,
-                                 svm_boundary)
-from mlss_jax.mlss.control import compose, control_grid_latents, level_latents
-from mlss_jax.mlss.training import load_level
-from mlss_jax.networks import load_generator
-from mlss_jax.projection import ProjectConfig, learning_rate, noise_regularisation, project
-from mlss_jax.viz.tsne import tsne
+from mlss_jax.explore.latent_ops import (edit_along, layer_mask, lerp, mix_levels, pca_directions, slerp,
+                                         svm_boundary)
+from mlss_jax.method.control import compose, control_grid_latents, level_latents
+from mlss_jax.method.training import load_level
+from mlss_jax.networks.stylegan2 import load_generator
+from mlss_jax.explore.projection import ProjectConfig, learning_rate, noise_regularisation, project
+from mlss_jax.explore.tsne import tsne
 
 PNG, GIF = b"\x89PNG\r\n\x1a\n", b"GIF89a"
 
@@ -134,8 +134,8 @@ def test_projector_schedule_and_noise_penalty():
 
 
 def test_projection_reduces_lpips_to_generated_targets(demo_sized_world):
-    from mlss_jax.exploration import seed_latents
-    from mlss_jax.sampling import synthesize
+    from mlss_jax.explore.toolkit import seed_latents
+    from mlss_jax.networks.sampling import synthesize
     from mlss_jax.metrics.lpips import lpips_images
     from mlss_jax.viz.grid import to_uint8
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from conftest import REPO
-from mlss_jax.data.shapes import FACTORS, example
-from mlss_jax.nets.factor_classifier import (ClassifierConfig, accuracy, classify, load_classifier,
+from mlss_jax.demo.shapes import FACTORS, example
+from mlss_jax.demo.factor_classifier import (ClassifierConfig, accuracy, classify, load_classifier,
                                              save_classifier, to_model_input, train_classifier)
 
 SHIPPED = REPO / "assets" / "factor_classifier"

@@ -16,11 +16,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mlss_jax.batching import map_in_batches
+from mlss_jax.networks.sampling import map_in_batches
 from mlss_jax.data.real_images import fit_to_square, load_real_images
-from mlss_jax.nets.inception import (INPUT_SIZE, FIDInceptionV3, load_inception,
-                                     params_from_state_dict)
-from mlss_jax.nets.vgg16 import VGG16Trunk, load_vgg16, lpips_distance, lpips_weights_file
+from mlss_jax.networks.inception import (INPUT_SIZE, FIDInceptionV3, load_inception,
+                                         params_from_state_dict)
+from mlss_jax.networks.vgg16 import VGG16Trunk, load_vgg16, lpips_distance, lpips_weights_file
 from mlss_jax.weights.safe_pickle import (CorruptPickleError, UnsafePickleError,
                                           load_network_pickle, load_torch_file)
 from seeded_weights import seeded_array
@@ -183,7 +183,7 @@ def test_real_images_from_a_folder_and_from_tfds(tmp_path):
     with pytest.raises(ValueError, match="cannot read image .*c.png"):
         load_real_images(str(folder), 32, 10)
 
-    from mlss_jax.data.shapes_tfds import load_shapes
+    from mlss_jax.demo.shapes_tfds import load_shapes
 
     via_tfds = load_real_images("shapes/tiny", 32, 5)
     np.testing.assert_array_equal(via_tfds, load_shapes("train", "tiny")[0][:5])

@@ -13,9 +13,9 @@ import pytest
 
 from conftest import REPO, run_script
 from mlss_jax.gan.training import (GANTrainConfig, TrainingDiverged, init_train_state, train_gan)
-from mlss_jax.networks import load_generator
-from mlss_jax.parallel import interleave
-from mlss_jax.weights.run_state import RunCheckpointer
+from mlss_jax.networks.stylegan2 import load_generator
+from mlss_jax.runtime.parallel import interleave
+from mlss_jax.runtime.run_state import RunCheckpointer
 
 sys.path.insert(0, str(REPO / "tests"))
 from two_devices import GAN_TINY as TINY  # noqa: E402

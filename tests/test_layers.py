@@ -9,11 +9,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from mlss_jax.nets.config import DiscriminatorConfig, GeneratorConfig
-from mlss_jax.nets.discriminator import init_discriminator, minibatch_stddev
-from mlss_jax.nets.generator import generator_mapping, generator_synthesis, init_generator
-from mlss_jax.nets.layers import FIR_TAPS, conv_same, conv_stride1, fir_filter, modulated_conv
-from mlss_jax.truncation import stylegan_truncation
+from mlss_jax.networks.config import DiscriminatorConfig, GeneratorConfig
+from mlss_jax.networks.discriminator import init_discriminator, minibatch_stddev
+from mlss_jax.networks.generator import generator_mapping, generator_synthesis, init_generator
+from mlss_jax.networks.layers import FIR_TAPS, conv_same, conv_stride1, fir_filter, modulated_conv
+from mlss_jax.method.truncation import stylegan_truncation
 from mlss_jax.weights.checkpoint import count_params
 
 
@@ -142,7 +142,7 @@ def test_bad_resolution_is_refused():
 
 
 def test_bias_act_order_and_clamp():
-    from mlss_jax.nets.layers import bias_act
+    from mlss_jax.networks.layers import bias_act
 
     x = jnp.asarray([-3.0, -0.5, 0.5, 3.0])
     out = np.asarray(bias_act(x, 0.5, act="lrelu", clamp=2.0))
@@ -155,7 +155,7 @@ def test_conv_clamp_bounds_every_synthesis_layer():
                           channel_max=8, conv_clamp=0.25)
     variables = init_generator(cfg, jax.random.PRNGKey(0))
     ws = jnp.full((2, cfg.num_ws, 4), 3.0)
-    from mlss_jax.nets.generator import Generator
+    from mlss_jax.networks.generator import Generator
 
     _, state = Generator(cfg).apply(variables, ws, "const", method=Generator.synthesize,
                                     capture_intermediates=True, mutable=["intermediates"])
@@ -172,7 +172,7 @@ def test_discriminator_needs_resolution_8():
 
 
 def test_polyphase_up_conv_equals_dilated_correlation():
-    from mlss_jax.nets.layers import _DIMS, _dilated_conv3x3_polyphase
+    from mlss_jax.networks.layers import _DIMS, _dilated_conv3x3_polyphase
 
     rng = np.random.default_rng(5)
     x = jnp.asarray(rng.normal(size=(2, 5, 6, 3)), jnp.float32)

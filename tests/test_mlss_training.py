@@ -15,12 +15,12 @@ import numpy as np
 import pytest
 
 from conftest import REPO, run_script
-from mlss_jax.mlss.levels import LevelSplit
-from mlss_jax.mlss.models import sample_mixture
-from mlss_jax.mlss.training import (MLSSConfig, compose_ws, load_level, train_level)
-from mlss_jax.nets.config import GeneratorConfig
-from mlss_jax.nets.generator import init_generator
-from mlss_jax.train_loop import TrainingDiverged
+from mlss_jax.method.levels import LevelSplit
+from mlss_jax.method.models import sample_mixture
+from mlss_jax.method.training import (MLSSConfig, compose_ws, load_level, train_level)
+from mlss_jax.networks.config import GeneratorConfig
+from mlss_jax.networks.generator import init_generator
+from mlss_jax.runtime.loop import TrainingDiverged
 from mlss_jax.weights.checkpoint import CheckpointError, save_networks
 
 sys.path.insert(0, str(REPO / "tests"))

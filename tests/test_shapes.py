@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mlss_jax.data.shapes import FACTORS, LEVELS, RESOLUTION, example, render
+from mlss_jax.demo.shapes import FACTORS, LEVELS, RESOLUTION, example, render
 
 
 def test_examples_are_deterministic_and_seed_dependent():
@@ -44,7 +44,7 @@ def test_each_class_changes_the_image(factor):
 
 def test_fine_factors_change_only_their_own_pixels():
     """Object hue recolours exactly the pixels the object covers, background tint exactly the rest."""
-    from mlss_jax.data.shapes import SUPERSAMPLE, _object_mask, _POSITION, _SCALE_PX
+    from mlss_jax.demo.shapes import SUPERSAMPLE, _object_mask, _POSITION, _SCALE_PX
 
     base = {"shape": 0, "scale": 1, "position": 4, "layout": 1, "hue": 0, "tint": 0}
     n = RESOLUTION * SUPERSAMPLE
@@ -61,7 +61,7 @@ def test_bad_arguments():
 
 
 def test_tfds_builder_tiny_matches_the_renderer(tmp_path):
-    from mlss_jax.data.shapes_tfds import Shapes, load_shapes
+    from mlss_jax.demo.shapes_tfds import Shapes, load_shapes
 
     images, labels = load_shapes("train", config="tiny", data_dir=tmp_path)
     assert images.shape == (512, RESOLUTION, RESOLUTION, 3) and images.dtype == np.uint8

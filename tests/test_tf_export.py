@@ -8,9 +8,9 @@ import jax
 import numpy as np
 import pytest
 
-from mlss_jax.nets.config import DiscriminatorConfig, GeneratorConfig
-from mlss_jax.nets.discriminator import init_discriminator
-from mlss_jax.nets.generator import init_generator
+from mlss_jax.networks.config import DiscriminatorConfig, GeneratorConfig
+from mlss_jax.networks.discriminator import init_discriminator
+from mlss_jax.networks.generator import init_generator
 from mlss_jax.weights.nvidia import convert_network_pickle
 from mlss_jax.weights.safe_pickle import load_network_pickle
 from mlss_jax.weights.tf_format import export_tf_pickle, generator_layout

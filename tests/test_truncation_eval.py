@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from conftest import run_script
-from mlss_jax.evaluation import compare_at_equal
-from mlss_jax.mlss.centres import cluster_centres
-from mlss_jax.mlss.training import load_level
-from mlss_jax.truncation import multilevel_truncation, stylegan_truncation
+from mlss_jax.metrics.truncation_sweep import compare_at_equal
+from mlss_jax.method.centres import cluster_centres
+from mlss_jax.method.training import load_level
+from mlss_jax.method.truncation import multilevel_truncation, stylegan_truncation
 
 RANGES = ((0, 2), (2, 4), (4, 7))
 

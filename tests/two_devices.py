@@ -17,7 +17,7 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from mlss_jax.parallel import data_mesh  # noqa: E402
+from mlss_jax.runtime.parallel import data_mesh  # noqa: E402
 
 GAN_TINY = dict(z_dim=8, w_dim=8, mapping_layers=2, channel_base=64, channel_max=8, batch_size=8,
                 r1_interval=2, mbstd_group_size=4)
@@ -41,8 +41,8 @@ def gan_steps(devices: list) -> tuple[list, dict]:
 
 
 def mlss_steps(devices: list, generator_dir: str) -> tuple[list, dict]:
-    from mlss_jax.mlss.training import MLSSConfig, init_level_state, make_level_step
-    from mlss_jax.networks import load_generator
+    from mlss_jax.method.training import MLSSConfig, init_level_state, make_level_step
+    from mlss_jax.networks.stylegan2 import load_generator
 
     generator = load_generator(generator_dir)
     config = MLSSConfig(level="medium", **MLSS_TINY)

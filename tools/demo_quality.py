@@ -19,8 +19,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from mlss_jax import cli  # noqa: E402
-from mlss_jax.paths import DEMO_PICKLE, FACTOR_CLASSIFIER  # noqa: E402
+from mlss_jax.app import cli  # noqa: E402
+from mlss_jax.app.paths import DEMO_PICKLE, FACTOR_CLASSIFIER  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,11 +44,11 @@ def main(argv: list[str] | None = None) -> int:
     if not 0.0 < args.threshold <= 1.0:
         parser.error("--threshold must be in (0, 1]")
 
-    from mlss_jax.data.shapes_tfds import load_shapes
-    from mlss_jax.metrics.factors import factor_quality
-    from mlss_jax.nets.factor_classifier import load_classifier, predict
-    from mlss_jax.networks import load_generator
-    from mlss_jax.sampling import generate_images, latents
+    from mlss_jax.demo.shapes_tfds import load_shapes
+    from mlss_jax.demo.quality import factor_quality
+    from mlss_jax.demo.factor_classifier import load_classifier, predict
+    from mlss_jax.networks.stylegan2 import load_generator
+    from mlss_jax.networks.sampling import generate_images, latents
     from mlss_jax.viz.grid import save_image_grid
 
     generator = load_generator(args.network)

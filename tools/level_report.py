@@ -19,8 +19,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from mlss_jax import cli  # noqa: E402
-from mlss_jax.paths import DEMO_CHECKPOINT, FACTOR_CLASSIFIER  # noqa: E402
+from mlss_jax.app import cli  # noqa: E402
+from mlss_jax.app.paths import DEMO_CHECKPOINT, FACTOR_CLASSIFIER  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,12 +41,12 @@ def main(argv: list[str] | None = None) -> int:
 
     import numpy as np
 
-    from mlss_jax.data.shapes import FACTORS
+    from mlss_jax.demo.shapes import FACTORS
     from mlss_jax.metrics.nmi import normalized_mutual_information
-    from mlss_jax.mlss.levels import LEVELS
-    from mlss_jax.mlss.training import classifier_accuracy, level_images, load_level
-    from mlss_jax.nets.factor_classifier import load_classifier, predict
-    from mlss_jax.networks import load_generator
+    from mlss_jax.method.levels import LEVELS
+    from mlss_jax.method.training import classifier_accuracy, level_images, load_level
+    from mlss_jax.demo.factor_classifier import load_classifier, predict
+    from mlss_jax.networks.stylegan2 import load_generator
     from mlss_jax.viz.grid import to_uint8
 
     levels = [lv for lv in LEVELS if (args.levels_dir / lv).is_dir()]

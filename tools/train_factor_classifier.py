@@ -14,14 +14,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from mlss_jax import cli  # noqa: E402
-from mlss_jax.paths import FACTOR_CLASSIFIER  # noqa: E402
+from mlss_jax.app import cli  # noqa: E402
+from mlss_jax.app.paths import FACTOR_CLASSIFIER  # noqa: E402
 
 DEFAULT_OUT = FACTOR_CLASSIFIER
 
 
 def main(argv: list[str] | None = None) -> int:
-    from mlss_jax.nets.factor_classifier import ClassifierConfig
+    from mlss_jax.demo.factor_classifier import ClassifierConfig
 
     defaults = ClassifierConfig()
     parser = cli.ArgumentParser(prog="train_factor_classifier.py", description=__doc__.splitlines()[0])
@@ -38,8 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     if min(args.steps, args.batch_size, args.width) <= 0:
         parser.error("--steps, --batch-size and --width must be positive")
 
-    from mlss_jax.data.shapes_tfds import load_shapes
-    from mlss_jax.nets.factor_classifier import accuracy, save_classifier, train_classifier
+    from mlss_jax.demo.shapes_tfds import load_shapes
+    from mlss_jax.demo.factor_classifier import accuracy, save_classifier, train_classifier
 
     config = ClassifierConfig(width=args.width, learning_rate=args.learning_rate,
                               batch_size=args.batch_size, steps=args.steps, seed=args.seed)

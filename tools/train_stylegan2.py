@@ -19,11 +19,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from mlss_jax import cli  # noqa: E402
+from mlss_jax.app import cli  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
-    from mlss_jax.cli import add_config_flags
+    from mlss_jax.app.cli import add_config_flags
     from mlss_jax.gan.training import GANTrainConfig
 
     parser = cli.ArgumentParser(prog="train_stylegan2.py", description=__doc__.splitlines()[0])
@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--style-mixing must be a probability in [0, 1]")
     config = GANTrainConfig(**values)
 
-    from mlss_jax.data.shapes_tfds import load_shapes
+    from mlss_jax.demo.shapes_tfds import load_shapes
     from mlss_jax.gan.training import train_gan
 
     images, _ = load_shapes("train", args.dataset_config, args.data_dir)

@@ -1,0 +1,1 @@
+"""Real images for evaluation: tfds names or image folders."""

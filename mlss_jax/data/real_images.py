@@ -58,7 +58,7 @@ def load_tfds_images(name: str, resolution: int, num: int, split: str = "train",
     the demo ``shapes`` renders itself; others need their files or internet access)."""
     import tensorflow_datasets as tfds
 
-    import mlss_jax.data.shapes_tfds  # noqa: F401  (registers the ``shapes`` builder)
+    import mlss_jax.demo.shapes_tfds  # noqa: F401  (registers the ``shapes`` builder)
 
     try:
         builder = tfds.builder(name, data_dir=None if data_dir is None else str(data_dir))

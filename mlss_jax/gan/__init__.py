@@ -1,0 +1,1 @@
+"""The compact data-parallel StyleGAN2 trainer and its losses."""

@@ -30,11 +30,11 @@ import optax
 
 from mlss_jax.gan.losses import (discriminator_loss, ema_beta, ema_update, generator_loss,
                                  mix_styles, mixing_cutoffs, r1_penalty, update_w_avg)
-from mlss_jax.nets.config import DiscriminatorConfig, GeneratorConfig
-from mlss_jax.nets.discriminator import Discriminator, init_discriminator
-from mlss_jax.nets.generator import Generator, init_generator
-from mlss_jax.parallel import REPLICATED, SHARDED, check_batch, data_mesh, interleave
-from mlss_jax.train_loop import TrainingDiverged, run_training_loop  # noqa: F401 (re-export)
+from mlss_jax.networks.config import DiscriminatorConfig, GeneratorConfig
+from mlss_jax.networks.discriminator import Discriminator, init_discriminator
+from mlss_jax.networks.generator import Generator, init_generator
+from mlss_jax.runtime.parallel import REPLICATED, SHARDED, check_batch, data_mesh, interleave
+from mlss_jax.runtime.loop import TrainingDiverged, run_training_loop  # noqa: F401 (re-export)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -257,10 +257,10 @@ def train_gan(config: GANTrainConfig, images: np.ndarray, run_dir: str | Path,
     ``images``: the training set, uint8 [N, R, R, C]. ``init_from``: a network
     pickle whose weights a new run starts from.
     """
-    from mlss_jax.networks import StyleGAN2Generator
-    from mlss_jax.sampling import generate_images
+    from mlss_jax.networks.stylegan2 import StyleGAN2Generator
+    from mlss_jax.networks.sampling import generate_images
     from mlss_jax.viz.grid import save_image_grid
-    from mlss_jax.weights.run_state import open_run
+    from mlss_jax.runtime.run_state import open_run
     from mlss_jax.weights.tf_format import export_tf_pickle
 
     if images.ndim != 4 or images.dtype != np.uint8:

@@ -1,0 +1,1 @@
+"""Precision/recall, FID, LPIPS, NMI, feature networks, and the truncation sweep."""

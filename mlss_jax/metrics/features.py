@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mlss_jax.batching import map_in_batches
+from mlss_jax.networks.sampling import map_in_batches
 
 FEATURE_NETWORKS = ("demo", "vgg16", "inception")
 
@@ -44,8 +44,8 @@ def batched_embedding(fn: Callable[[jax.Array], jax.Array], batch_size: int) -> 
 
 def demo_features(classifier_dir: str | Path | None = None) -> Embedding:
     """uint8 images [N, 32, 32, 3] -> factor-classifier features [N, 128], in batches."""
-    from mlss_jax.nets.factor_classifier import classify, load_classifier
-    from mlss_jax.paths import FACTOR_CLASSIFIER
+    from mlss_jax.demo.factor_classifier import classify, load_classifier
+    from mlss_jax.app.paths import FACTOR_CLASSIFIER
 
     config, params = load_classifier(classifier_dir or FACTOR_CLASSIFIER)
     inner = batched_embedding(lambda x: classify(config, params, x)[1], 500)
@@ -59,14 +59,14 @@ def demo_features(classifier_dir: str | Path | None = None) -> Embedding:
 
 
 def vgg16_features(batch_size: int = 32) -> Embedding:
-    from mlss_jax.nets.vgg16 import load_vgg16, vgg16_embedding
+    from mlss_jax.networks.vgg16 import load_vgg16, vgg16_embedding
 
     params, _ = load_vgg16()
     return batched_embedding(lambda x: vgg16_embedding(params, x), batch_size)
 
 
 def inception_features(weights: str | Path, batch_size: int = 32) -> Embedding:
-    from mlss_jax.nets.inception import inception_pool_features, load_inception
+    from mlss_jax.networks.inception import inception_pool_features, load_inception
 
     params = load_inception(weights)
     return batched_embedding(lambda x: inception_pool_features(params, x), batch_size)

@@ -12,8 +12,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mlss_jax.batching import map_in_batches
-from mlss_jax.nets.vgg16 import load_vgg16, lpips_distance
+from mlss_jax.networks.sampling import map_in_batches
+from mlss_jax.networks.vgg16 import load_vgg16, lpips_distance
 
 
 def downsample_to(images: jax.Array, max_resolution: int) -> jax.Array:

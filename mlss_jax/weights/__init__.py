@@ -1,0 +1,1 @@
+"""Reading and writing weights: NVIDIA's pickles (safely), the TF exporter, checkpoints."""

@@ -22,7 +22,7 @@ from typing import Any, Callable
 import jax
 import numpy as np
 
-from mlss_jax.nets.config import DiscriminatorConfig, GeneratorConfig
+from mlss_jax.networks.config import DiscriminatorConfig, GeneratorConfig
 
 CONFIG_FILE = "config.json"
 VARIABLES_DIR = "variables"

@@ -11,7 +11,7 @@ import jax
 import numpy as np
 from tqdm import tqdm
 
-from mlss_jax.nets.generator import generator_mapping, generator_synthesis
+from mlss_jax.networks.generator import generator_mapping, generator_synthesis
 from mlss_jax.viz.grid import save_image_grid
 from mlss_jax.weights.checkpoint import count_params, save_networks
 from mlss_jax.weights.nvidia import ConvertedNetworks, convert_network_pickle

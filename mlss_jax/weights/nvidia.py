@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from mlss_jax.nets.config import DiscriminatorConfig, GeneratorConfig
+from mlss_jax.networks.config import DiscriminatorConfig, GeneratorConfig
 from mlss_jax.weights.tf_format import (TFArray, discriminator_layout, generator_layout,
                                         nchw_rows_to_nhwc, to_ours)
 from mlss_jax.weights.safe_pickle import (NetworkPickleError, PersistentModule, TFNetworkState,

@@ -22,7 +22,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from mlss_jax.nets.config import DiscriminatorConfig, GeneratorConfig
+from mlss_jax.networks.config import DiscriminatorConfig, GeneratorConfig
 
 # NVIDIA's pickles embed their network source; ours say where they came from instead.
 _SOURCE_PLACEHOLDER = "# written by mlss_jax; no network source is included\n"

@@ -10,7 +10,7 @@ import dataclasses
 
 import numpy as np
 
-from mlss_jax.data.shapes import FACTORS
+from mlss_jax.demo.shapes import FACTORS
 
 
 def class_frequencies(labels: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -12,9 +12,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mlss_jax.mlss.models import apply_mapper, sample_mixture
-from mlss_jax.mlss.training import LevelModel, compose_ws
-from mlss_jax.networks import StyleGAN2Generator
+from mlss_jax.method.models import apply_mapper, sample_mixture
+from mlss_jax.method.training import LevelModel, compose_ws
+from mlss_jax.networks.stylegan2 import StyleGAN2Generator
 
 
 @functools.partial(jax.jit, static_argnums=(0,))

@@ -13,9 +13,9 @@ import chex
 import jax
 import jax.numpy as jnp
 
-from mlss_jax.nets.config import DiscriminatorConfig, GeneratorConfig
-from mlss_jax.nets.discriminator import discriminator_logits
-from mlss_jax.nets.generator import generator_mapping, generator_synthesis
+from mlss_jax.networks.config import DiscriminatorConfig, GeneratorConfig
+from mlss_jax.networks.discriminator import discriminator_logits
+from mlss_jax.networks.generator import generator_mapping, generator_synthesis
 from mlss_jax.weights.checkpoint import CheckpointError, load_networks
 
 

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from mlss_jax.paths import DEMO_PICKLE, REPO
+from mlss_jax.app.paths import DEMO_PICKLE, REPO
 
 LEVELS = ("coarse", "medium", "fine")
 

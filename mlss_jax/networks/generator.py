@@ -14,12 +14,28 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from mlss_jax.nets.config import GeneratorConfig
-from mlss_jax.nets.layers import (EqualizedDense, normal_init, bias_act, modulated_conv,
-                                  upsample_fir)
-from mlss_jax.truncation import stylegan_truncation
+from mlss_jax.networks.config import GeneratorConfig
+from mlss_jax.networks.layers import (EqualizedDense, normal_init, bias_act, modulated_conv,
+                                      upsample_fir)
 
 NOISE_MODES = ("const", "none", "random")
+
+
+def stylegan_truncation(ws: jax.Array, w_avg: jax.Array, psi: float | jax.Array,
+                        cutoff: int | None = None) -> jax.Array:
+    """StyleGAN truncation: ``w_avg + psi (w - w_avg)`` on the first ``cutoff`` inputs.
+
+    Args:
+      ws: [N, num_ws, w_dim] latents.
+      w_avg: [w_dim] centre of W.
+      psi: strength, a scalar (1 leaves ws unchanged); may be traced.
+      cutoff: number of leading layer inputs to truncate (None: all). Static.
+    """
+    truncated = w_avg + psi * (ws - w_avg)
+    if cutoff is None:
+        return truncated
+    layer = jnp.arange(ws.shape[1])[None, :, None]
+    return jnp.where(layer < cutoff, truncated, ws)
 
 
 def normalize_2nd_moment(z: jax.Array, eps: float = 1e-8) -> jax.Array:

@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mlss_jax.nets.layers import conv_same
+from mlss_jax.networks.layers import conv_same
 
 # Conv stages of VGG16 (configuration D); a 2x2 max-pool separates the stages.
 STAGES = ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512))

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow_datasets as tfds
 
-from mlss_jax.data.shapes import FACTORS, RESOLUTION, example
+from mlss_jax.demo.shapes import FACTORS, RESOLUTION, example
 
 
 @dataclasses.dataclass

@@ -1,10 +1,16 @@
-"""Batched image generation from a generator with its weights."""
+"""Latents from seeds, and batched calls of jitted functions (generation, features).
+
+Every batch has one shape, so each jitted function compiles once (or twice, for a
+shorter last batch where padding would waste work).
+"""
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 
-from mlss_jax.networks import StyleGAN2Generator
+from mlss_jax.networks.stylegan2 import StyleGAN2Generator
 from mlss_jax.viz.grid import to_uint8
 
 
@@ -37,3 +43,18 @@ def synthesize(generator: StyleGAN2Generator, ws, batch_size: int = 256) -> np.n
     """uint8 images [N, R, R, C] of latents ws [N, num_ws, w_dim], ``batch_size`` at a time."""
     return np.concatenate([to_uint8(np.asarray(generator.synthesis(ws[i:i + batch_size])))
                            for i in range(0, len(ws), batch_size)])
+
+
+def map_in_batches(fn: Callable[..., object], batch_size: int, *arrays: np.ndarray) -> np.ndarray:
+    """``fn`` applied to aligned chunks of ``arrays`` (the last chunk zero-padded to
+    ``batch_size`` and its padding dropped from the output); outputs concatenated."""
+    n = len(arrays[0])
+    out = []
+    for start in range(0, n, batch_size):
+        chunks = [a[start:start + batch_size] for a in arrays]
+        count = len(chunks[0])
+        if count < batch_size:
+            chunks = [np.concatenate([c, np.zeros((batch_size - count, *c.shape[1:]), c.dtype)])
+                      for c in chunks]
+        out.append(np.asarray(fn(*chunks))[:count])
+    return np.concatenate(out)

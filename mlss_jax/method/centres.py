@@ -14,8 +14,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mlss_jax.mlss.models import apply_mapper, sample_mixture
-from mlss_jax.mlss.training import LevelModel, classifier_module
+from mlss_jax.method.models import apply_mapper, sample_mixture
+from mlss_jax.method.training import LevelModel, classifier_module
 
 CENTRE_MODES = ("assigned", "mixture")
 

@@ -1,26 +1,17 @@
-"""Truncation of W latents (pure, jittable functions of arrays)."""
+"""The paper's multi-level truncation and the truncation methods it is compared with.
+
+Pure, jittable functions of arrays. StyleGAN's own truncation toward ``w_avg`` belongs to
+the generator (:func:`mlss_jax.networks.generator.stylegan_truncation`).
+"""
 
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
 
+from mlss_jax.networks.generator import stylegan_truncation  # noqa: F401 (a method of the sweep)
 
-def stylegan_truncation(ws: jax.Array, w_avg: jax.Array, psi: float | jax.Array,
-                        cutoff: int | None = None) -> jax.Array:
-    """StyleGAN truncation: ``w_avg + psi (w - w_avg)`` on the first ``cutoff`` inputs.
 
-    Args:
-      ws: [N, num_ws, w_dim] latents.
-      w_avg: [w_dim] centre of W.
-      psi: strength, a scalar (1 leaves ws unchanged); may be traced.
-      cutoff: number of leading layer inputs to truncate (None: all). Static.
-    """
-    truncated = w_avg + psi * (ws - w_avg)
-    if cutoff is None:
-        return truncated
-    layer = jnp.arange(ws.shape[1])[None, :, None]
-    return jnp.where(layer < cutoff, truncated, ws)
 
 
 def multilevel_truncation(ws: jax.Array, centres: tuple[jax.Array, ...], assignments: jax.Array,

@@ -24,9 +24,9 @@ import numpy as np
 import optax
 
 from mlss_jax.metrics.lpips import downsample_to
-from mlss_jax.nets.generator import generator_synthesis
-from mlss_jax.nets.vgg16 import load_vgg16, lpips_distance
-from mlss_jax.networks import StyleGAN2Generator
+from mlss_jax.networks.generator import generator_synthesis
+from mlss_jax.networks.vgg16 import load_vgg16, lpips_distance
+from mlss_jax.networks.stylegan2 import StyleGAN2Generator
 
 
 @dataclasses.dataclass(frozen=True)

@@ -11,8 +11,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from mlss_jax.nets.config import GeneratorConfig
-from mlss_jax.nets.generator import MappingNetwork
+from mlss_jax.networks.config import GeneratorConfig
+from mlss_jax.networks.generator import MappingNetwork
 
 # ---- mixture of K Gaussians in Z --------------------------------------------
 

@@ -9,8 +9,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from mlss_jax.nets.config import DiscriminatorConfig
-from mlss_jax.nets.layers import EqualizedConv, EqualizedDense
+from mlss_jax.networks.config import DiscriminatorConfig
+from mlss_jax.networks.layers import EqualizedConv, EqualizedDense
 
 _HALF_GAIN = math.sqrt(0.5)
 

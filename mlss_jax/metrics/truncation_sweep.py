@@ -17,11 +17,11 @@ import numpy as np
 
 from mlss_jax.metrics.frechet import frechet_distance, gaussian_stats
 from mlss_jax.metrics.precision_recall import knn_radii, precision_recall
-from mlss_jax.mlss.centres import assign_clusters, cluster_centres
-from mlss_jax.mlss.training import LevelModel
-from mlss_jax.networks import StyleGAN2Generator
-from mlss_jax.sampling import synthesize
-from mlss_jax.truncation import multilevel_truncation, stylegan_truncation
+from mlss_jax.method.centres import assign_clusters, cluster_centres
+from mlss_jax.method.training import LevelModel
+from mlss_jax.networks.stylegan2 import StyleGAN2Generator
+from mlss_jax.networks.sampling import synthesize
+from mlss_jax.method.truncation import multilevel_truncation, stylegan_truncation
 from mlss_jax.viz.grid import to_uint8
 
 METHODS = ("stylegan", "multilevel")

@@ -9,12 +9,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mlss_jax.latent_ops import (edit_along, lerp, mix_levels, pca_directions, slerp,
-                                 svm_boundary)
-from mlss_jax.mlss.control import compose, control_grid_latents, level_latents
-from mlss_jax.mlss.training import LevelModel
-from mlss_jax.networks import StyleGAN2Generator
-from mlss_jax.sampling import synthesize
+from mlss_jax.explore.latent_ops import (edit_along, lerp, mix_levels, pca_directions, slerp,
+                                         svm_boundary)
+from mlss_jax.method.control import compose, control_grid_latents, level_latents
+from mlss_jax.method.training import LevelModel
+from mlss_jax.networks.stylegan2 import StyleGAN2Generator
+from mlss_jax.networks.sampling import synthesize
 
 
 def seed_latent(generator: StyleGAN2Generator, seed: int) -> np.ndarray:
@@ -60,9 +60,9 @@ def tsne_embeddings(generator: StyleGAN2Generator, levels: list[LevelModel], sam
                     perplexity: float, seed: int) -> list[LevelEmbedding]:
     """Per level, t-SNE of: mixture samples z and their M_l(z), coloured by Gaussian; and
     f(z') samples in W coloured by the cluster C_l assigns to their images."""
-    from mlss_jax.mlss.centres import assign_clusters
-    from mlss_jax.mlss.models import sample_mixture
-    from mlss_jax.viz.tsne import tsne
+    from mlss_jax.method.centres import assign_clusters
+    from mlss_jax.method.models import sample_mixture
+    from mlss_jax.explore.tsne import tsne
 
     rng = np.random.default_rng(seed)
     key = jax.random.PRNGKey(seed)
@@ -146,9 +146,9 @@ def interfacegan_direction(generator: StyleGAN2Generator, factor: str, value: st
                            seed: int, classifier_dir=None) -> tuple[np.ndarray, dict]:
     """InterFaceGAN on the demo: label f(z) samples by the factor classifier (``factor ==
     value``), fit a linear SVM in W; returns its unit normal and the fit's statistics."""
-    from mlss_jax.data.shapes import FACTORS
-    from mlss_jax.nets.factor_classifier import load_classifier, predict
-    from mlss_jax.paths import FACTOR_CLASSIFIER
+    from mlss_jax.demo.shapes import FACTORS
+    from mlss_jax.demo.factor_classifier import load_classifier, predict
+    from mlss_jax.app.paths import FACTOR_CLASSIFIER
 
     if factor not in FACTORS or value not in FACTORS[factor]:
         known = "; ".join(f"{f}: {', '.join(v)}" for f, v in FACTORS.items())

@@ -20,7 +20,7 @@ import numpy as np
 import optax
 from tqdm import tqdm
 
-from mlss_jax.data.shapes import FACTORS
+from mlss_jax.demo.shapes import FACTORS
 
 
 @dataclasses.dataclass(frozen=True)

@@ -25,12 +25,12 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from mlss_jax.mlss.levels import LEVELS, LevelSplit
-from mlss_jax.mlss.models import (ImageClusterClassifier, LatentClusterClassifier, WCritic,
-                                  apply_mapper, init_mixture, sample_mixture)
-from mlss_jax.nets.config import GeneratorConfig
-from mlss_jax.nets.generator import Generator
-from mlss_jax.parallel import REPLICATED, SHARDED, check_batch, data_mesh
+from mlss_jax.method.levels import LEVELS, LevelSplit
+from mlss_jax.method.models import (ImageClusterClassifier, LatentClusterClassifier, WCritic,
+                                    apply_mapper, init_mixture, sample_mixture)
+from mlss_jax.networks.config import GeneratorConfig
+from mlss_jax.networks.generator import Generator
+from mlss_jax.runtime.parallel import REPLICATED, SHARDED, check_batch, data_mesh
 
 CLASSIFIER_DOMAINS = ("image", "latent")
 
@@ -302,7 +302,7 @@ def load_level(run_dir: str | Path) -> LevelModel:
     import json
 
     from mlss_jax.weights.checkpoint import CheckpointError
-    from mlss_jax.weights.run_state import RUN_CONFIG, RunCheckpointer
+    from mlss_jax.runtime.run_state import RUN_CONFIG, RunCheckpointer
 
     run_dir = Path(run_dir)
     try:
@@ -364,9 +364,9 @@ def train_level(config: MLSSConfig, generator_path: str | Path, run_dir: str | P
     """
     import time
 
-    from mlss_jax.networks import load_generator
-    from mlss_jax.train_loop import run_training_loop
-    from mlss_jax.weights.run_state import open_run
+    from mlss_jax.networks.stylegan2 import load_generator
+    from mlss_jax.runtime.loop import run_training_loop
+    from mlss_jax.runtime.run_state import open_run
 
     generator = generator if generator is not None else load_generator(generator_path)
     g_cfg, g_vars = generator.config, generator.variables

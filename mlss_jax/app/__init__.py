@@ -1,0 +1,1 @@
+"""The application shell: CLI helpers, the pipeline, its report, and where files live."""

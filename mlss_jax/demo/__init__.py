@@ -1,0 +1,1 @@
+"""The offline demo world: the shapes renderer, its factor classifier and quality bar."""

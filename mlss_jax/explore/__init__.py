@@ -1,0 +1,1 @@
+"""Exploring the latent space: interpolation, mixing, editing, t-SNE, projection."""

@@ -1,0 +1,1 @@
+"""The paper's method: levels, mixtures, mappers, critics, classifiers, centres, truncation."""

@@ -1,1 +1,0 @@
-"""Multi-level latent space structuring: per-level mixtures, mappers, classifiers and critics."""

@@ -1,0 +1,1 @@
+"""The training runtime: the host loop, data parallelism, run directories and checkpoints."""

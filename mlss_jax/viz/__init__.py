@@ -1,0 +1,1 @@
+"""Image grids, GIFs and plots."""
