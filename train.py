@@ -13,56 +13,45 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from mlss_jax.app import cli  # noqa: E402
-from mlss_jax.app.paths import DEMO_CHECKPOINT  # noqa: E402
-
-DEFAULT_OUT = Path("checkpoints") / "mlss"
+from mlss_jax.app import cli
+from mlss_jax.app.paths import DEMO_CHECKPOINT, LEVELS_DIR
 
 
 def main(argv: list[str] | None = None) -> int:
     from mlss_jax.method.levels import LEVELS
-    from mlss_jax.method.training import CLASSIFIER_DOMAINS, MLSSConfig
+    from mlss_jax.method.config import MLSSConfig
 
     parser = cli.ArgumentParser(prog="train.py", description=__doc__.splitlines()[0])
     parser.add_argument("--level", choices=[*LEVELS, "all"], default="fine",
                         help="level to train, or all three in turn (default: fine)")
     parser.add_argument("--generator", type=Path, default=DEMO_CHECKPOINT,
                         help=f"converted generator checkpoint or network pickle (default: {DEMO_CHECKPOINT})")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
-                        help=f"directory of the level runs, one subdirectory per level (default: {DEFAULT_OUT})")
+    parser.add_argument("--out", type=Path, default=LEVELS_DIR,
+                        help=f"directory of the level runs, one subdirectory per level (default: {LEVELS_DIR})")
     parser.add_argument("--resume", action="store_true", help="continue the runs in --out")
     parser.add_argument("--eval-samples", type=int, default=2000,
                         help="fresh samples for the final classifier accuracy (default: 2000)")
     cli.add_config_flags(parser, MLSSConfig, skip=("level",))
     args = parser.parse_args(argv)
-    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(MLSSConfig) if f.name != "level"}
-    positive = ("num_clusters", "batch_size", "steps", "critic_steps", "classifier_resolution",
-                "critic_hidden", "critic_layers", "checkpoint_every", "log_every")
-    bad = [name for name in positive if values[name] <= 0]
-    if bad:
-        parser.error(f"--{bad[0].replace('_', '-')} must be positive")
-    if args.num_clusters < 2:
-        parser.error("--num-clusters must be at least 2")
-    if args.classifier not in CLASSIFIER_DOMAINS:
-        parser.error(f"--classifier must be one of {', '.join(CLASSIFIER_DOMAINS)}")
+    config = cli.config_from_args(parser, MLSSConfig, args, level=LEVELS[0])
     if args.eval_samples < 0:
         parser.error("--eval-samples must be >= 0")
     if not args.generator.exists():
         raise FileNotFoundError(f"no generator at {args.generator} (convert one first: "
                                 "python convert/from_pkl.py)")
 
-    from mlss_jax.method.training import classifier_accuracy, load_level, train_level
+    from mlss_jax.app.manifest import record_outputs
+    from mlss_jax.method.models import classifier_accuracy
+    from mlss_jax.method.runs import load_level
+    from mlss_jax.method.training import train_level
     from mlss_jax.networks.stylegan2 import load_generator
 
     levels = LEVELS if args.level == "all" else (args.level,)
     generator = load_generator(args.generator)
     for level in levels:
-        config = MLSSConfig(level=level, **values)
+        config = dataclasses.replace(config, level=level)
         result = train_level(config, args.generator, args.out / level, resume=args.resume,
                              generator=generator)
         model = load_level(result.run_dir)
@@ -73,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
                 model, generator.variables, args.eval_samples, seed=config.seed + 1)
             metrics["eval_samples"] = args.eval_samples
         (result.run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+        record_outputs(result.run_dir, "train", {"metrics": result.run_dir / "metrics.json",
+                                                 "preview": result.preview})
         accuracy = metrics.get("classifier_accuracy")
         print(f"{level}: step {result.step}, {result.steps_per_second:.2f} steps/s"
               + (f", C_{level} accuracy on {args.eval_samples} fresh samples {accuracy:.3f}"

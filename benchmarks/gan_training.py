@@ -12,17 +12,15 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
+import jax
+import jax.numpy as jnp
+import numpy as np
 
-from mlss_jax.gan.training import GANTrainConfig, init_train_state, make_train_step  # noqa: E402
+from mlss_jax.gan.training import GANTrainConfig, init_train_state, make_train_step
 
 
 def bench(config: GANTrainConfig, steps: int) -> dict:

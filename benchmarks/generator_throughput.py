@@ -2,7 +2,7 @@
 
     python benchmarks/generator_throughput.py [--batches 1 16] [--min-seconds 3] [--json out.json]
 
-Networks: the two conversion fixtures (../shared/fixtures, 32 px TF and 16 px PyTorch)
+Networks: the two conversion fixtures (tests/data, 32 px TF and 16 px PyTorch)
 and a config-f generator at 256 px with random weights. Each is timed with the
 non-fused (scaled activations) and fused (per-sample kernels) modulation.
 Throughput excludes compilation: the first call is timed separately.
@@ -13,25 +13,23 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import sys
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
+import jax
+import jax.numpy as jnp
 
-from mlss_jax.networks.config import GeneratorConfig  # noqa: E402
-from mlss_jax.networks.generator import Generator, init_generator  # noqa: E402
-from mlss_jax.weights.nvidia import convert_network_pickle  # noqa: E402
+from mlss_jax.networks.config import GeneratorConfig
+from mlss_jax.networks.generator import Generator, init_generator
+from mlss_jax.weights.nvidia import convert_network_pickle
 
 
 def networks() -> list[tuple[str, GeneratorConfig, dict]]:
     nets = []
     for name in ("tf_small", "pt_small"):
-        pkl = REPO.parent / "shared" / "fixtures" / f"{name}.pkl"
+        pkl = REPO / "tests" / "data" / f"{name}.pkl"
         if pkl.exists():
             converted = convert_network_pickle(pkl.read_bytes())
             nets.append((f"{name} ({converted.generator_config.resolution}px)",

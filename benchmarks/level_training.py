@@ -12,22 +12,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
+import jax
+import jax.numpy as jnp
 
-from mlss_jax.method.levels import LEVELS, LevelSplit  # noqa: E402
-from mlss_jax.method.training import (MLSSConfig, compose_ws, init_level_state,  # noqa: E402
-                                      make_level_step)
-from mlss_jax.networks.generator import Generator  # noqa: E402
-from mlss_jax.networks.stylegan2 import load_generator  # noqa: E402
-from mlss_jax.app.paths import DEMO_CHECKPOINT  # noqa: E402
+from mlss_jax.method.levels import LEVELS, LevelSplit
+from mlss_jax.method.config import MLSSConfig
+from mlss_jax.method.models import compose_ws
+from mlss_jax.method.training import init_level_state, make_level_step
+from mlss_jax.networks.generator import Generator
+from mlss_jax.networks.stylegan2 import load_generator
+from mlss_jax.app.paths import DEMO_CHECKPOINT
 
 
 def timed(fn, repeats: int) -> float:

@@ -18,19 +18,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
-from tqdm import tqdm  # noqa: E402
+import jax
+import jax.numpy as jnp
+import numpy as np
+from tqdm import tqdm
 
-from mlss_jax.metrics.precision_recall import in_manifold, knn_radii  # noqa: E402
+from mlss_jax.metrics.precision_recall import in_manifold, knn_radii
 
 K = 3
 BLOCK = 1024

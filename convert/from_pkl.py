@@ -8,13 +8,12 @@ The pickle is treated as untrusted: no code from it is executed.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from mlss_jax.app import cli  # noqa: E402
-from mlss_jax.app.paths import DEMO_CHECKPOINT, DEMO_PICKLE  # noqa: E402
+from mlss_jax.app import cli
+from mlss_jax.app.paths import DEMO_CHECKPOINT
+from mlss_jax.demo.world import DEMO_PICKLE
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-FIXTURES = REPO.parent / "shared" / "fixtures"
+FIXTURES = REPO / "tests" / "data"   # see tests/data/README.md
 
 
 def fixture_path(name: str) -> Path:
     path = FIXTURES / name
     if not path.exists():
-        pytest.fail(f"missing test fixture {path} (../shared must sit beside the repository)")
+        pytest.fail(f"missing test fixture {path} (tests/data/README.md lists them)")
     return path
 
 
@@ -57,7 +57,8 @@ def demo_sized_world(tmp_path_factory):
     shared by the evaluation and exploration tests."""
     import jax
 
-    from mlss_jax.method.training import MLSSConfig, train_level
+    from mlss_jax.method.config import MLSSConfig
+    from mlss_jax.method.training import train_level
     from mlss_jax.networks.config import GeneratorConfig
     from mlss_jax.networks.generator import init_generator
     from mlss_jax.weights.checkpoint import save_networks

@@ -1,7 +1,7 @@
 """A full config-f TensorFlow pickle at 256 px, built from NVIDIA's variable list.
 
-Names and shapes follow ../shared/docs/stylegan2-formats.md 1.4 (the order of
-creation in NVIDIA's build code); weights are random.
+Names and shapes follow NVIDIA's TF variable list (docs/formats.md), in the order of
+creation in NVIDIA's build code; weights are random.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from conftest import run_script
-from mlss_jax.app.paths import DEMO_PICKLE
+from mlss_jax.demo.world import DEMO_PICKLE
 from mlss_jax.weights.nvidia import convert_network_pickle
 
 # The README's quality table: python tools/demo_quality.py (10,000 samples, seed 0).

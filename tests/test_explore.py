@@ -15,8 +15,8 @@ from PIL import Image
 from conftest import run_script
 from mlss_jax.explore.latent_ops import (edit_along, layer_mask, lerp, mix_levels, pca_directions, slerp,
                                          svm_boundary)
-from mlss_jax.method.control import compose, control_grid_latents, level_latents
-from mlss_jax.method.training import load_level
+from mlss_jax.method.control import compose, control_grid_latents
+from mlss_jax.method.runs import load_levels
 from mlss_jax.networks.stylegan2 import load_generator
 from mlss_jax.explore.projection import ProjectConfig, learning_rate, noise_regularisation, project
 from mlss_jax.explore.tsne import tsne
@@ -100,7 +100,7 @@ def test_tsne_keeps_separated_clusters_apart():
 
 def test_compose_uses_each_levels_mapper_and_f_elsewhere(demo_sized_world):
     generator = load_generator(demo_sized_world / "gen")
-    levels = [load_level(demo_sized_world / "levels" / lv) for lv in ("coarse", "medium", "fine")]
+    levels = load_levels(demo_sized_world / "levels")
     rng = np.random.default_rng(5)
     clusters = np.asarray([[0, 1, 2], [2, 2, 0]])
     eps = rng.standard_normal((2, 3, 8)).astype(np.float32)
@@ -110,10 +110,10 @@ def test_compose_uses_each_levels_mapper_and_f_elsewhere(demo_sized_world):
     np.testing.assert_array_equal(ws[:, 7], f_ws[:, 7])  # the last input always f(z)
     for i, model in enumerate(levels):
         start, stop = model.level_range
-        level_w = np.asarray(level_latents(model, clusters[:, i], eps[:, i]))
+        level_w = np.asarray(model.level_w(clusters[:, i], eps[:, i]))
         np.testing.assert_array_equal(ws[:, start:stop], np.repeat(level_w[:, None], stop - start, 1))
     with pytest.raises(ValueError, match="out of range 0..2"):
-        level_latents(levels[0], np.asarray([3]), eps[:1, 0])
+        levels[0].level_w(np.asarray([3]), eps[:1, 0])
     grid_clusters, grid_eps, grid_z = control_grid_latents(levels, 1, 4, seed=0)
     k = levels[1].config.num_clusters
     assert grid_clusters.shape == (4 * k, 3)
@@ -124,7 +124,7 @@ def test_compose_uses_each_levels_mapper_and_f_elsewhere(demo_sized_world):
 
 
 def test_projector_schedule_and_noise_penalty():
-    config = ProjectConfig(num_steps=1000)
+    config = ProjectConfig(steps=1000)
     lr = np.asarray([learning_rate(config, jnp.float32(s)) for s in (0, 25, 50, 500, 875, 1000)])
     np.testing.assert_allclose(lr, [0.0, 0.05, 0.1, 0.1, 0.05, 0.0], atol=1e-6)
     checker = jnp.asarray((np.indices((16, 16)).sum(0) % 2) * 2.0 - 1.0)
@@ -141,7 +141,7 @@ def test_projection_reduces_lpips_to_generated_targets(demo_sized_world):
 
     generator = load_generator(demo_sized_world / "gen")
     targets = synthesize(generator, generator.mapping(seed_latents(generator, [3, 4])))
-    result = project(generator, targets, ProjectConfig(num_steps=40, w_stats_samples=500),
+    result = project(generator, targets, ProjectConfig(steps=40, w_stats_samples=500),
                      snapshot_steps=(0,), progress=False)
     chex.assert_shape(result.ws, (2, generator.num_ws, generator.w_dim))
     first = result.snapshots[0][1]

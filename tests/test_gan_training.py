@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 
 from conftest import REPO, run_script
-from mlss_jax.gan.training import (GANTrainConfig, TrainingDiverged, init_train_state, train_gan)
+from mlss_jax.gan.training import GANTrainConfig, init_train_state, train_gan
+from mlss_jax.runtime.loop import TrainingDiverged
 from mlss_jax.networks.stylegan2 import load_generator
 from mlss_jax.runtime.parallel import interleave
 from mlss_jax.runtime.run_state import RunCheckpointer
 
-sys.path.insert(0, str(REPO / "tests"))
-from two_devices import GAN_TINY as TINY  # noqa: E402
+from two_devices import GAN_TINY as TINY
 
 
 def tiny_images(n: int = 64) -> np.ndarray:

@@ -113,7 +113,7 @@ def test_stylegan_truncation_definition():
 @pytest.mark.parametrize("resolution, expected", [(256, 30_034_338), (512, 30_276_583),
                                                   (1024, 30_370_060)])
 def test_config_f_parameter_counts(resolution, expected):
-    """NVIDIA's config-f counts (../shared/docs/stylegan2-formats.md 1.3)."""
+    """NVIDIA's config-f counts (docs/formats.md)."""
     cfg = GeneratorConfig(resolution=resolution)
     shapes = jax.eval_shape(lambda key: init_generator(cfg, key), jax.random.PRNGKey(0))
     assert count_params(shapes) == expected

@@ -17,14 +17,16 @@ import pytest
 from conftest import REPO, run_script
 from mlss_jax.method.levels import LevelSplit
 from mlss_jax.method.models import sample_mixture
-from mlss_jax.method.training import (MLSSConfig, compose_ws, load_level, train_level)
+from mlss_jax.method.config import MLSSConfig
+from mlss_jax.method.models import compose_ws
+from mlss_jax.method.runs import load_level
+from mlss_jax.method.training import train_level
 from mlss_jax.networks.config import GeneratorConfig
 from mlss_jax.networks.generator import init_generator
 from mlss_jax.runtime.loop import TrainingDiverged
 from mlss_jax.weights.checkpoint import CheckpointError, save_networks
 
-sys.path.insert(0, str(REPO / "tests"))
-from two_devices import MLSS_TINY  # noqa: E402
+from two_devices import MLSS_TINY
 
 
 @pytest.fixture(scope="module")

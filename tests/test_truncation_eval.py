@@ -13,7 +13,7 @@ import pytest
 from conftest import run_script
 from mlss_jax.metrics.truncation_sweep import compare_at_equal
 from mlss_jax.method.centres import cluster_centres
-from mlss_jax.method.training import load_level
+from mlss_jax.method.runs import load_level
 from mlss_jax.method.truncation import multilevel_truncation, stylegan_truncation
 
 RANGES = ((0, 2), (2, 4), (4, 7))
@@ -96,10 +96,11 @@ def test_evaluate_pr_curve_writes_its_outputs(demo_sized_world, tmp_path):
 
 @pytest.mark.parametrize("args, code, message", [
     ([], 2, "nothing to do: pass --pr-curve"),
-    (["--pr-curve", "--psis", "0,2"], 1, "--psis must lie in [0, 1]"),
+    (["--pr-curve", "--psis", "0,2"], 2, "--psis must lie in [0, 1]"),
+    (["--pr-curve", "--psis", "0,nan"], 2, "expected a finite number"),
     (["--pr-curve", "--generator", "/nonexistent"], 1, "no generator at /nonexistent"),
     (["--pr-curve", "--features", "inception"], 2, "needs --inception-weights"),
-    (["--pr-curve", "--features", "fid"], 2, "invalid choice"),
+    (["--pr-curve", "--features", "fid"], 2, "--features must be one of demo, vgg16, inception"),
 ])
 def test_evaluate_errors_are_one_line(args, code, message, tmp_path):
     got, _, err = run_script("evaluate.py", "--out", str(tmp_path / "o"), *args)

@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
+import jax
+import jax.numpy as jnp
+import numpy as np
 
-from mlss_jax.runtime.parallel import data_mesh  # noqa: E402
+from mlss_jax.runtime.parallel import data_mesh
 
 GAN_TINY = dict(z_dim=8, w_dim=8, mapping_layers=2, channel_base=64, channel_max=8, batch_size=8,
                 r1_interval=2, mbstd_group_size=4)
@@ -41,7 +39,8 @@ def gan_steps(devices: list) -> tuple[list, dict]:
 
 
 def mlss_steps(devices: list, generator_dir: str) -> tuple[list, dict]:
-    from mlss_jax.method.training import MLSSConfig, init_level_state, make_level_step
+    from mlss_jax.method.config import MLSSConfig
+    from mlss_jax.method.training import init_level_state, make_level_step
     from mlss_jax.networks.stylegan2 import load_generator
 
     generator = load_generator(generator_dir)

@@ -13,14 +13,11 @@ quality.json, quality.md and samples.png to --out.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
 
-from mlss_jax.app import cli  # noqa: E402
-from mlss_jax.app.paths import DEMO_PICKLE, FACTOR_CLASSIFIER  # noqa: E402
+from mlss_jax.app import cli
+from mlss_jax.demo.world import DEMO_PICKLE, FACTOR_CLASSIFIER
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,20 +13,18 @@ level_report.json and level_report.md to --out.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
 
-from mlss_jax.app import cli  # noqa: E402
-from mlss_jax.app.paths import DEMO_CHECKPOINT, FACTOR_CLASSIFIER  # noqa: E402
+from mlss_jax.app import cli
+from mlss_jax.app.paths import DEMO_CHECKPOINT, LEVELS_DIR
+from mlss_jax.demo.world import FACTOR_CLASSIFIER
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = cli.ArgumentParser(prog="level_report.py", description=__doc__.splitlines()[0])
-    parser.add_argument("--levels-dir", type=Path, default=Path("checkpoints/mlss"),
-                        help="directory with one level run per subdirectory (checkpoints/mlss)")
+    parser.add_argument("--levels-dir", type=Path, default=LEVELS_DIR,
+                        help=f"directory with one level run per subdirectory ({LEVELS_DIR})")
     parser.add_argument("--generator", type=Path, default=DEMO_CHECKPOINT,
                         help=f"generator checkpoint or pickle ({DEMO_CHECKPOINT})")
     parser.add_argument("--samples", type=int, default=5000, help="samples per level (5000)")
@@ -41,10 +39,12 @@ def main(argv: list[str] | None = None) -> int:
 
     import numpy as np
 
+    from mlss_jax.app.manifest import record_outputs
     from mlss_jax.demo.shapes import FACTORS
     from mlss_jax.metrics.nmi import normalized_mutual_information
     from mlss_jax.method.levels import LEVELS
-    from mlss_jax.method.training import classifier_accuracy, level_images, load_level
+    from mlss_jax.method.models import classifier_accuracy, level_images
+    from mlss_jax.method.runs import load_level
     from mlss_jax.demo.factor_classifier import load_classifier, predict
     from mlss_jax.networks.stylegan2 import load_generator
     from mlss_jax.viz.grid import to_uint8
@@ -85,6 +85,9 @@ def main(argv: list[str] | None = None) -> int:
         {"generator": str(args.generator), "samples": args.samples, "seed": args.seed,
          "levels": rows}, indent=2) + "\n")
     (args.out / "level_report.md").write_text("\n".join(lines) + "\n")
+    record_outputs(args.out, "level_report", {"level_report": args.out / "level_report.json",
+                                               "level_report_md": args.out / "level_report.md"},
+                   {"generator": str(args.generator), "samples": args.samples, "seed": args.seed})
     print("\n".join(lines))
     print(f"\nwrote {args.out / 'level_report.json'}\nwrote {args.out / 'level_report.md'}")
     return 0

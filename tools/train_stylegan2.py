@@ -11,20 +11,15 @@ at the end, network.pkl in NVIDIA's TensorFlow StyleGAN2 format.
 
 from __future__ import annotations
 
-import dataclasses
 import shutil
-import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
 
-from mlss_jax.app import cli  # noqa: E402
+from mlss_jax.app import cli
 
 
 def main(argv: list[str] | None = None) -> int:
-    from mlss_jax.app.cli import add_config_flags
-    from mlss_jax.gan.training import GANTrainConfig
+    from mlss_jax.gan.training import GAN_PRESETS, GANTrainConfig
 
     parser = cli.ArgumentParser(prog="train_stylegan2.py", description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True, help="run directory")
@@ -38,17 +33,9 @@ def main(argv: list[str] | None = None) -> int:
                              "(e.g. the bundled demo pickle, to train it further)")
     parser.add_argument("--export", type=Path, default=None,
                         help="also copy the final network.pkl here")
-    add_config_flags(parser, GANTrainConfig)
+    cli.add_config_flags(parser, GANTrainConfig, presets=GAN_PRESETS)
     args = parser.parse_args(argv)
-    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(GANTrainConfig)}
-    positive = ("z_dim", "w_dim", "mapping_layers", "channel_base", "channel_max", "batch_size",
-                "steps", "r1_interval", "mbstd_group_size", "snapshot_every", "log_every")
-    bad = [name for name in positive if values[name] <= 0]
-    if bad:
-        parser.error(f"--{bad[0].replace('_', '-')} must be positive")
-    if not 0.0 <= values["style_mixing"] <= 1.0:
-        parser.error("--style-mixing must be a probability in [0, 1]")
-    config = GANTrainConfig(**values)
+    config = cli.config_from_args(parser, GANTrainConfig, args, presets=GAN_PRESETS)
 
     from mlss_jax.demo.shapes_tfds import load_shapes
     from mlss_jax.gan.training import train_gan

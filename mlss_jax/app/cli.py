@@ -5,11 +5,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import inspect
+import math
 import re
 import sys
 import typing
+from pathlib import Path
 from typing import Callable, NoReturn, Sequence
 
+from mlss_jax.config import Preset
 from mlss_jax.weights.checkpoint import CheckpointError
 from mlss_jax.weights.safe_pickle import NetworkPickleError
 
@@ -17,6 +20,10 @@ from mlss_jax.weights.safe_pickle import NetworkPickleError
 # keeps its traceback.
 USER_ERRORS = (NetworkPickleError, CheckpointError, FileExistsError, FileNotFoundError,
                IsADirectoryError, PermissionError, ValueError)
+
+
+class UsageError(ValueError):
+    """Options that do not fit together, found past argument parsing: exit 2, like a flag error."""
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -32,6 +39,9 @@ def run(main: Callable[[Sequence[str] | None], int | None],
     prog = sys.argv[0].rsplit("/", 1)[-1]
     try:
         code = main(argv)
+    except UsageError as err:
+        print(f"{prog}: error: {err} (see --help)", file=sys.stderr)
+        sys.exit(2)
     except USER_ERRORS as err:
         message = str(err).splitlines()[0] if str(err) else type(err).__name__
         print(f"{prog}: error: {message}", file=sys.stderr)
@@ -68,20 +78,95 @@ def attribute_docs(config_class: type) -> dict[str, str]:
     return docs
 
 
+def finite_float(text: str) -> float:
+    """A float flag: NaN and infinities are refused when the flags are parsed."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def _optional(parse: Callable[[str], object]) -> Callable[[str], object]:
+    """A flag of an ``X | None`` field: ``none`` gives None."""
+    def parse_optional(text: str) -> object:
+        return None if text.lower() == "none" else parse(text)
+    parse_optional.__name__ = getattr(parse, "__name__", "value")
+    return parse_optional
+
+
+def _tuple_of(parse: Callable[[str], object]) -> Callable[[str], tuple]:
+    """A flag of a tuple field: comma-separated values."""
+    def parse_tuple(text: str) -> tuple:
+        return tuple(parse(part.strip()) for part in text.split(","))
+    parse_tuple.__name__ = "comma-separated list"
+    return parse_tuple
+
+
+_PARSERS = {int: int, float: finite_float, str: str, Path: Path}
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
 def add_config_flags(parser: argparse.ArgumentParser, config_class: type,
-                     skip: tuple[str, ...] = ()) -> None:
-    """One flag per dataclass field, with the field's type, default and documented meaning."""
+                     skip: tuple[str, ...] = (), presets: dict[str, Preset] | None = None) -> None:
+    """One flag per field of a frozen config dataclass: the field's type, default and documented
+    meaning (its docstring's ``Attributes:``), and its choices (``metadata["choices"]``).
+
+    Flags left out keep the base config's value: the class defaults, or with ``presets`` the
+    preset chosen by ``--preset``. Read the flags back with :func:`config_from_args`, which
+    lets the config check itself.
+    """
     hints = typing.get_type_hints(config_class)
     docs = attribute_docs(config_class)
+    base = config_class()
+    if presets:
+        parser.add_argument("--preset", choices=sorted(presets), default=None,
+                            help="a named recipe; other flags override its values ("
+                                 + "; ".join(f"{k}: {v.description}" for k, v in presets.items()) + ")")
     for field in dataclasses.fields(config_class):
         if field.name in skip:
             continue
-        flag = "--" + field.name.replace("_", "-")
         kind = hints[field.name]
-        text = f"{docs.get(field.name, '')} (default: {field.default})".strip()
+        options = field.metadata.get("choices")
+        known = f"one of: {', '.join(options)}; " if options else ""
+        text = f"{docs.get(field.name, '')} ({known}default: {getattr(base, field.name)})".strip()
         if kind is bool:
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=field.default,
-                                help=text)
+            parser.add_argument(_flag(field.name), action=argparse.BooleanOptionalAction,
+                                default=argparse.SUPPRESS, help=text)
+            continue
+        args = [t for t in typing.get_args(kind) if t is not type(None)]
+        optional = type(None) in typing.get_args(kind)
+        if typing.get_origin(kind) is tuple:
+            parse = _tuple_of(_PARSERS[args[0]])
         else:
-            base = next((t for t in typing.get_args(kind) if t is not type(None)), kind)
-            parser.add_argument(flag, type=base, default=field.default, help=text)
+            parse = _PARSERS[args[0] if args else kind]
+            parse = _optional(parse) if optional else parse
+        # choices are the config's to check, so that its message is the one the user sees
+        parser.add_argument(_flag(field.name), type=parse, default=argparse.SUPPRESS,
+                            metavar=field.name.upper(), help=text)
+
+
+def config_from_args(parser: argparse.ArgumentParser, config_class: type, args: argparse.Namespace,
+                     presets: dict[str, Preset] | None = None, **fixed: object):
+    """The config the flags describe; its own ``__post_init__`` checks become one-line flag errors."""
+    preset = getattr(args, "preset", None)
+    base = presets[preset].config if presets and preset else config_class()
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(config_class)
+             if hasattr(args, f.name)}
+    try:
+        return dataclasses.replace(base, **{**given, **fixed})
+    except ValueError as err:
+        parser.error(flag_message(str(err), config_class))
+
+
+def flag_message(message: str, config_class: type) -> str:
+    """A config's error in the command line's words: the field it names first becomes its flag."""
+    name, _, rest = message.partition(" ")
+    if name in {f.name for f in dataclasses.fields(config_class)}:
+        return f"{_flag(name)} {rest}"
+    return message

@@ -20,53 +20,83 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from mlss_jax.app.paths import DEMO_PICKLE, REPO
-
-LEVELS = ("coarse", "medium", "fine")
-
+from mlss_jax.app.paths import REPO
+from mlss_jax.config import Preset, check_choice, check_positive, choices
+from mlss_jax.demo.world import DEMO_PICKLE, is_demo_world
+from mlss_jax.method.levels import LEVELS
+from mlss_jax.metrics.features import FEATURE_NETWORKS
 
 @dataclasses.dataclass(frozen=True)
 class PipelineConfig:
-    """What ``run.py`` runs. The defaults reproduce the README's numbers on the demo generator.
+    """What ``run.py`` runs. The defaults reproduce the documented numbers on the demo generator.
 
     Attributes:
       pkl: the network pickle to start from (NVIDIA's TF or PyTorch format).
       real: real images for the evaluation: a tfds name, an image folder, or shapes.
-      features: feature network of the evaluation (demo, vgg16, inception).
+      features: feature network of the evaluation.
       steps: training steps per level (None: train.py's default).
       train_eval_samples: samples for each level's final C_l accuracy.
       report_samples: samples per level for the NMI table (demo world only).
-      eval_samples: generated and real samples per psi of the sweep.
-      psis: psi values of the sweep (None: evaluate.py's default, 0 to 1 by 0.1).
+      samples: generated and real samples per psi of the sweep.
+      psis: psi values of the sweep, comma-separated (None: evaluate.py's, 0 to 1 by 0.1).
       lpips: LPIPS faithfulness in the sweep.
     """
 
-    pkl: str = str(DEMO_PICKLE)
+    pkl: Path = DEMO_PICKLE
     real: str = "shapes"
-    features: str = "demo"
+    features: str = choices(*FEATURE_NETWORKS, default="demo")
     steps: int | None = None
     train_eval_samples: int = 2000
     report_samples: int = 5000
-    eval_samples: int = 2000
+    samples: int = 2000
     psis: str | None = None
     lpips: bool = True
 
-    @classmethod
-    def quick(cls, **overrides) -> "PipelineConfig":
-        """A short schedule: a few minutes on 2 CPU cores (numbers are only indicative)."""
-        values = dict(steps=150, train_eval_samples=200, report_samples=500, eval_samples=300,
-                      psis="0,0.25,0.5,0.75,1")
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)
+    def __post_init__(self) -> None:
+        check_choice(self, "features", FEATURE_NETWORKS)
+        if self.features == "inception":
+            raise ValueError("features inception needs its weights file: run evaluate.py directly")
+        check_positive(self, ("steps", "train_eval_samples", "report_samples", "samples"))
+        if self.psis is not None:
+            try:
+                psis = tuple(float(p) for p in self.psis.split(","))
+            except ValueError:
+                raise ValueError(f"psis must be comma-separated numbers, got {self.psis!r}") from None
+            if any(not 0.0 <= p <= 1.0 for p in psis):
+                raise ValueError(f"psis must lie in [0, 1], got {self.psis}")
 
     @property
     def demo_world(self) -> bool:
         """The factor classifier knows the truth only for the demo's shapes world."""
-        return self.real.split("/")[0] == "shapes"
+        return is_demo_world(self.real)
+
+
+PIPELINE_PRESETS = {
+    "default": Preset("the documented schedule (2000 steps per level, 2000 samples per psi)",
+                      PipelineConfig()),
+    "quick": Preset("a few minutes on 2 CPU cores; its numbers are only indicative",
+                    PipelineConfig(steps=150, train_eval_samples=200, report_samples=500,
+                                   samples=300, psis="0,0.25,0.5,0.75,1")),
+}
 
 
 class StageFailed(RuntimeError):
     """A stage's command failed; the message names the stage and its log."""
+
+
+@dataclasses.dataclass(frozen=True)
+class RunLayout:
+    """Where each stage of a run directory writes (the stages and the report share it)."""
+
+    out: Path
+
+    generator = property(lambda self: self.out / "generator")
+    levels = property(lambda self: self.out / "levels")
+    level_report = property(lambda self: self.out / "level_report")
+    evaluate = property(lambda self: self.out / "evaluate")
+    control = property(lambda self: self.out / "control")
+    logs = property(lambda self: self.out / "logs")
+    stages = property(lambda self: self.out / "stages.json")
 
 
 @dataclasses.dataclass
@@ -81,11 +111,12 @@ class Stage:
 
 def stages(config: PipelineConfig, out: Path, write_report: Callable[[], None]) -> list[Stage]:
     python = sys.executable
-    gen, levels = out / "generator", out / "levels"
+    layout = RunLayout(out)
+    gen, levels = layout.generator, layout.levels
     train_steps = [] if config.steps is None else ["--steps", str(config.steps)]
     psis = [] if config.psis is None else ["--psis", config.psis]
     not_demo = None if config.demo_world else "needs the demo world's factor classifier"
-    result = [Stage("convert", [[python, "convert/from_pkl.py", "--pkl", config.pkl, "--out",
+    result = [Stage("convert", [[python, "convert/from_pkl.py", "--pkl", str(config.pkl), "--out",
                                  str(gen), "--force"]], clean=(gen,))]
     for level in LEVELS:
         result.append(Stage(
@@ -96,14 +127,14 @@ def stages(config: PipelineConfig, out: Path, write_report: Callable[[], None]) 
     result += [
         Stage("level-report", [[python, "tools/level_report.py", "--levels-dir", str(levels),
                                 "--generator", str(gen), "--samples", str(config.report_samples),
-                                "--out", str(out / "level_report")]], skip_reason=not_demo),
+                                "--out", str(layout.level_report)]], skip_reason=not_demo),
         Stage("evaluate", [[python, "evaluate.py", "--pr-curve", "--generator", str(gen),
                             "--levels-dir", str(levels), "--real", config.real,
-                            "--features", config.features, "--samples", str(config.eval_samples),
+                            "--features", config.features, "--samples", str(config.samples),
                             *psis, "--lpips" if config.lpips else "--no-lpips",
-                            "--out", str(out / "evaluate")]]),
+                            "--out", str(layout.evaluate)]]),
         Stage("control", [[python, "explore.py", "control", *args, "--generator", str(gen),
-                           "--levels-dir", str(levels), "--out", str(out / "control")]
+                           "--levels-dir", str(levels), "--out", str(layout.control)]
                           for args in ([["--level", lv] for lv in LEVELS] + [["--clusters", "0,0,0"]])]),
         Stage("report", [], run_inline=write_report),
     ]
@@ -111,16 +142,17 @@ def stages(config: PipelineConfig, out: Path, write_report: Callable[[], None]) 
 
 
 def read_stages(out: Path) -> dict:
-    path = out / "stages.json"
+    path = RunLayout(out).stages
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
 def _record(out: Path, name: str, entry: dict) -> None:
     done = read_stages(out)
     done[name] = entry
-    tmp = out / "stages.json.tmp"
+    path = RunLayout(out).stages
+    tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(done, indent=2) + "\n")
-    tmp.replace(out / "stages.json")
+    tmp.replace(path)
 
 
 def _read_pty(fd: int) -> bytes:
@@ -164,7 +196,8 @@ def _run_logged(command: list[str], log: Path) -> int:
 
 def run_stages(stage_list: list[Stage], out: Path, force: bool) -> list[dict]:
     """Run (or skip) every stage in order; returns the timing rows for the summary."""
-    (out / "logs").mkdir(parents=True, exist_ok=True)
+    logs = RunLayout(out).logs
+    logs.mkdir(parents=True, exist_ok=True)
     rows = []
     for stage in stage_list:
         done = read_stages(out)
@@ -175,7 +208,7 @@ def run_stages(stage_list: list[Stage], out: Path, force: bool) -> list[dict]:
             rows.append({"stage": stage.name, "status": "done earlier",
                          "seconds": done[stage.name]["seconds"]})
             continue
-        log = out / "logs" / f"{stage.name}.log"
+        log = logs / f"{stage.name}.log"
         commands = [list(c) for c in stage.commands]
         if force or not stage.resumable:
             for path in stage.clean:
@@ -209,3 +242,35 @@ def summary_table(rows: list[dict]) -> str:
     lines += [f"{r['stage']:<{width}}  {r['seconds']:>8.1f}  {r['status']}" for r in rows]
     lines.append(f"{'total':<{width}}  {sum(r['seconds'] for r in rows):>8.1f}")
     return "\n".join(lines)
+
+
+@dataclasses.dataclass
+class PipelineResult:
+    """The stages' timing rows and the report's paths."""
+
+    rows: list[dict]
+    report_html: Path
+    report_md: Path
+
+
+def run_pipeline(config: PipelineConfig, out: Path, force: bool = False,
+                 preset: str | None = None) -> PipelineResult:
+    """Every stage of ``config`` into the run directory ``out``, then the report."""
+    if not Path(config.pkl).is_file():
+        raise FileNotFoundError(f"no network pickle at {config.pkl}")
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"--out {out} is a file, not a directory")
+    out.mkdir(parents=True, exist_ok=True)
+    saved = {"pipeline": {k: str(v) if isinstance(v, Path) else v
+                          for k, v in dataclasses.asdict(config).items()},
+             "preset": preset, "quick": preset == "quick"}
+    (out / "config.json").write_text(json.dumps(saved, indent=2) + "\n")
+
+    def write_report() -> None:
+        from mlss_jax.app.report import write_report as write
+
+        for path in write(out, saved, LEVELS):
+            print(f"wrote {path}")
+
+    rows = run_stages(stages(config, out, write_report), out, force)
+    return PipelineResult(rows, out / "report.html", out / "report.md")

@@ -1,8 +1,8 @@
 """The pipeline's report: one self-contained HTML page (images embedded) and its Markdown twin.
 
-It reads what the stages wrote under the run directory: each level's config and
-metrics, the level report (NMI), the evaluation sweep and its plots, the control
-grids, and the stage timings.
+It reads what the stages wrote under the run directory through each stage's manifest
+(:mod:`mlss_jax.app.manifest`): each level's config and metrics, the level report (NMI), the
+evaluation sweep and its plots, the control grids, and the stage timings.
 """
 
 from __future__ import annotations
@@ -14,9 +14,14 @@ import platform
 import time
 from pathlib import Path
 
+from mlss_jax.app.evaluate import PRODUCER as EVALUATE, grid_caption
+from mlss_jax.app.manifest import output_path, output_settings
+from mlss_jax.app.pipeline import RunLayout
+from mlss_jax.runtime.run_state import RUN_CONFIG
 
-def _read_json(path: Path) -> dict | None:
-    return json.loads(path.read_text()) if path.is_file() else None
+
+def _read_json(path: Path | None) -> dict | None:
+    return json.loads(path.read_text()) if path is not None and path.is_file() else None
 
 
 def environment() -> dict:
@@ -56,8 +61,8 @@ class _Doc:
         self.md += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         self.md += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows] + [""]
 
-    def image(self, path: Path, caption: str) -> None:
-        if not path.is_file():
+    def image(self, path: Path | None, caption: str) -> None:
+        if path is None or not path.is_file():
             self.para(f"({caption}: not produced by this run)")
             return
         data = base64.b64encode(path.read_bytes()).decode("ascii")
@@ -88,7 +93,8 @@ def write_report(out: Path, config: dict, levels: tuple[str, ...]) -> tuple[Path
     doc.heading("Configuration")
     doc.code(json.dumps(config, indent=2))
 
-    stages = _read_json(out / "stages.json") or {}
+    layout = RunLayout(out)
+    stages = _read_json(layout.stages) or {}
     doc.heading("Timings")
     doc.table(["stage", "seconds"], [[name, f"{s['seconds']:.1f}"] for name, s in stages.items()]
               + [["total", f"{sum(s['seconds'] for s in stages.values()):.1f}"]])
@@ -96,13 +102,13 @@ def write_report(out: Path, config: dict, levels: tuple[str, ...]) -> tuple[Path
     doc.heading("Levels")
     rows = []
     for level in levels:
-        run = _read_json(out / "levels" / level / "config.json")
-        metrics = _read_json(out / "levels" / level / "metrics.json")
+        run = _read_json(layout.levels / level / RUN_CONFIG)
+        metrics = _read_json(output_path(layout.levels / level, "metrics"))
         if run and metrics:
             rows.append([level, ":".join(map(str, run["level_range"])), run["mlss"]["num_clusters"],
                          metrics["step"], f"{metrics['classifier_accuracy']:.3f}"])
     doc.table(["level", "ws", "K", "steps", "C_l accuracy (fresh samples)"], rows)
-    report = _read_json(out / "level_report" / "level_report.json")
+    report = _read_json(output_path(layout.level_report, "level_report"))
     if report:
         factors = list(report["levels"][0]["nmi"])
         doc.para("Normalised mutual information between each level's cluster index and the "
@@ -112,10 +118,11 @@ def write_report(out: Path, config: dict, levels: tuple[str, ...]) -> tuple[Path
     doc.heading("Cluster grids")
     doc.para("One row per cluster of the level; down each column everything else stays fixed.")
     for level in levels:
-        doc.image(out / "control" / f"control-{level}.png", f"{level} clusters")
-    doc.image(out / "control" / "compose-0-0-0.png", "composed: cluster 0 at every level")
+        doc.image(output_path(layout.control, f"control-{level}"), f"{level} clusters")
+    doc.image(output_path(layout.control, "compose-0-0-0"), "composed: cluster 0 at every level")
 
-    sweep = _read_json(out / "evaluate" / "sweep.json")
+    evaluate = layout.evaluate
+    sweep = _read_json(output_path(evaluate, "sweep_json"))
     doc.heading("Truncation: StyleGAN vs multi-level")
     if sweep:
         doc.para(f"{sweep['samples']} samples per psi, {sweep['features']} features, real images: "
@@ -125,10 +132,10 @@ def write_report(out: Path, config: dict, levels: tuple[str, ...]) -> tuple[Path
                     f"multi-level minus StyleGAN precision {s['mean_gap']:+.3f} on average, higher on "
                     f"{s['multilevel_higher_share']:.0%} of the shared range")
             doc.para(f"{name.replace('_', ' ')}: {text}.")
-    doc.image(out / "evaluate" / "pr_curve.png", "precision vs recall")
-    doc.image(out / "evaluate" / "precision_fid.png", "precision vs FID")
-    doc.image(out / "evaluate" / "truncation_grid.png",
-              "rows: untruncated; StyleGAN at psi 0.7, 0.5, 0.3; multi-level at psi 0.7, 0.5, 0.3")
+    doc.image(output_path(evaluate, "pr_curve"), "precision vs recall")
+    doc.image(output_path(evaluate, "precision_fid"), "precision vs FID")
+    settings = output_settings(evaluate, EVALUATE) or {}
+    doc.image(output_path(evaluate, "truncation_grid"), grid_caption(settings.get("grid_psis", [])))
     if sweep:
         keys = [k for k in ("precision", "recall", "fid", "lpips", "faithful") if k in sweep["rows"][0]]
         doc.heading("Faithfulness and quality per psi", 3)

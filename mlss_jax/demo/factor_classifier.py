@@ -20,6 +20,7 @@ import numpy as np
 import optax
 from tqdm import tqdm
 
+from mlss_jax.config import check_finite, check_positive
 from mlss_jax.demo.shapes import FACTORS
 
 
@@ -30,7 +31,9 @@ class ClassifierConfig:
     Attributes:
       width: channels of the first conv stage (doubled at each of three stages).
       feature_dim: size of the penultimate (feature) layer.
-      learning_rate, batch_size, steps: Adam training schedule.
+      learning_rate: Adam step.
+      batch_size: images per step.
+      steps: training steps.
       seed: initialisation and batch order.
     """
 
@@ -40,6 +43,10 @@ class ClassifierConfig:
     batch_size: int = 64
     steps: int = 2500
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        check_finite(self)
+        check_positive(self, ("width", "feature_dim", "learning_rate", "batch_size", "steps"))
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

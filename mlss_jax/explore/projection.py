@@ -23,8 +23,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from mlss_jax.config import check_finite, check_positive, check_unit_interval
 from mlss_jax.metrics.lpips import downsample_to
 from mlss_jax.networks.generator import generator_synthesis
+from mlss_jax.networks.sampling import latents
 from mlss_jax.networks.vgg16 import load_vgg16, lpips_distance
 from mlss_jax.networks.stylegan2 import StyleGAN2Generator
 
@@ -34,11 +36,12 @@ class ProjectConfig:
     """The projector's schedule (StyleGAN2's defaults).
 
     Attributes:
-      num_steps: optimisation steps.
+      steps: optimisation steps.
       w_plus: optimise one w per layer input (W+) instead of one w for all.
       initial_learning_rate: peak Adam step.
       initial_noise_factor: initial scale of the noise added to w, relative to W's spread.
-      lr_rampup_length, lr_rampdown_length: ramp lengths, as shares of the steps.
+      lr_rampup_length: share of the steps over which the learning rate ramps up.
+      lr_rampdown_length: share of the steps over which it ramps down at the end.
       noise_ramp_length: share of the steps over which the added noise decays to zero.
       regularize_noise_weight: weight of the noise maps' autocorrelation penalty.
       mse_weight: weight of an extra pixel MSE (images in [-1, 1]); 0: LPIPS only.
@@ -46,7 +49,7 @@ class ProjectConfig:
       seed: noise maps' and perturbations' randomness.
     """
 
-    num_steps: int = 1000
+    steps: int = 1000
     w_plus: bool = False
     initial_learning_rate: float = 0.1
     initial_noise_factor: float = 0.05
@@ -58,9 +61,17 @@ class ProjectConfig:
     w_stats_samples: int = 10_000
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        check_finite(self)
+        check_positive(self, ("steps", "initial_learning_rate", "w_stats_samples"))
+        for name in ("lr_rampup_length", "lr_rampdown_length", "noise_ramp_length"):
+            check_unit_interval(self, name, "a share of the steps")
+        if min(self.initial_noise_factor, self.regularize_noise_weight, self.mse_weight) < 0:
+            raise ValueError("initial_noise_factor, regularize_noise_weight and mse_weight must be >= 0")
+
 
 def learning_rate(config: ProjectConfig, step: jax.Array) -> jax.Array:
-    t = step / config.num_steps
+    t = step / config.steps
     ramp = jnp.minimum(1.0, (1.0 - t) / config.lr_rampdown_length)
     ramp = 0.5 - 0.5 * jnp.cos(ramp * math.pi)
     return config.initial_learning_rate * ramp * jnp.minimum(1.0, t / config.lr_rampup_length)
@@ -102,7 +113,7 @@ def noise_maps(variables: dict) -> dict:
 
 def w_statistics(generator: StyleGAN2Generator, num: int, seed: int) -> tuple[jax.Array, jax.Array]:
     """Mean of W and its spread: the root mean squared distance of f(z) to the mean."""
-    z = np.random.default_rng(seed).standard_normal((num, generator.z_dim)).astype(np.float32)
+    z = latents(generator, num, seed)
     w = jnp.concatenate([generator.mapping(z[i:i + 1000])[:, 0] for i in range(0, num, 1000)])
     mean = jnp.mean(w, axis=0)
     return mean, jnp.sqrt(jnp.mean(jnp.sum((w - mean) ** 2, axis=1)))
@@ -158,7 +169,7 @@ def project(generator: StyleGAN2Generator, targets: np.ndarray, config: ProjectC
 
     @jax.jit
     def step(latents, opt_state, index):
-        t = index / config.num_steps
+        t = index / config.steps
         scale = w_std * config.initial_noise_factor * jnp.maximum(0.0, 1.0 - t / config.noise_ramp_length) ** 2
         w_noise = jax.random.normal(jax.random.fold_in(rng, index + 2), latents["w"].shape) * scale
         grads, dist = jax.grad(losses, has_aux=True)(latents, w_noise)
@@ -169,7 +180,7 @@ def project(generator: StyleGAN2Generator, targets: np.ndarray, config: ProjectC
 
     render = jax.jit(lambda latents: synthesize(latents["w"], latents["noise"]))
     snapshots = []
-    bar = tqdm(range(config.num_steps), desc="project", unit="step",
+    bar = tqdm(range(config.steps), desc="project", unit="step",
                disable=(not progress) if progress is not None else None)
     for index in bar:
         if index in snapshot_steps:
@@ -180,6 +191,6 @@ def project(generator: StyleGAN2Generator, targets: np.ndarray, config: ProjectC
     images = render(latents)
     final = lpips_distance(params, lin, downsample_to(images, 256), target_small)
     ws = jnp.broadcast_to(latents["w"], (n, g_cfg.num_ws, g_cfg.w_dim))
-    snapshots.append((config.num_steps, np.asarray(images)))
+    snapshots.append((config.steps, np.asarray(images)))
     return Projection(np.asarray(ws), jax.device_get(latents["noise"]), np.asarray(images),
                       np.asarray(final), snapshots)

@@ -11,22 +11,11 @@ import numpy as np
 
 from mlss_jax.explore.latent_ops import (edit_along, lerp, mix_levels, pca_directions, slerp,
                                          svm_boundary)
-from mlss_jax.method.control import compose, control_grid_latents, level_latents
-from mlss_jax.method.training import LevelModel
+from mlss_jax.method.control import compose, control_grid_latents
+from mlss_jax.method.models import LevelModel
 from mlss_jax.networks.stylegan2 import StyleGAN2Generator
-from mlss_jax.networks.sampling import synthesize
+from mlss_jax.networks.sampling import latents, seed_latents, synthesize
 
-
-def seed_latent(generator: StyleGAN2Generator, seed: int) -> np.ndarray:
-    """z [z_dim] of a seed, as NVIDIA's generate.py draws it (NumPy's RandomState)."""
-    return np.random.RandomState(seed).randn(generator.z_dim).astype(np.float32)
-
-
-def seed_latents(generator: StyleGAN2Generator, seeds: list[int]) -> np.ndarray:
-    return np.stack([seed_latent(generator, s) for s in seeds])
-
-
-# ---- multi-level control ------------------------------------------------------------
 
 def control_images(generator: StyleGAN2Generator, levels: list[LevelModel], level_index: int,
                    columns: int, seed: int, fixed: np.ndarray | None = None) -> np.ndarray:
@@ -60,7 +49,6 @@ def tsne_embeddings(generator: StyleGAN2Generator, levels: list[LevelModel], sam
                     perplexity: float, seed: int) -> list[LevelEmbedding]:
     """Per level, t-SNE of: mixture samples z and their M_l(z), coloured by Gaussian; and
     f(z') samples in W coloured by the cluster C_l assigns to their images."""
-    from mlss_jax.method.centres import assign_clusters
     from mlss_jax.method.models import sample_mixture
     from mlss_jax.explore.tsne import tsne
 
@@ -76,10 +64,10 @@ def tsne_embeddings(generator: StyleGAN2Generator, levels: list[LevelModel], sam
         clusters = np.repeat(np.arange(k), -(-samples // k))[:samples]
         eps = rng.standard_normal((samples, model.generator_config.z_dim)).astype(np.float32)
         z = sample_mixture(model.gen["mixture"], jnp.asarray(clusters), jnp.asarray(eps))
-        mapped = level_latents(model, clusters, eps)
+        mapped = model.level_w(clusters, eps)
         out.append(LevelEmbedding(model.config.level, clusters, np.asarray(tsne(z, key, perplexity)),
                                   np.asarray(tsne(mapped, key, perplexity)),
-                                  assign_clusters(model, images, ws), w_tsne))
+                                  model.assign(images, ws), w_tsne))
     return out
 
 
@@ -128,7 +116,7 @@ def edit_images(generator: StyleGAN2Generator, seeds: list[int], direction: np.n
 
 def sample_w(generator: StyleGAN2Generator, num: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """z [N, z_dim] and w = f(z) [N, w_dim] of ``num`` samples."""
-    z = np.random.default_rng(seed).standard_normal((num, generator.z_dim)).astype(np.float32)
+    z = latents(generator, num, seed)
     w = np.concatenate([np.asarray(generator.mapping(z[i:i + 1000])[:, 0])
                         for i in range(0, num, 1000)])
     return z, w
@@ -146,18 +134,15 @@ def interfacegan_direction(generator: StyleGAN2Generator, factor: str, value: st
                            seed: int, classifier_dir=None) -> tuple[np.ndarray, dict]:
     """InterFaceGAN on the demo: label f(z) samples by the factor classifier (``factor ==
     value``), fit a linear SVM in W; returns its unit normal and the fit's statistics."""
-    from mlss_jax.demo.shapes import FACTORS
-    from mlss_jax.demo.factor_classifier import load_classifier, predict
-    from mlss_jax.app.paths import FACTOR_CLASSIFIER
+    from mlss_jax.demo.world import FACTORS, factor_predictor
 
     if factor not in FACTORS or value not in FACTORS[factor]:
         known = "; ".join(f"{f}: {', '.join(v)}" for f, v in FACTORS.items())
         raise ValueError(f"unknown attribute {factor}={value} (known: {known})")
-    z = np.random.default_rng(seed).standard_normal((samples, generator.z_dim)).astype(np.float32)
+    z = latents(generator, samples, seed)
     ws = jnp.concatenate([generator.mapping(z[i:i + 1000]) for i in range(0, samples, 1000)])
     w, images = np.asarray(ws[:, 0]), synthesize(generator, ws)
-    config, params = load_classifier(classifier_dir or FACTOR_CLASSIFIER)
-    labels = predict(config, params, images)[factor].argmax(-1) == FACTORS[factor].index(value)
+    labels = factor_predictor(classifier_dir).labels(images)[factor] == FACTORS[factor].index(value)
     direction, accuracy = svm_boundary(w, labels)
     return direction, {"samples": samples, "positive_share": float(labels.mean()),
                        "svm_train_accuracy": accuracy}

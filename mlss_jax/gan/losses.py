@@ -2,7 +2,7 @@
 
 Non-saturating logistic loss, R1 regularisation, style-mixing latents, the EMA of
 generator weights and the running W average: the pieces of NVIDIA's training
-loop (``../shared/docs/stylegan2-formats.md`` 3.1 for ``w_avg``), written from
+loop (``docs/formats.md`` for ``w_avg``), written from
 their definitions.
 """
 

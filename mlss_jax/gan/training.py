@@ -28,13 +28,14 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from mlss_jax.config import Preset, check_finite, check_positive, check_unit_interval
 from mlss_jax.gan.losses import (discriminator_loss, ema_beta, ema_update, generator_loss,
                                  mix_styles, mixing_cutoffs, r1_penalty, update_w_avg)
 from mlss_jax.networks.config import DiscriminatorConfig, GeneratorConfig
 from mlss_jax.networks.discriminator import Discriminator, init_discriminator
 from mlss_jax.networks.generator import Generator, init_generator
 from mlss_jax.runtime.parallel import REPLICATED, SHARDED, check_batch, data_mesh, interleave
-from mlss_jax.runtime.loop import TrainingDiverged, run_training_loop  # noqa: F401 (re-export)
+from mlss_jax.runtime.loop import run_training_loop
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,14 +43,18 @@ class GANTrainConfig:
     """Settings of a StyleGAN2 run; the defaults train the bundled 32 px demo generator.
 
     Attributes:
-      z_dim, w_dim, mapping_layers: mapping network size.
-      channel_base, channel_max: feature maps per block, min(channel_base // r, channel_max),
-        for both G and D.
+      z_dim: size of the latent z.
+      w_dim: size of the intermediate latent w.
+      mapping_layers: layers of the mapping network.
+      channel_base: feature maps of a block at resolution r are min(channel_base // r,
+        channel_max), for both G and D.
+      channel_max: the most feature maps of any block.
       batch_size: global batch (split over devices; a multiple of devices x mbstd_group).
       steps: optimisation steps (one G and one D update each).
-      learning_rate, adam_beta2: Adam for G and D (beta1 = 0, eps = 1e-8, as NVIDIA).
-      r1_gamma, r1_interval: R1 weight and its lazy interval (the penalty is scaled
-        by the interval, as in NVIDIA's lazy regularisation).
+      learning_rate: Adam step of G and D (beta1 = 0, eps = 1e-8, as NVIDIA).
+      adam_beta2: Adam's second-moment decay for G and D.
+      r1_gamma: weight of the R1 penalty on D's gradient at real images.
+      r1_interval: R1 runs every this many steps, scaled by it (NVIDIA's lazy regularisation).
       style_mixing: probability that a sample mixes two latents.
       ema_half_life_images: EMA half-life of G's weights, in images.
       ema_rampup: half-life limited to this fraction of the images seen so far
@@ -82,6 +87,18 @@ class GANTrainConfig:
     log_every: int = 50
     fused_modconv: bool = False
 
+    def __post_init__(self) -> None:
+        check_finite(self)
+        check_positive(self, ("z_dim", "w_dim", "mapping_layers", "channel_base", "channel_max",
+                              "batch_size", "steps", "r1_interval", "mbstd_group_size",
+                              "snapshot_every", "log_every", "learning_rate",
+                              "ema_half_life_images"))
+        check_unit_interval(self, "style_mixing", "a probability")
+        if self.ema_rampup is not None:
+            check_unit_interval(self, "ema_rampup", "a share of the images seen")
+        if self.r1_gamma < 0:
+            raise ValueError(f"r1_gamma must be >= 0, got {self.r1_gamma}")
+
     def generator_config(self, resolution: int, img_channels: int) -> GeneratorConfig:
         return GeneratorConfig(resolution=resolution, z_dim=self.z_dim, w_dim=self.w_dim,
                                img_channels=img_channels, mapping_layers=self.mapping_layers,
@@ -95,6 +112,21 @@ class GANTrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+# Named recipes (``tools/train_stylegan2.py --preset NAME``); every flag overrides its preset.
+GAN_PRESETS = {
+    "demo": Preset("the bundled 32 px demo generator's recipe (the defaults)", GANTrainConfig()),
+    "demo-finetune": Preset(
+        "continue a demo generator with a lower learning rate (with --init-from; the best "
+        "variant in docs/experiment-log.md)", GANTrainConfig(learning_rate=0.001, steps=4000)),
+    "cifar": Preset(
+        "NVIDIA's 32 px CIFAR-10 hyperparameters (stylegan2-ada's cifar spec; D stays resnet) "
+        "at full width: a reference point for GPUs", GANTrainConfig(
+            z_dim=512, w_dim=512, mapping_layers=2, channel_base=32768, channel_max=512,
+            batch_size=64, learning_rate=0.0025, r1_gamma=0.01, style_mixing=0.0,
+            ema_half_life_images=500_000.0, ema_rampup=0.05, mbstd_group_size=32)),
+}
 
 
 def init_train_state(config: GANTrainConfig, g_cfg: GeneratorConfig,

@@ -8,28 +8,13 @@ M_l(z) over z drawn from its Gaussian.
 
 from __future__ import annotations
 
-import functools
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mlss_jax.method.models import apply_mapper, sample_mixture
-from mlss_jax.method.training import LevelModel, classifier_module
+from mlss_jax.method.models import LevelModel, apply_mapper, sample_mixture
 
 CENTRE_MODES = ("assigned", "mixture")
-
-
-@functools.partial(jax.jit, static_argnums=0)
-def _logits(config, classifier, images, level_w):
-    x = images if config.classifier == "image" else level_w
-    return classifier_module(config).apply({"params": classifier}, x)
-
-
-def assign_clusters(model: LevelModel, images: jax.Array, ws: jax.Array) -> np.ndarray:
-    """``argmax C_l`` of samples: their images [N, R, R, C] in [-1, 1] and latents ws [N, num_ws, w_dim]."""
-    level_w = ws[:, model.level_range[0]]
-    return np.asarray(jnp.argmax(_logits(model.config, model.classifier, images, level_w), -1))
 
 
 def mixture_centres(model: LevelModel, samples_per_cluster: int = 256, seed: int = 0) -> np.ndarray:

@@ -6,29 +6,11 @@ no level (the last one) and of levels not given take ``f(z)``.
 
 from __future__ import annotations
 
-import functools
-
 import jax
-import jax.numpy as jnp
 import numpy as np
 
-from mlss_jax.method.models import apply_mapper, sample_mixture
-from mlss_jax.method.training import LevelModel, compose_ws
+from mlss_jax.method.models import LevelModel, compose_ws
 from mlss_jax.networks.stylegan2 import StyleGAN2Generator
-
-
-@functools.partial(jax.jit, static_argnums=(0,))
-def _level_w(g_cfg, gen: dict, clusters: jax.Array, eps: jax.Array) -> jax.Array:
-    return apply_mapper(g_cfg, gen["mapper"], sample_mixture(gen["mixture"], clusters, eps))
-
-
-def level_latents(model: LevelModel, clusters: np.ndarray, eps: np.ndarray) -> jax.Array:
-    """``M_l(z)`` with z drawn from Gaussian ``clusters[i]`` by noise ``eps[i]``: [N, w_dim]."""
-    k = model.config.num_clusters
-    clusters = np.asarray(clusters)
-    if clusters.size and (clusters.min() < 0 or clusters.max() >= k):
-        raise ValueError(f"{model.config.level} cluster index out of range 0..{k - 1}")
-    return _level_w(model.generator_config, model.gen, jnp.asarray(clusters), jnp.asarray(eps))
 
 
 def compose(generator: StyleGAN2Generator, levels: list[LevelModel], clusters: np.ndarray,
@@ -37,7 +19,7 @@ def compose(generator: StyleGAN2Generator, levels: list[LevelModel], clusters: n
     ``eps[:, i]``), every other input from ``f(z)``."""
     ws = generator.mapping(z)
     for i, model in enumerate(levels):
-        ws = compose_ws(ws, level_latents(model, clusters[:, i], eps[:, i]), model.level_range)
+        ws = compose_ws(ws, model.level_w(clusters[:, i], eps[:, i]), model.level_range)
     return ws
 
 

@@ -18,88 +18,19 @@ from __future__ import annotations
 import dataclasses
 import functools
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
-from mlss_jax.method.levels import LEVELS, LevelSplit
-from mlss_jax.method.models import (ImageClusterClassifier, LatentClusterClassifier, WCritic,
-                                    apply_mapper, init_mixture, sample_mixture)
+from mlss_jax.method.config import MLSSConfig
+from mlss_jax.method.levels import LevelSplit
+from mlss_jax.method.models import (WCritic, apply_mapper, classifier_module, compose_ws,
+                                    init_mixture, sample_mixture, save_cluster_grid)
 from mlss_jax.networks.config import GeneratorConfig
 from mlss_jax.networks.generator import Generator
 from mlss_jax.runtime.parallel import REPLICATED, SHARDED, check_batch, data_mesh
-
-CLASSIFIER_DOMAINS = ("image", "latent")
-
-
-@dataclasses.dataclass(frozen=True)
-class MLSSConfig:
-    """Settings of one level's training. The paper leaves all of these open; see README.
-
-    Attributes:
-      level: coarse, medium or fine.
-      num_clusters: K, Gaussians in the level's mixture.
-      beta: weight of the classification loss for the mixture and mapper.
-      learning_rate: Adam step of critic and classifier.
-      mixture_lr, mapper_lr: Adam steps of the mixture (mu, log sigma) and of M_l's raw
-        weights (which run through f's lr multiplier 0.01, as in StyleGAN2).
-      adam_beta1, adam_beta2: Adam betas of every optimiser.
-      critic_steps: critic updates per generator step.
-      gp_weight: WGAN-GP gradient-penalty weight.
-      batch_size: global batch (split over devices).
-      steps: generator steps.
-      split: level boundaries "b1,b2" (None: the default for the generator's num_ws).
-      classifier: 'image' (C_l sees g(ws)) or 'latent' (C_l sees w_l).
-      classifier_resolution: images are average-pooled to at most this size for C_l.
-      init_mapper_from_f: start M_l from f's weights (else a fresh init).
-      sigma_init: initial std of every Gaussian (means start at draws from N(0, I)).
-      critic_hidden, critic_layers: critic MLP size.
-      seed, checkpoint_every (also a cluster-grid preview), log_every: run control.
-    """
-
-    level: str = "fine"
-    num_clusters: int = 10
-    beta: float = 10.0
-    learning_rate: float = 3e-4
-    mixture_lr: float = 1e-2
-    mapper_lr: float = 1e-2
-    adam_beta1: float = 0.5
-    adam_beta2: float = 0.9
-    critic_steps: int = 1
-    gp_weight: float = 10.0
-    batch_size: int = 64
-    steps: int = 2000
-    split: str | None = None
-    classifier: str = "image"
-    classifier_resolution: int = 64
-    init_mapper_from_f: bool = True
-    sigma_init: float = 0.5
-    critic_hidden: int = 512
-    critic_layers: int = 3
-    seed: int = 0
-    checkpoint_every: int = 250
-    log_every: int = 25
-
-    def __post_init__(self) -> None:
-        if self.level not in LEVELS:
-            raise ValueError(f"unknown level {self.level!r} (one of {', '.join(LEVELS)})")
-        if self.classifier not in CLASSIFIER_DOMAINS:
-            raise ValueError(f"classifier must be one of {CLASSIFIER_DOMAINS}, got {self.classifier!r}")
-        if self.num_clusters < 2:
-            raise ValueError("num_clusters must be at least 2")
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-
-def classifier_module(config: MLSSConfig) -> ImageClusterClassifier | LatentClusterClassifier:
-    if config.classifier == "image":
-        return ImageClusterClassifier(config.num_clusters, max_resolution=config.classifier_resolution)
-    return LatentClusterClassifier(config.num_clusters)
-
 
 def _adam(config: MLSSConfig, lr: float) -> optax.GradientTransformation:
     return optax.adam(lr, b1=config.adam_beta1, b2=config.adam_beta2)
@@ -131,13 +62,6 @@ def init_level_state(config: MLSSConfig, g_cfg: GeneratorConfig, g_vars: dict) -
             "critic_opt": _adam(config, config.learning_rate).init(critic),
             "classifier_opt": _adam(config, config.learning_rate).init(classifier)}
 
-
-def compose_ws(f_ws: jax.Array, level_w: jax.Array, level_range: tuple[int, int]) -> jax.Array:
-    """``f_ws`` [N, num_ws, w_dim] with inputs ``start:stop`` replaced by ``level_w`` [N, w_dim]."""
-    start, stop = level_range
-    layer = jnp.arange(f_ws.shape[1])[None, :, None]
-    inside = (layer >= start) & (layer < stop)
-    return jnp.where(inside, level_w[:, None, :], f_ws)
 
 
 def make_level_step(config: MLSSConfig, g_cfg: GeneratorConfig,
@@ -235,114 +159,6 @@ def make_level_step(config: MLSSConfig, g_cfg: GeneratorConfig,
         return sharded(state, g_vars, critic_batches, draw(keys[-1], False))
 
     return step_fn
-
-
-def level_images(config: MLSSConfig, g_cfg: GeneratorConfig, g_vars: dict, gen: dict,
-                 clusters: np.ndarray, eps: np.ndarray, z_other: np.ndarray) -> jax.Array:
-    """Images with the level's inputs from ``M_l(mu[k] + sigma[k] eps)`` and ``f(z_other)`` elsewhere."""
-    return _level_images(config, g_cfg, g_vars, gen, jnp.asarray(clusters), jnp.asarray(eps),
-                         jnp.asarray(z_other))
-
-
-@functools.partial(jax.jit, static_argnums=(0, 1))
-def _level_images(config, g_cfg, g_vars, gen, clusters, eps, z_other):
-    generator = Generator(g_cfg)
-    level_range = LevelSplit.parse(config.split, g_cfg.num_ws).range(config.level)
-    level_w = apply_mapper(g_cfg, gen["mapper"], sample_mixture(gen["mixture"], clusters, eps))
-    f_ws = generator.apply(g_vars, z_other, method=Generator.map_latents)
-    return generator.apply(g_vars, compose_ws(f_ws, level_w, level_range), "const",
-                           method=Generator.synthesize)
-
-
-def cluster_grid_latents(num_clusters: int, z_dim: int, columns: int, seed: int
-                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Latents of a control grid: row k = cluster k; column j shares eps_j and z_other_j."""
-    rng = np.random.default_rng(seed)
-    eps = rng.standard_normal((columns, z_dim)).astype(np.float32)
-    z_other = rng.standard_normal((columns, z_dim)).astype(np.float32)
-    clusters = np.repeat(np.arange(num_clusters), columns)
-    return clusters, np.tile(eps, (num_clusters, 1)), np.tile(z_other, (num_clusters, 1))
-
-
-def save_cluster_grid(path: Path, config: MLSSConfig, g_cfg: GeneratorConfig, g_vars: dict,
-                      gen: dict, columns: int = 8, seed: int = 0) -> Path:
-    """PNG with one row per cluster; the other levels stay fixed down each column."""
-    from mlss_jax.viz.grid import save_image_grid
-
-    clusters, eps, z_other = cluster_grid_latents(config.num_clusters, g_cfg.z_dim, columns, seed)
-    images = level_images(config, g_cfg, g_vars, gen, clusters, eps, z_other)
-    return save_image_grid(np.asarray(images), path, ncols=columns)
-
-
-# ---- a level's run directory ------------------------------------------------------
-
-@dataclasses.dataclass
-class LevelModel:
-    """A trained level: its config, the generator's config and the learned parameters."""
-
-    config: MLSSConfig
-    generator_config: GeneratorConfig
-    split: LevelSplit
-    step: int
-    gen: dict            # {'mixture': {'mu', 'log_sigma'}, 'mapper': f-shaped params}
-    classifier: dict
-
-    @property
-    def level_range(self) -> tuple[int, int]:
-        return self.split.range(self.config.level)
-
-
-def _abstract_state(config: MLSSConfig, g_cfg: GeneratorConfig) -> Any:
-    fresh = dataclasses.replace(config, init_mapper_from_f=False)
-    return jax.eval_shape(lambda: init_level_state(fresh, g_cfg, {}))
-
-
-def load_level(run_dir: str | Path) -> LevelModel:
-    """The newest checkpoint of a level run written by ``train_level`` (``train.py``)."""
-    import json
-
-    from mlss_jax.weights.checkpoint import CheckpointError
-    from mlss_jax.runtime.run_state import RUN_CONFIG, RunCheckpointer
-
-    run_dir = Path(run_dir)
-    try:
-        saved = json.loads((run_dir / RUN_CONFIG).read_text())
-        config = MLSSConfig(**saved["mlss"])
-        g_cfg = GeneratorConfig.from_dict(saved["generator"])
-    except FileNotFoundError:
-        raise CheckpointError(f"{run_dir} is not a level checkpoint (no {RUN_CONFIG}; "
-                              "train one with python train.py)") from None
-    except (json.JSONDecodeError, KeyError, TypeError) as err:
-        raise CheckpointError(f"{run_dir / RUN_CONFIG} is not a level config ({err})") from None
-    step, state = RunCheckpointer(run_dir).restore(_abstract_state(config, g_cfg))
-    return LevelModel(config, g_cfg, LevelSplit.parse(config.split, g_cfg.num_ws), step,
-                      state["gen"], state["classifier"])
-
-
-@functools.partial(jax.jit, static_argnums=(0, 1))
-def _classify_level_images(config, g_cfg, g_vars, gen, classifier, clusters, eps, z_other):
-    if config.classifier == "image":
-        x = _level_images(config, g_cfg, g_vars, gen, clusters, eps, z_other)
-    else:
-        x = apply_mapper(g_cfg, gen["mapper"], sample_mixture(gen["mixture"], clusters, eps))
-    return jnp.argmax(classifier_module(config).apply({"params": classifier}, x), -1)
-
-
-def classifier_accuracy(model: LevelModel, g_vars: dict, num_samples: int, seed: int,
-                        batch_size: int = 256) -> float:
-    """How often C_l recovers k on fresh samples (k uniform; other levels random)."""
-    rng = np.random.default_rng(seed)
-    z_dim, correct = model.generator_config.z_dim, 0
-    for start in range(0, num_samples, batch_size):
-        m = min(batch_size, num_samples - start)
-        clusters = rng.integers(0, model.config.num_clusters, m)
-        eps = rng.standard_normal((m, z_dim)).astype(np.float32)
-        z_other = rng.standard_normal((m, z_dim)).astype(np.float32)
-        predicted = _classify_level_images(model.config, model.generator_config, g_vars, model.gen,
-                                           model.classifier, jnp.asarray(clusters),
-                                           jnp.asarray(eps), jnp.asarray(z_other))
-        correct += int(np.sum(np.asarray(predicted) == clusters))
-    return correct / num_samples
 
 
 @dataclasses.dataclass

@@ -9,8 +9,9 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from mlss_jax.networks.generator import stylegan_truncation  # noqa: F401 (a method of the sweep)
+from mlss_jax.networks.generator import stylegan_truncation
 
+METHODS = ("stylegan", "multilevel")
 
 
 
@@ -35,3 +36,18 @@ def multilevel_truncation(ws: jax.Array, centres: tuple[jax.Array, ...], assignm
         truncated = centre + psi[level] * (ws - centre)
         out = jnp.where((layer >= start) & (layer < stop), truncated, out)
     return out
+
+
+def truncate(method: str, ws: jax.Array, psi: float | jax.Array, w_avg: jax.Array,
+             centres: tuple[jax.Array, ...], assignments: jax.Array,
+             level_ranges: tuple[tuple[int, int], ...]) -> jax.Array:
+    """ws truncated by one of :data:`METHODS` at strength ``psi``, on the same latents.
+
+    ``stylegan`` uses ``w_avg`` only; ``multilevel`` the per-level ``centres``, each sample's
+    ``assignments`` [N, L] and the levels' input ranges.
+    """
+    if method == "stylegan":
+        return stylegan_truncation(ws, w_avg, psi)
+    if method == "multilevel":
+        return multilevel_truncation(ws, centres, assignments, level_ranges, psi)
+    raise ValueError(f"unknown truncation method {method!r} (one of {', '.join(METHODS)})")

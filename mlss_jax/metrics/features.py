@@ -44,11 +44,11 @@ def batched_embedding(fn: Callable[[jax.Array], jax.Array], batch_size: int) -> 
 
 def demo_features(classifier_dir: str | Path | None = None) -> Embedding:
     """uint8 images [N, 32, 32, 3] -> factor-classifier features [N, 128], in batches."""
-    from mlss_jax.demo.factor_classifier import classify, load_classifier
-    from mlss_jax.app.paths import FACTOR_CLASSIFIER
+    from mlss_jax.demo.factor_classifier import classify
+    from mlss_jax.demo.world import factor_predictor
 
-    config, params = load_classifier(classifier_dir or FACTOR_CLASSIFIER)
-    inner = batched_embedding(lambda x: classify(config, params, x)[1], 500)
+    predictor = factor_predictor(classifier_dir)
+    inner = batched_embedding(lambda x: classify(predictor.config, predictor.params, x)[1], 500)
 
     def embed(images: np.ndarray) -> np.ndarray:
         if images.ndim != 4 or images.shape[1:] != (32, 32, 3):

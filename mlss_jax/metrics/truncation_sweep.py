@@ -17,15 +17,12 @@ import numpy as np
 
 from mlss_jax.metrics.frechet import frechet_distance, gaussian_stats
 from mlss_jax.metrics.precision_recall import knn_radii, precision_recall
-from mlss_jax.method.centres import assign_clusters, cluster_centres
-from mlss_jax.method.training import LevelModel
+from mlss_jax.method.centres import cluster_centres
+from mlss_jax.method.models import LevelModel
 from mlss_jax.networks.stylegan2 import StyleGAN2Generator
-from mlss_jax.networks.sampling import synthesize
-from mlss_jax.method.truncation import multilevel_truncation, stylegan_truncation
+from mlss_jax.networks.sampling import latents, synthesize
+from mlss_jax.method.truncation import METHODS, truncate
 from mlss_jax.viz.grid import to_uint8
-
-METHODS = ("stylegan", "multilevel")
-
 
 @dataclasses.dataclass(frozen=True)
 class SweepConfig:
@@ -47,14 +44,14 @@ def _batched(n: int, batch: int):
 def untruncated_samples(generator: StyleGAN2Generator, levels: list[LevelModel], num: int,
                         seed: int, batch: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """ws [N, num_ws, w_dim], uint8 images and cluster assignments [N, L] of f(z) samples."""
-    z = np.random.default_rng(seed).standard_normal((num, generator.z_dim)).astype(np.float32)
+    z = latents(generator, num, seed)
     ws, images, assignments = [], [], []
     for a, b in _batched(num, batch):
         w = generator.mapping(z[a:b])
         img = generator.synthesis(w)
         ws.append(np.asarray(w))
         images.append(to_uint8(np.asarray(img)))
-        assignments.append(np.stack([assign_clusters(m, img, w) for m in levels], axis=1)
+        assignments.append(np.stack([m.assign(img, w) for m in levels], axis=1)
                            if levels else np.zeros((b - a, 0), np.int64))
     return np.concatenate(ws), np.concatenate(images), np.concatenate(assignments)
 
@@ -65,21 +62,40 @@ def level_centres(generator: StyleGAN2Generator, levels: list[LevelModel], num: 
     return [cluster_centres(m, ws[:, 0], assignments[:, i], mode) for i, m in enumerate(levels)]
 
 
-def truncate(method: str, ws: np.ndarray, psi: float, generator: StyleGAN2Generator,
-             levels: list[LevelModel], centres: list[np.ndarray], assignments: np.ndarray) -> np.ndarray:
-    if method == "stylegan":
-        return np.asarray(stylegan_truncation(jnp.asarray(ws), generator.w_avg, psi))
-    ranges = tuple(m.level_range for m in levels)
-    return np.asarray(multilevel_truncation(jnp.asarray(ws), tuple(jnp.asarray(c) for c in centres),
-                                            jnp.asarray(assignments), ranges, psi))
+@dataclasses.dataclass
+class SweepResult:
+    """The sweep's rows and the untruncated samples they came from (for grids of the same latents).
+
+    Attributes:
+      rows: one dict per method and psi: method, psi, precision, recall, fid[, lpips][, faithful...].
+      ws: [N, num_ws, w_dim] untruncated latents.
+      assignments: [N, L] cluster of each sample at each level.
+      centres: per level, its cluster centres [K_l, w_dim].
+      level_ranges: per level, the (start, stop) of its inputs.
+      w_avg: [w_dim] the generator's centre of W.
+    """
+
+    rows: list[dict]
+    ws: np.ndarray
+    assignments: np.ndarray
+    centres: list[np.ndarray]
+    level_ranges: tuple[tuple[int, int], ...]
+    w_avg: np.ndarray
+
+    def truncated(self, method: str, psi: float, count: int | None = None) -> np.ndarray:
+        """The first ``count`` samples' ws truncated by ``method`` at ``psi``."""
+        n = len(self.ws) if count is None else count
+        return np.asarray(truncate(method, jnp.asarray(self.ws[:n]), psi, jnp.asarray(self.w_avg),
+                                   tuple(jnp.asarray(c) for c in self.centres),
+                                   jnp.asarray(self.assignments[:n]), self.level_ranges))
 
 
 def run_sweep(generator: StyleGAN2Generator, levels: list[LevelModel], real_images: np.ndarray,
               embed: Callable[[np.ndarray], np.ndarray], config: SweepConfig,
               factors: Callable[[np.ndarray], dict[str, np.ndarray]] | None = None,
               perceptual: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
-              progress: bool | None = None) -> dict:
-    """Rows {method, psi, precision, recall, fid[, lpips][, faithful...]} and what the plots need.
+              progress: bool | None = None) -> SweepResult:
+    """Both truncation methods at every psi of ``config``, on the same latents.
 
     ``factors``: ground-truth factor predictions of images (the demo world); a row's
     ``faithful`` is the share of samples whose factors truncation left unchanged.
@@ -98,12 +114,12 @@ def run_sweep(generator: StyleGAN2Generator, levels: list[LevelModel], real_imag
     real_radii = knn_radii(jnp.asarray(real_features), config.k)
     real_stats = gaussian_stats(real_features)
     reference_factors = factors(images) if factors else None
-    rows = []
+    result = SweepResult([], ws, assignments, centres, tuple(m.level_range for m in levels),
+                         np.asarray(generator.w_avg))
     jobs = [(m, p) for p in config.psis for m in METHODS]
     for method, psi in tqdm(jobs, desc="psi sweep", unit="set",
                             disable=(not progress) if progress is not None else None):
-        truncated = synthesize(generator, truncate(method, ws, psi, generator, levels, centres,
-                                                   assignments), config.batch_size)
+        truncated = synthesize(generator, result.truncated(method, psi), config.batch_size)
         features = embed(truncated)
         pr = precision_recall(real_features, features, config.k, real_radii=real_radii)
         row = {"method": method, "psi": psi, "precision": pr.precision, "recall": pr.recall,
@@ -115,8 +131,8 @@ def run_sweep(generator: StyleGAN2Generator, levels: list[LevelModel], real_imag
             same = np.all(np.stack([got[k] == reference_factors[k] for k in got]), axis=0)
             row["faithful"] = float(same.mean())
             row.update({f"faithful_{k}": float(np.mean(got[k] == reference_factors[k])) for k in got})
-        rows.append(row)
-    return {"rows": rows, "ws": ws, "assignments": assignments, "centres": centres}
+        result.rows.append(row)
+    return result
 
 
 def compare_at_equal(rows: list[dict], x: str) -> dict:

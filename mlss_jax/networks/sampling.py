@@ -15,8 +15,18 @@ from mlss_jax.viz.grid import to_uint8
 
 
 def latents(generator: StyleGAN2Generator, num: int, seed: int) -> np.ndarray:
-    """``num`` standard-normal z [num, z_dim] from ``seed`` (NumPy's PCG64, host-side)."""
+    """``num`` standard-normal z [num, z_dim] from ``seed``.
+
+    The project's one seed convention: ``np.random.default_rng(seed)`` (PCG64, host-side).
+    NVIDIA's generate.py draws a seed's z with ``RandomState(seed)`` instead, so seed 42
+    here is not NVIDIA's seed 42.
+    """
     return np.random.default_rng(seed).standard_normal((num, generator.z_dim)).astype(np.float32)
+
+
+def seed_latents(generator: StyleGAN2Generator, seeds: list[int]) -> np.ndarray:
+    """One z per seed [len(seeds), z_dim]: seed s gives ``latents(generator, 1, s)[0]``."""
+    return np.concatenate([latents(generator, 1, seed) for seed in seeds])
 
 
 def generate_images(generator: StyleGAN2Generator, z: np.ndarray, batch_size: int = 256,

@@ -1,6 +1,6 @@
 """NVIDIA's StyleGAN2 network pickles -> this project's configs and variable trees.
 
-Two formats are read (``../shared/docs/stylegan2-formats.md`` describes both):
+Two formats are read (``docs/formats.md`` describes both):
 
 * TensorFlow StyleGAN2: a tuple ``(G, D, Gs)`` of ``dnnlib.tflib.network.Network``
   states; ``Gs`` (the EMA generator) and ``D`` are converted.

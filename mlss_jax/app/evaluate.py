@@ -1,0 +1,188 @@
+"""``evaluate.py --pr-curve``: StyleGAN vs multi-level truncation on one generator, written out.
+
+:func:`evaluate` checks its inputs, runs the psi sweep (:mod:`mlss_jax.metrics.truncation_sweep`),
+writes ``sweep.json``, ``sweep.csv``, the two plots and a grid of truncated images, records them
+in the output's manifest, and returns what it wrote.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+from pathlib import Path
+
+from mlss_jax.app.paths import DEMO_CHECKPOINT, LEVELS_DIR
+from mlss_jax.config import check_choice, check_positive, choices
+from mlss_jax.demo.world import is_demo_world
+from mlss_jax.metrics.features import FEATURE_NETWORKS
+
+GRID_PSIS = (0.7, 0.5, 0.3)
+GRID_COLUMNS = 8
+PRODUCER = "evaluate"
+
+
+@dataclasses.dataclass(frozen=True)
+class EvaluateConfig:
+    """What the truncation sweep compares, and where it writes.
+
+    Attributes:
+      generator: generator checkpoint directory or network pickle.
+      levels_dir: the trained level runs, one subdirectory per level.
+      real: real images: a tfds dataset name (e.g. lsun/car, shapes/tiny) or a folder of images,
+        fitted to the generator's resolution; shapes is the demo world.
+      data_dir: tfds data directory (None: tfds's own).
+      features: feature network of precision/recall and FID.
+      inception_weights: pt_inception-2015-12-05-6726825d.pth, for --features inception.
+      lpips: also the mean LPIPS (VGG16) between truncated and untruncated images.
+      samples: generated (and real) samples per set (None: 2000 for the demo's shapes, else 10000).
+      psis: psi values of the sweep, comma-separated.
+      k: nearest neighbours of the precision/recall manifolds.
+      seed: seed of the latents (the cluster centres use seed + 1).
+      centres: cluster centres: the mean f(z) of the samples C_l assigns to a cluster
+        (assigned), or the mean M_l(z_k) of its Gaussian (mixture).
+      out: output directory.
+    """
+
+    generator: Path = DEMO_CHECKPOINT
+    levels_dir: Path = LEVELS_DIR
+    real: str = "shapes"
+    data_dir: str | None = None
+    features: str = choices(*FEATURE_NETWORKS, default="demo")
+    inception_weights: Path | None = None
+    lpips: bool = True
+    samples: int | None = None
+    psis: tuple[float, ...] = tuple(round(0.1 * i, 1) for i in range(11))
+    k: int = 3
+    seed: int = 0
+    centres: str = choices("assigned", "mixture", default="assigned")
+    out: Path = Path("out/evaluate")
+
+    def __post_init__(self) -> None:
+        check_choice(self, "features", FEATURE_NETWORKS)
+        check_choice(self, "centres", ("assigned", "mixture"))
+        check_positive(self, ("samples", "k"))
+        if not self.psis:
+            raise ValueError("psis must list at least one value")
+        if any(not 0.0 <= psi <= 1.0 for psi in self.psis):
+            raise ValueError(f"psis must lie in [0, 1], got {','.join(map(str, self.psis))}")
+        if self.num_samples <= self.k:
+            raise ValueError(f"samples must exceed k ({self.k})")
+        if self.features == "inception" and self.inception_weights is None:
+            raise ValueError("features inception needs --inception-weights "
+                             "(pt_inception-2015-12-05-6726825d.pth)")
+
+    @property
+    def demo_world(self) -> bool:
+        return is_demo_world(self.real)
+
+    @property
+    def num_samples(self) -> int:
+        return self.samples if self.samples is not None else 2000 if self.demo_world else 10_000
+
+
+@dataclasses.dataclass
+class EvaluateResult:
+    """The sweep's rows, its summary, and the files written (key -> path)."""
+
+    rows: list[dict]
+    summary: dict
+    outputs: dict[str, Path]
+
+
+def check_inputs(config: EvaluateConfig) -> None:
+    """Fail fast, before any model is loaded, on what would fail later."""
+    from mlss_jax.method.levels import LEVELS
+
+    if not config.generator.exists():
+        raise FileNotFoundError(f"no generator at {config.generator} (convert one first: "
+                                "python convert/from_pkl.py)")
+    missing = [lv for lv in LEVELS if not (config.levels_dir / lv).is_dir()]
+    if missing:
+        raise FileNotFoundError(f"no trained {missing[0]} level in {config.levels_dir} "
+                                "(train them: python train.py --level all)")
+    if config.out.exists() and not config.out.is_dir():
+        raise NotADirectoryError(f"--out {config.out} is a file, not a directory")
+
+
+def evaluate(config: EvaluateConfig, progress: bool | None = None) -> EvaluateResult:
+    """Run the sweep of ``config`` and write its outputs under ``config.out``."""
+    import numpy as np
+
+    from mlss_jax.app.manifest import record_outputs
+    from mlss_jax.data.real_images import load_real_images
+    from mlss_jax.demo.world import factor_predictor
+    from mlss_jax.method.runs import load_levels
+    from mlss_jax.metrics.features import feature_network
+    from mlss_jax.metrics.lpips import lpips_images
+    from mlss_jax.metrics.truncation_sweep import SweepConfig, compare_at_equal, run_sweep
+    from mlss_jax.networks.sampling import synthesize
+    from mlss_jax.networks.stylegan2 import load_generator
+    from mlss_jax.viz.grid import save_image_grid
+    from mlss_jax.viz.plots import sweep_plot
+
+    check_inputs(config)
+    generator = load_generator(config.generator)
+    levels = load_levels(config.levels_dir)
+    real_images = load_real_images(config.real, generator.resolution, config.num_samples,
+                                   data_dir=config.data_dir)
+    embed = feature_network(config.features, config.inception_weights)
+    factors = factor_predictor().labels if config.demo_world else None
+    sweep = SweepConfig(num_samples=config.num_samples, psis=config.psis, k=config.k,
+                        seed=config.seed, centre_mode=config.centres)
+    result = run_sweep(generator, levels, real_images, embed, sweep, factors=factors,
+                       perceptual=lpips_images() if config.lpips else None, progress=progress)
+    rows = result.rows
+    summary = {"at_equal_recall": compare_at_equal(rows, "recall"),
+               "at_equal_fid": compare_at_equal(rows, "fid")}
+
+    out = config.out
+    out.mkdir(parents=True, exist_ok=True)
+    settings = {**_jsonable(dataclasses.asdict(config)), "samples": config.num_samples,
+                "real_samples": len(real_images), "grid_psis": list(GRID_PSIS)}
+    outputs = {"sweep_json": out / "sweep.json", "sweep_csv": out / "sweep.csv",
+               "pr_curve": out / "pr_curve.png", "precision_fid": out / "precision_fid.png",
+               "truncation_grid": out / "truncation_grid.png"}
+    outputs["sweep_json"].write_text(json.dumps({**settings, "rows": rows, "summary": summary},
+                                                indent=2) + "\n")
+    with open(outputs["sweep_csv"], "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    sweep_plot(rows, "recall", outputs["pr_curve"], f"precision vs recall ({config.features} features)")
+    sweep_plot(rows, "fid", outputs["precision_fid"], f"precision vs FID ({config.features} features)")
+    # rows: untruncated, then each method at GRID_PSIS; the same latents in every column
+    grid = [synthesize(generator, result.ws[:GRID_COLUMNS], GRID_COLUMNS)]
+    for method in ("stylegan", "multilevel"):
+        grid += [synthesize(generator, result.truncated(method, psi, GRID_COLUMNS), GRID_COLUMNS)
+                 for psi in GRID_PSIS]
+    save_image_grid(np.concatenate(grid), outputs["truncation_grid"], ncols=GRID_COLUMNS)
+    record_outputs(out, PRODUCER, outputs, settings)
+    return EvaluateResult(rows, summary, outputs)
+
+
+def grid_caption(grid_psis: list[float]) -> str:
+    psis = ", ".join(f"{p:g}" for p in grid_psis)
+    return f"rows: untruncated; StyleGAN at psi {psis}; multi-level at psi {psis}"
+
+
+def summary_lines(result: EvaluateResult) -> list[str]:
+    """The console table: one line per method and psi, then the comparison at equal recall/FID."""
+    lines = [f"{'method':<11} {'psi':>4} {'precision':>9} {'recall':>7} {'FID':>8} {'LPIPS':>6} "
+             f"{'faithful':>8}"]
+    for r in result.rows:
+        lines.append(f"{r['method']:<11} {r['psi']:>4g} {r['precision']:>9.3f} {r['recall']:>7.3f} "
+                     f"{r['fid']:>8.3f} {r.get('lpips', float('nan')):>6.3f} "
+                     f"{r.get('faithful', float('nan')):>8.3f}")
+    for name, s in result.summary.items():
+        if s["mean_gap"] is None:
+            lines.append(f"{name}: the two curves do not overlap")
+        else:
+            lines.append(f"{name}: multi-level precision - StyleGAN precision = {s['mean_gap']:+.3f} "
+                         f"on average (higher on {s['multilevel_higher_share']:.0%} of the shared range)")
+    return lines
+
+
+def _jsonable(values: dict) -> dict:
+    return {k: str(v) if isinstance(v, Path) else list(v) if isinstance(v, tuple) else v
+            for k, v in values.items()}

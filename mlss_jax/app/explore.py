@@ -1,0 +1,232 @@
+"""``explore.py``'s commands: each checks its options, draws its images and returns what it wrote.
+
+Every command takes an :class:`ExploreContext` (generator, trained levels, output folder,
+loaded on first use) and its own options; outputs go to the context's folder, written
+only once all the work is done, and are recorded in its manifest.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from mlss_jax.app.cli import UsageError
+from mlss_jax.app.manifest import record_outputs
+from mlss_jax.method.levels import LEVELS
+
+PRODUCER = "explore"
+
+
+@dataclasses.dataclass
+class ExploreContext:
+    """Where a command reads the generator and levels and writes its files."""
+
+    generator_path: Path
+    out: Path
+    levels_dir: Path | None = None
+
+    def __post_init__(self) -> None:
+        if not self.generator_path.exists():
+            raise FileNotFoundError(f"no generator at {self.generator_path} (convert one first: "
+                                    "python convert/from_pkl.py)")
+        if self.out.exists() and not self.out.is_dir():
+            raise NotADirectoryError(f"--out {self.out} is a file, not a directory")
+
+    @functools.cached_property
+    def generator(self):
+        from mlss_jax.networks.stylegan2 import load_generator
+
+        return load_generator(self.generator_path)
+
+    @functools.cached_property
+    def levels(self) -> list:
+        from mlss_jax.method.runs import load_levels
+
+        return load_levels(self.levels_dir)
+
+    def levels_trained(self) -> bool:
+        return self.levels_dir is not None and all((self.levels_dir / lv).is_dir() for lv in LEVELS)
+
+    def write(self, files: dict[str, Callable[[Path], Path]], settings: dict) -> list[Path]:
+        """Write each ``key -> writer(path)``, named ``key.<suffix>`` by the writer, and record them."""
+        self.out.mkdir(parents=True, exist_ok=True)
+        written = {key: writer(self.out) for key, writer in files.items()}
+        record_outputs(self.out, PRODUCER, written)
+        return list(written.values())
+
+
+def _grid(name: str, images: np.ndarray, ncols: int) -> Callable[[Path], Path]:
+    from mlss_jax.viz.grid import save_image_grid
+
+    return lambda out: save_image_grid(images, out / f"{name}.png", ncols=ncols)
+
+
+def control(ctx: ExploreContext, level: str = "fine", clusters: list[int] | None = None,
+            columns: int = 8, seed: int = 0) -> list[Path]:
+    """One row per cluster of ``level`` (the rest fixed down each column), or, with ``clusters``
+    (one per level), samples composed from those clusters."""
+    from mlss_jax.explore import toolkit as ex
+
+    levels = ctx.levels
+    if clusters is not None:
+        if len(clusters) != len(LEVELS):
+            raise UsageError("--clusters takes one cluster per level: c,m,f")
+        for lv, k, model in zip(LEVELS, clusters, levels, strict=True):
+            if not 0 <= k < model.config.num_clusters:
+                raise ValueError(f"{lv} cluster {k} is out of range 0..{model.config.num_clusters - 1}")
+        images = ex.composed_images(ctx.generator, levels, tuple(clusters), columns, seed)
+        name = "compose-" + "-".join(map(str, clusters))
+    else:
+        images = ex.control_images(ctx.generator, levels, LEVELS.index(level), columns, seed)
+        name = f"control-{level}"
+    return ctx.write({name: _grid(name, images, columns)}, {})
+
+
+def tsne(ctx: ExploreContext, samples: int = 1000, perplexity: float = 30.0, seed: int = 0) -> list[Path]:
+    """Per-level t-SNE maps of the levels' latents, coloured by cluster."""
+    from mlss_jax.explore import toolkit as ex
+    from mlss_jax.viz.plots import tsne_plot
+
+    embeddings = ex.tsne_embeddings(ctx.generator, ctx.levels, samples, perplexity, seed)
+    return ctx.write({"tsne": lambda out: tsne_plot(embeddings, out / "tsne.png")}, {})
+
+
+def interpolate(ctx: ExploreContext, seeds: list[int] = (1, 2), space: str = "z",
+                mode: str = "slerp", steps: int = 10) -> list[Path]:
+    """Frames between two seeds' images, in Z or W, as a strip and a GIF."""
+    from mlss_jax.explore import toolkit as ex
+    from mlss_jax.viz.grid import save_gif
+
+    if len(seeds) != 2:
+        raise UsageError("--seeds takes two seeds, e.g. 1,2")
+    if space == "w" and mode == "slerp":
+        raise UsageError("W is not Gaussian: use --mode lerp with --space w")
+    frames = ex.interpolation_images(ctx.generator, *seeds, steps, space, mode)
+    stem = f"interpolate-{space}-{mode}-{seeds[0]}-{seeds[1]}"
+    return ctx.write({stem: _grid(stem, frames, len(frames)),
+                      f"{stem}-gif": lambda out: save_gif(frames, out / f"{stem}.gif")}, {})
+
+
+def mix(ctx: ExploreContext, seeds: list[int] = (1, 2, 3, 4, 5), level: str = "all") -> list[Path]:
+    """Style mixing by level: the level's inputs from the column's seed, the rest from the row's."""
+    from mlss_jax.explore import toolkit as ex
+    from mlss_jax.method.levels import LevelSplit
+
+    # the split the levels were trained with, if there are levels; else the default
+    split = ctx.levels[0].split if ctx.levels_trained() else LevelSplit.parse(None, ctx.generator.num_ws)
+    chosen = LEVELS if level == "all" else (level,)
+    grids = {f"mix-{lv}": _grid(f"mix-{lv}", ex.mixing_images(ctx.generator, list(seeds), split.range(lv)),
+                                len(seeds) + 1) for lv in chosen}
+    return ctx.write(grids, {})
+
+
+def edit(ctx: ExploreContext, direction: Path | None = None, pca: int | None = None,
+         interfacegan: str | None = None, layers: tuple[int, int] | None = None,
+         strengths: list[float] = (-3, -2, -1, 0, 1, 2, 3), seeds: list[int] = (1, 2, 3, 4),
+         samples: int = 5000) -> tuple[list[Path], dict]:
+    """Images moved along a direction in W (a file, a PCA component, or an InterFaceGAN boundary);
+    returns the files and the direction's statistics."""
+    from mlss_jax.explore import toolkit as ex
+    from mlss_jax.explore.latent_ops import layer_mask
+
+    generator = ctx.generator
+    mask = layer_mask(generator.num_ws, layers)
+    info: dict = {}
+    if direction is not None:
+        vector = read_direction(direction, generator.w_dim)
+        name = direction.stem
+    elif pca is not None:
+        if not 0 <= pca < generator.w_dim:
+            raise UsageError(f"--pca must be in 0..{generator.w_dim - 1}")
+        vector, std = ex.pca_direction(generator, pca, samples, 0)
+        name, info = f"pca{pca}", {"component_std": std}
+    else:
+        factor, _, value = interfacegan.partition("=")
+        vector, info = ex.interfacegan_direction(generator, factor, value, samples, 0)
+        name = f"interfacegan-{factor}-{value}"
+    images = ex.edit_images(generator, list(seeds), vector, np.asarray(strengths), mask)
+    span = "all" if layers is None else f"{layers[0]}-{layers[1]}"
+    stem = f"edit-{name}-layers-{span}"
+    files = {stem: _grid(stem, images, len(strengths))}
+    if direction is None:  # a computed direction is kept, to reuse with --direction
+        vector = np.asarray(vector, np.float32)
+        files[f"direction-{name}"] = lambda out: _save_npy(out / f"direction-{name}.npy", vector)
+    return ctx.write(files, {}), info
+
+
+def _save_npy(path: Path, array: np.ndarray) -> Path:
+    np.save(path, array)
+    return path
+
+
+def read_direction(path: Path, w_dim: int) -> np.ndarray:
+    """A [w_dim] finite direction from a .npy file."""
+    if not path.is_file():
+        raise FileNotFoundError(f"no direction file {path}")
+    try:
+        vector = np.load(path, allow_pickle=False)
+    except ValueError as err:
+        raise ValueError(f"cannot read {path} as a .npy array ({err})") from None
+    if vector.shape != (w_dim,):
+        raise ValueError(f"{path}: direction of shape {vector.shape}, expected ({w_dim},)")
+    if not np.all(np.isfinite(vector)):
+        raise ValueError(f"{path}: the direction has NaN or infinite entries")
+    return vector
+
+
+def project(ctx: ExploreContext, config, image: Path | None = None,
+            seeds: list[int] | None = None) -> tuple[list[Path], dict]:
+    """Find the latents of an image file, or of generated images of ``seeds`` (default 0-19),
+    and score the reconstruction (LPIPS; on the demo world, the factors it keeps)."""
+    from mlss_jax.data.real_images import load_image_file
+    from mlss_jax.demo.world import factor_predictor, is_demo_world
+    from mlss_jax.explore import toolkit as ex
+    from mlss_jax.explore.projection import project as run_projection
+    from mlss_jax.viz.grid import to_uint8
+
+    generator = ctx.generator
+    if image is not None:
+        targets = load_image_file(image, generator.resolution)[None]
+        stem = image.stem
+    else:
+        seeds = seeds or list(range(20))
+        targets = ex.synthesize(generator, generator.mapping(ex.seed_latents(generator, seeds)))
+        stem = f"seeds-{seeds[0]}-{seeds[-1]}"
+    snapshot_steps = tuple(int(round(i * config.steps / 8)) for i in range(8))
+    result = run_projection(generator, targets, config, snapshot_steps)
+    recon = to_uint8(result.images)
+    # progress: one row per target, columns along the optimisation, the target last
+    steps = np.stack([to_uint8(images) for _, images in result.snapshots], axis=1)
+    strip = np.concatenate([steps, targets[:, None]], axis=1).reshape(-1, *targets.shape[1:])
+    report = {"targets": len(targets), "steps": config.steps, "w_plus": config.w_plus,
+              "mean_lpips": float(result.lpips.mean()), "lpips": result.lpips.tolist()}
+    if image is None and is_demo_world(image_shape=targets.shape[1:]):
+        predictor = factor_predictor()
+        before, after = predictor.labels(targets), predictor.labels(recon)
+        same = {k: before[k] == after[k] for k in before}
+        report["same_factors_all"] = float(np.mean(np.all(np.stack(list(same.values())), axis=0)))
+        report["same_factor"] = {k: float(v.mean()) for k, v in same.items()}
+
+    def save_latents(out: Path) -> Path:
+        path = out / f"projected-{stem}.npz"
+        np.savez(path, ws=result.ws, lpips=result.lpips,
+                 **{f"noise_{b}_{layer}": v for b, layers in result.noise.items()
+                    for layer, v in layers.items()})
+        return path
+
+    def save_report(out: Path) -> Path:
+        path = out / f"project-{stem}.json"
+        path.write_text(json.dumps(report, indent=2) + "\n")
+        return path
+
+    files = {f"projected-{stem}": save_latents,
+             f"reconstruction-{stem}": _grid(f"reconstruction-{stem}",
+                                             np.concatenate([targets, recon]), len(targets)),
+             f"progress-{stem}": _grid(f"progress-{stem}", strip, steps.shape[1] + 1),
+             f"project-{stem}": save_report}
+    return ctx.write(files, {}), report

@@ -1,0 +1,59 @@
+"""What every frozen config shares: checks it runs on itself in ``__post_init__``.
+
+Configs raise ``ValueError`` naming the field (``batch_size must be positive``); the
+command line (:func:`mlss_jax.app.cli.config_from_args`) says the same with the flag's name.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, Iterable
+
+
+def check_finite(config: Any) -> None:
+    """Every float field (and every float in a tuple field) is a finite number."""
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        values = value if isinstance(value, tuple) else (value,)
+        if any(isinstance(v, float) and not math.isfinite(v) for v in values):
+            raise ValueError(f"{field.name} must be a finite number, got {value}")
+
+
+def check_positive(config: Any, names: Iterable[str]) -> None:
+    for name in names:
+        value = getattr(config, name)
+        if value is not None and value <= 0:
+            raise ValueError(f"{name} must be positive, got {value}")
+
+
+def check_at_least(config: Any, name: str, minimum: float) -> None:
+    value = getattr(config, name)
+    if value < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, got {value}")
+
+
+def check_unit_interval(config: Any, name: str, what: str = "a number") -> None:
+    values = getattr(config, name)
+    for value in values if isinstance(values, tuple) else (values,):
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"{name} must be {what} in [0, 1], got {value}")
+
+
+def check_choice(config: Any, name: str, choices: Iterable[str]) -> None:
+    choices = tuple(choices)
+    if getattr(config, name) not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(choices)}, got {getattr(config, name)!r}")
+
+
+def choices(*options: str, default: str) -> Any:
+    """A string field limited to ``options`` (the flag builder offers them as choices)."""
+    return dataclasses.field(default=default, metadata={"choices": options})
+
+
+@dataclasses.dataclass(frozen=True)
+class Preset:
+    """A named recipe: a config and one line on what it is for (``--preset NAME``)."""
+
+    description: str
+    config: Any
