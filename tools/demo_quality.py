@@ -43,21 +43,21 @@ def main(argv: list[str] | None = None) -> int:
 
     from mlss_jax.demo.shapes_tfds import load_shapes
     from mlss_jax.demo.quality import factor_quality
-    from mlss_jax.demo.factor_classifier import load_classifier, predict
+    from mlss_jax.demo.world import factor_predictor, is_demo_world
     from mlss_jax.networks.stylegan2 import load_generator
     from mlss_jax.networks.sampling import generate_images, latents
     from mlss_jax.viz.grid import save_image_grid
 
     generator = load_generator(args.network)
-    if (generator.resolution, generator.img_channels) != (32, 3):
+    shape = (generator.resolution, generator.resolution, generator.img_channels)
+    if not is_demo_world(image_shape=shape):
         raise ValueError(f"{args.network} makes {generator.resolution}x{generator.resolution}x"
                          f"{generator.img_channels} images; the demo world is 32x32x3")
-    classifier_config, classifier_params = load_classifier(args.classifier)
+    predictor = factor_predictor(args.classifier)
     _, data_labels = load_shapes("train", args.dataset_config, args.data_dir)
     images = generate_images(generator, latents(generator, args.samples, args.seed),
                              batch_size=args.batch_size)
-    quality = factor_quality(predict(classifier_config, classifier_params, images), data_labels,
-                             args.threshold)
+    quality = factor_quality(predictor.probabilities(images), data_labels, args.threshold)
 
     args.out.mkdir(parents=True, exist_ok=True)
     report = {"network": str(args.network), "samples": args.samples, "seed": args.seed,

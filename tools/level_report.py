@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     from mlss_jax.method.levels import LEVELS
     from mlss_jax.method.models import classifier_accuracy, level_images
     from mlss_jax.method.runs import load_level
-    from mlss_jax.demo.factor_classifier import load_classifier, predict
+    from mlss_jax.demo.world import factor_predictor
     from mlss_jax.networks.stylegan2 import load_generator
     from mlss_jax.viz.grid import to_uint8
 
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     if not levels:
         raise FileNotFoundError(f"no level runs in {args.levels_dir} (train them: python train.py --level all)")
     generator = load_generator(args.generator)
-    cls_config, cls_params = load_classifier(args.classifier)
+    predictor = factor_predictor(args.classifier)
     rows = []
     for level in levels:
         model = load_level(args.levels_dir / level)
@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
                                              model.gen, clusters[i:i + 250], eps[i:i + 250],
                                              z_other[i:i + 250])))
             for i in range(0, args.samples, 250)])
-        factors = {name: p.argmax(-1) for name, p in predict(cls_config, cls_params, images).items()}
+        factors = predictor.labels(images)
         nmi = {name: normalized_mutual_information(clusters, factors[name]) for name in FACTORS}
         accuracy = classifier_accuracy(model, generator.variables, args.samples, seed=args.seed + 1)
         rows.append({"level": level, "ws": list(model.level_range), "clusters": k,

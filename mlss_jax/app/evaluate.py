@@ -15,6 +15,7 @@ from pathlib import Path
 from mlss_jax.app.paths import DEMO_CHECKPOINT, LEVELS_DIR
 from mlss_jax.config import check_choice, check_positive, choices
 from mlss_jax.demo.world import is_demo_world
+from mlss_jax.method.centres import CENTRE_MODES
 from mlss_jax.metrics.features import FEATURE_NETWORKS
 
 GRID_PSIS = (0.7, 0.5, 0.3)
@@ -55,12 +56,12 @@ class EvaluateConfig:
     psis: tuple[float, ...] = tuple(round(0.1 * i, 1) for i in range(11))
     k: int = 3
     seed: int = 0
-    centres: str = choices("assigned", "mixture", default="assigned")
+    centres: str = choices(*CENTRE_MODES, default="assigned")
     out: Path = Path("out/evaluate")
 
     def __post_init__(self) -> None:
         check_choice(self, "features", FEATURE_NETWORKS)
-        check_choice(self, "centres", ("assigned", "mixture"))
+        check_choice(self, "centres", CENTRE_MODES)
         check_positive(self, ("samples", "k"))
         if not self.psis:
             raise ValueError("psis must list at least one value")

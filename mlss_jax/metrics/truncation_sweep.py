@@ -17,7 +17,8 @@ import numpy as np
 
 from mlss_jax.metrics.frechet import frechet_distance, gaussian_stats
 from mlss_jax.metrics.precision_recall import knn_radii, precision_recall
-from mlss_jax.method.centres import cluster_centres
+from mlss_jax.config import check_choice, check_positive, check_unit_interval, choices
+from mlss_jax.method.centres import CENTRE_MODES, cluster_centres
 from mlss_jax.method.models import LevelModel
 from mlss_jax.networks.stylegan2 import StyleGAN2Generator
 from mlss_jax.networks.sampling import latents, synthesize
@@ -26,15 +27,28 @@ from mlss_jax.viz.grid import to_uint8
 
 @dataclasses.dataclass(frozen=True)
 class SweepConfig:
-    """Attributes: num_samples (generated, and real when available), psis, k (nearest
-    neighbours), seed (latents; centres use seed + 1), batch_size, centre_mode."""
+    """The psi sweep's settings.
+
+    Attributes:
+      num_samples: generated samples per set (and real ones, when that many are available).
+      psis: truncation strengths, each in [0, 1].
+      k: nearest neighbours of the precision/recall manifolds.
+      seed: seed of the latents (the cluster centres use seed + 1).
+      batch_size: generation batch.
+      centre_mode: assigned (the mean f(z) of each cluster's samples) or mixture.
+    """
 
     num_samples: int = 10_000
     psis: tuple[float, ...] = tuple(round(0.1 * i, 1) for i in range(11))
     k: int = 3
     seed: int = 0
     batch_size: int = 250
-    centre_mode: str = "assigned"
+    centre_mode: str = choices(*CENTRE_MODES, default="assigned")
+
+    def __post_init__(self) -> None:
+        check_positive(self, ("num_samples", "k", "batch_size"))
+        check_unit_interval(self, "psis")
+        check_choice(self, "centre_mode", CENTRE_MODES)
 
 
 def _batched(n: int, batch: int):
