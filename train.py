@@ -11,8 +11,6 @@ and metrics.json (how often C_l recovers the cluster on fresh samples).
 
 from __future__ import annotations
 
-import dataclasses
-import json
 from pathlib import Path
 
 from mlss_jax.app import cli
@@ -21,6 +19,7 @@ from mlss_jax.app.paths import DEMO_CHECKPOINT, LEVELS_DIR
 
 def main(argv: list[str] | None = None) -> int:
     from mlss_jax.method.levels import LEVELS
+    from mlss_jax.app.train import train_levels
     from mlss_jax.method.config import MLSSConfig
 
     parser = cli.ArgumentParser(prog="train.py", description=__doc__.splitlines()[0])
@@ -30,7 +29,10 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"converted generator checkpoint or network pickle (default: {DEMO_CHECKPOINT})")
     parser.add_argument("--out", type=Path, default=LEVELS_DIR,
                         help=f"directory of the level runs, one subdirectory per level (default: {LEVELS_DIR})")
-    parser.add_argument("--resume", action="store_true", help="continue the runs in --out")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the runs in --out (a level without one starts it)")
+    parser.add_argument("--force", action="store_true",
+                        help="replace the runs already in --out")
     parser.add_argument("--eval-samples", type=int, default=2000,
                         help="fresh samples for the final classifier accuracy (default: 2000)")
     cli.add_config_flags(parser, MLSSConfig, skip=("level",))
@@ -38,38 +40,15 @@ def main(argv: list[str] | None = None) -> int:
     config = cli.config_from_args(parser, MLSSConfig, args, level=LEVELS[0])
     if args.eval_samples < 0:
         parser.error("--eval-samples must be >= 0")
-    if not args.generator.exists():
-        raise FileNotFoundError(f"no generator at {args.generator} (convert one first: "
-                                "python convert/from_pkl.py)")
-
-    from mlss_jax.app.manifest import record_outputs
-    from mlss_jax.method.models import classifier_accuracy
-    from mlss_jax.method.runs import load_level
-    from mlss_jax.method.training import train_level
-    from mlss_jax.networks.stylegan2 import load_generator
-
     levels = LEVELS if args.level == "all" else (args.level,)
-    generator = load_generator(args.generator)
-    for level in levels:
-        config = dataclasses.replace(config, level=level)
-        result = train_level(config, args.generator, args.out / level, resume=args.resume,
-                             generator=generator)
-        model = load_level(result.run_dir)
-        metrics = {"level": level, "step": result.step,
-                   "steps_per_second": round(result.steps_per_second, 3)}
-        if args.eval_samples:
-            metrics["classifier_accuracy"] = classifier_accuracy(
-                model, generator.variables, args.eval_samples, seed=config.seed + 1)
-            metrics["eval_samples"] = args.eval_samples
-        (result.run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-        record_outputs(result.run_dir, "train", {"metrics": result.run_dir / "metrics.json",
-                                                 "preview": result.preview})
-        accuracy = metrics.get("classifier_accuracy")
-        print(f"{level}: step {result.step}, {result.steps_per_second:.2f} steps/s"
-              + (f", C_{level} accuracy on {args.eval_samples} fresh samples {accuracy:.3f}"
+    for level in train_levels(config, args.generator, args.out, levels, args.resume, args.force,
+                              args.eval_samples):
+        accuracy = level.classifier_accuracy
+        print(f"{level.level}: step {level.step}, {level.steps_per_second:.2f} steps/s"
+              + (f", C_{level.level} accuracy on {args.eval_samples} fresh samples {accuracy:.3f}"
                  if accuracy is not None else ""))
-        print(f"  checkpoint: {result.run_dir}/")
-        print(f"  preview:    {result.preview}")
+        print(f"  checkpoint: {level.run_dir}/")
+        print(f"  preview:    {level.preview}")
     return 0
 
 

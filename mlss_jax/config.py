@@ -51,6 +51,15 @@ def choices(*options: str, default: str) -> Any:
     return dataclasses.field(default=default, metadata={"choices": options})
 
 
+def quote_error(err: BaseException, limit: int = 160) -> str:
+    """Another library's exception in one line of at most about ``limit`` characters, cut at a
+    word boundary (never mid-word): ``TypeName: first line...``."""
+    text = " ".join(str(err).split()) or "no message"
+    if len(text) > limit:
+        text = text[:limit].rsplit(" ", 1)[0] + " ..."
+    return f"{type(err).__name__}: {text}"
+
+
 @dataclasses.dataclass(frozen=True)
 class Preset:
     """A named recipe: a config and one line on what it is for (``--preset NAME``)."""

@@ -183,10 +183,10 @@ def test_real_images_from_a_folder_and_from_tfds(tmp_path):
     with pytest.raises(ValueError, match="cannot read image .*c.png"):
         load_real_images(str(folder), 32, 10)
 
-    from mlss_jax.demo.shapes_tfds import load_shapes
+    from mlss_jax.demo.shapes import example
 
-    via_tfds = load_real_images("shapes/tiny", 32, 5)
-    np.testing.assert_array_equal(via_tfds, load_shapes("train", "tiny")[0][:5])
+    rendered = load_real_images("shapes/tiny", 32, 5)  # rendered: the tfds train split's images
+    np.testing.assert_array_equal(rendered, np.stack([example(0, i).image for i in range(5)]))
     with pytest.raises(ValueError, match="neither an image folder nor a tfds dataset"):
         load_real_images("no_such_dataset_xyz", 32, 5)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -24,6 +25,7 @@ from mlss_jax.method.training import train_level
 from mlss_jax.networks.config import GeneratorConfig
 from mlss_jax.networks.generator import init_generator
 from mlss_jax.runtime.loop import TrainingDiverged
+from mlss_jax.runtime.run_state import RunCheckpointer
 from mlss_jax.weights.checkpoint import CheckpointError, save_networks
 
 from two_devices import MLSS_TINY
@@ -136,14 +138,22 @@ def test_sigkill_then_resume_equals_uninterrupted(tiny_generator, tmp_path):
 def test_nan_stops_the_run_and_keeps_finite_checkpoints(tiny_generator, tmp_path):
     config = MLSSConfig(level="coarse", **{**MLSS_TINY, "steps": 20}, checkpoint_every=1,
                         log_every=1, learning_rate=1e30, mixture_lr=1e30, mapper_lr=1e30)
-    with pytest.raises(TrainingDiverged, match="last good checkpoint"):
+    with pytest.raises(TrainingDiverged) as diverged:
         train_level(config, tiny_generator, tmp_path / "run", progress=False)
-    try:
+    saved = RunCheckpointer(tmp_path / "run").latest_step()
+    if saved is None:  # diverged before the first checkpoint: the message must not claim one
+        assert "no checkpoint was saved" in str(diverged.value)
+    else:
+        assert f"last good checkpoint (step {saved})" in str(diverged.value)
         model = load_level(tmp_path / "run")
-    except CheckpointError:
-        return  # diverged before the first checkpoint: nothing was saved
-    leaves = jax.tree_util.tree_leaves((model.gen, model.classifier))
-    assert all(np.all(np.isfinite(x)) for x in leaves)
+        leaves = jax.tree_util.tree_leaves((model.gen, model.classifier))
+        assert all(np.all(np.isfinite(x)) for x in leaves)
+    # the directory is not stuck: --force replaces the diverged run
+    sane = dataclasses.replace(config, steps=2, learning_rate=3e-4, mixture_lr=1e-2, mapper_lr=1e-2)
+    with pytest.raises(FileExistsError, match="--force replaces it"):
+        train_level(sane, tiny_generator, tmp_path / "run", progress=False)
+    train_level(sane, tiny_generator, tmp_path / "run", progress=False, force=True)
+    assert load_level(tmp_path / "run").step == 2
 
 
 @pytest.mark.parametrize("args, code, message", [

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 
@@ -61,7 +63,7 @@ def test_bad_arguments():
 
 
 def test_tfds_builder_tiny_matches_the_renderer(tmp_path):
-    from mlss_jax.demo.shapes_tfds import Shapes, load_shapes
+    from mlss_jax.demo.shapes_tfds import Shapes, load_tfds_shapes as load_shapes
 
     images, labels = load_shapes("train", config="tiny", data_dir=tmp_path)
     assert images.shape == (512, RESOLUTION, RESOLUTION, 3) and images.dtype == np.uint8
@@ -74,3 +76,21 @@ def test_tfds_builder_tiny_matches_the_renderer(tmp_path):
     np.testing.assert_array_equal(test_images[0], example(0, 512).image)
     info = Shapes(config="tiny", data_dir=str(tmp_path)).info
     assert info.features["hue"].names == list(FACTORS["hue"])
+
+
+def test_rendered_splits_match_the_examples_in_parallel_and_without_tensorflow(monkeypatch):
+    from mlss_jax.demo.shapes import load_shapes, render_examples, split_range
+
+    serial, labels = render_examples(505, 640, workers=1)
+    parallel, parallel_labels = render_examples(505, 640, workers=2, chunk=50)
+    np.testing.assert_array_equal(serial, parallel)
+    assert all(np.array_equal(labels[k], parallel_labels[k]) for k in FACTORS)
+    np.testing.assert_array_equal(serial[7], example(0, 512).image)
+    assert {k: int(v[7]) for k, v in labels.items()} == example(0, 512).labels
+    # where TensorFlow is missing, load_shapes renders the split itself
+    monkeypatch.setitem(sys.modules, "mlss_jax.demo.shapes_tfds", None)
+    images, _ = load_shapes("test", "tiny")
+    assert split_range("test", "tiny") == (512, 640)
+    np.testing.assert_array_equal(images, serial[7:])
+    with pytest.raises(ValueError, match="unknown shapes config"):
+        split_range("train", "huge")

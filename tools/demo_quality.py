@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     if not 0.0 < args.threshold <= 1.0:
         parser.error("--threshold must be in (0, 1]")
 
-    from mlss_jax.demo.shapes_tfds import load_shapes
+    from mlss_jax.demo.shapes import load_shapes
     from mlss_jax.demo.quality import factor_quality
     from mlss_jax.demo.world import factor_predictor, is_demo_world
     from mlss_jax.networks.stylegan2 import load_generator

@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     config = cli.config_from_args(parser, ClassifierConfig, args)
 
-    from mlss_jax.demo.shapes_tfds import load_shapes
+    from mlss_jax.demo.shapes import load_shapes
     from mlss_jax.demo.factor_classifier import accuracy, save_classifier, train_classifier
 
     train_images, train_labels = load_shapes("train", args.dataset_config, args.data_dir)

@@ -25,6 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="run directory")
     parser.add_argument("--resume", action="store_true",
                         help="continue the run in --out from its newest checkpoint")
+    parser.add_argument("--force", action="store_true", help="replace a run already in --out")
     parser.add_argument("--dataset-config", default="default", choices=["default", "tiny"],
                         help="shapes config to train on (default: default)")
     parser.add_argument("--data-dir", default=None, help="tfds data directory (default: tfds's)")
@@ -37,14 +38,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     config = cli.config_from_args(parser, GANTrainConfig, args, presets=GAN_PRESETS)
 
-    from mlss_jax.demo.shapes_tfds import load_shapes
+    from mlss_jax.demo.shapes import load_shapes
+    from mlss_jax.runtime.run_state import check_run_dir
     from mlss_jax.gan.training import train_gan
 
-    images, _ = load_shapes("train", args.dataset_config, args.data_dir)
     if args.init_from is not None and not args.init_from.is_file():
         raise FileNotFoundError(f"no such pickle: {args.init_from}")
+    check_run_dir(args.out, args.resume, args.force)  # before the data is loaded
+    images, _ = load_shapes("train", args.dataset_config, args.data_dir, progress=True)
     result = train_gan(config, images, args.out, resume=args.resume,
-                       dataset_name=f"shapes/{args.dataset_config}", init_from=args.init_from)
+                       dataset_name=f"shapes/{args.dataset_config}", init_from=args.init_from,
+                       force=args.force)
     print(f"step {result.step}: {result.images_per_second:.1f} img/s over "
           f"{result.seconds:.0f} s this session")
     print(f"samples:  {result.run_dir / 'samples'}/")

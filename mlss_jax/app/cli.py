@@ -6,20 +6,49 @@ import argparse
 import dataclasses
 import inspect
 import math
+import os
 import re
+import signal
 import sys
 import typing
 from pathlib import Path
 from typing import Callable, NoReturn, Sequence
 
 from mlss_jax.config import Preset
+from mlss_jax.runtime.loop import TrainingInterrupted
+from mlss_jax.runtime.run_state import RunDirInUse
 from mlss_jax.weights.checkpoint import CheckpointError
 from mlss_jax.weights.safe_pickle import NetworkPickleError
 
 # Errors that mean "bad input", reported in one line. Anything else is a bug and
 # keeps its traceback.
-USER_ERRORS = (NetworkPickleError, CheckpointError, FileExistsError, FileNotFoundError,
-               IsADirectoryError, PermissionError, ValueError)
+USER_ERRORS = (NetworkPickleError, CheckpointError, RunDirInUse, FileExistsError,
+               FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError, ValueError)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C's KeyboardInterrupt so that ``finally`` blocks run."""
+
+
+def _raise_terminated(_signum, _frame) -> NoReturn:
+    raise Terminated
+
+
+# Set by a parent (run.py) for its stage commands: they end with it, even if it is killed.
+PARENT_ENV = "MLSS_PARENT_PID"
+
+
+def _die_with_parent() -> None:
+    """SIGTERM this process when the process named by ``PARENT_ENV`` ends (Linux's
+    PR_SET_PDEATHSIG); if that parent is gone already, stop now."""
+    parent = os.environ.get(PARENT_ENV)
+    if not parent or not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
+    if os.getppid() != int(parent):
+        raise Terminated
 
 
 class UsageError(ValueError):
@@ -35,9 +64,15 @@ class ArgumentParser(argparse.ArgumentParser):
 
 def run(main: Callable[[Sequence[str] | None], int | None],
         argv: Sequence[str] | None = None) -> NoReturn:
-    """Run ``main`` and exit; user errors become ``prog: error: message`` on stderr, exit 1."""
+    """Run ``main`` and exit; user errors become ``prog: error: message`` on stderr, exit 1.
+
+    Ctrl-C and SIGTERM end the command with one line and exit 130 / 143; a trainer saves a
+    checkpoint first (:class:`mlss_jax.runtime.loop.TrainingInterrupted`).
+    """
     prog = sys.argv[0].rsplit("/", 1)[-1]
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
+        _die_with_parent()
         code = main(argv)
     except UsageError as err:
         print(f"{prog}: error: {err} (see --help)", file=sys.stderr)
@@ -46,9 +81,17 @@ def run(main: Callable[[Sequence[str] | None], int | None],
         message = str(err).splitlines()[0] if str(err) else type(err).__name__
         print(f"{prog}: error: {message}", file=sys.stderr)
         sys.exit(1)
+    except TrainingInterrupted as err:
+        print(f"{prog}: {err}", file=sys.stderr)
+        sys.exit(err.exit_code)
+    except Terminated:
+        print(f"{prog}: terminated", file=sys.stderr)
+        sys.exit(128 + signal.SIGTERM)
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
-        sys.exit(130)
+        sys.exit(128 + signal.SIGINT)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     sys.exit(code or 0)
 
 
@@ -165,8 +208,8 @@ def config_from_args(parser: argparse.ArgumentParser, config_class: type, args: 
 
 
 def flag_message(message: str, config_class: type) -> str:
-    """A config's error in the command line's words: the field it names first becomes its flag."""
+    """A config's error in the command line's words: ``field must ...`` becomes ``--field must ...``."""
     name, _, rest = message.partition(" ")
-    if name in {f.name for f in dataclasses.fields(config_class)}:
+    if name in {f.name for f in dataclasses.fields(config_class)} and rest.startswith(("must", "needs")):
         return f"{_flag(name)} {rest}"
     return message

@@ -14,6 +14,7 @@ import dataclasses
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -25,6 +26,7 @@ from mlss_jax.config import Preset, check_choice, check_positive, choices
 from mlss_jax.demo.world import DEMO_PICKLE, is_demo_world
 from mlss_jax.method.levels import LEVELS
 from mlss_jax.metrics.features import FEATURE_NETWORKS
+from mlss_jax.runtime.run_state import lock_run_dir
 
 @dataclasses.dataclass(frozen=True)
 class PipelineConfig:
@@ -80,6 +82,9 @@ PIPELINE_PRESETS = {
 }
 
 
+CHILD_STOP_SECONDS = 60    # how long an interrupted stage may take to save its checkpoint
+
+
 class StageFailed(RuntimeError):
     """A stage's command failed; the message names the stage and its log."""
 
@@ -107,6 +112,20 @@ class Stage:
     skip_reason: str | None = None     # why this stage does not apply to this run
     clean: tuple[Path, ...] = ()       # outputs to delete before a forced or fresh run
     resumable: bool = False            # pass --resume when its output exists
+    reads: tuple[str, ...] = ()        # the stages whose outputs it reads
+    inputs: tuple[Path, ...] = ()      # files outside the run it reads (the pickle)
+
+
+def fingerprint(stage: Stage, done: dict) -> str:
+    """What a stage's result depends on: its commands, the files it reads (size and time), and
+    the fingerprints of the stages it reads. A finished stage is reused only while this holds."""
+    import hashlib
+
+    files = [[str(p), p.stat().st_size, p.stat().st_mtime_ns] if p.exists() else [str(p)]
+             for p in stage.inputs]
+    upstream = [done.get(name, {}).get("fingerprint") for name in stage.reads]
+    text = json.dumps([stage.commands, files, upstream])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def stages(config: PipelineConfig, out: Path, write_report: Callable[[], None]) -> list[Stage]:
@@ -116,26 +135,30 @@ def stages(config: PipelineConfig, out: Path, write_report: Callable[[], None]) 
     train_steps = [] if config.steps is None else ["--steps", str(config.steps)]
     psis = [] if config.psis is None else ["--psis", config.psis]
     not_demo = None if config.demo_world else "needs the demo world's factor classifier"
+    trained = ("convert", *(f"train-{level}" for level in LEVELS))
     result = [Stage("convert", [[python, "convert/from_pkl.py", "--pkl", str(config.pkl), "--out",
-                                 str(gen), "--force"]], clean=(gen,))]
+                                 str(gen), "--force"]], clean=(gen,), inputs=(Path(config.pkl),))]
     for level in LEVELS:
         result.append(Stage(
             f"train-{level}",
             [[python, "train.py", "--level", level, "--generator", str(gen), "--out", str(levels),
               "--eval-samples", str(config.train_eval_samples), *train_steps]],
-            clean=(levels / level,), resumable=True))
+            clean=(levels / level,), resumable=True, reads=("convert",)))
     result += [
         Stage("level-report", [[python, "tools/level_report.py", "--levels-dir", str(levels),
                                 "--generator", str(gen), "--samples", str(config.report_samples),
-                                "--out", str(layout.level_report)]], skip_reason=not_demo),
+                                "--out", str(layout.level_report)]], skip_reason=not_demo,
+              clean=(layout.level_report,),
+              reads=trained),
         Stage("evaluate", [[python, "evaluate.py", "--pr-curve", "--generator", str(gen),
                             "--levels-dir", str(levels), "--real", config.real,
                             "--features", config.features, "--samples", str(config.samples),
                             *psis, "--lpips" if config.lpips else "--no-lpips",
-                            "--out", str(layout.evaluate)]]),
+                            "--out", str(layout.evaluate)]], clean=(layout.evaluate,), reads=trained),
         Stage("control", [[python, "explore.py", "control", *args, "--generator", str(gen),
                            "--levels-dir", str(levels), "--out", str(layout.control)]
-                          for args in ([["--level", lv] for lv in LEVELS] + [["--clusters", "0,0,0"]])]),
+                          for args in ([["--level", lv] for lv in LEVELS] + [["--clusters", "0,0,0"]])],
+              clean=(layout.control,), reads=trained),
         Stage("report", [], run_inline=write_report),
     ]
     return result
@@ -164,8 +187,15 @@ def _read_pty(fd: int) -> bytes:
 
 def _run_logged(command: list[str], log: Path) -> int:
     """Run ``command`` in the repository; its output goes to the terminal and is appended
-    to ``log``. On a terminal the child gets a pseudo-terminal, so its progress bars show."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    to ``log``. On a terminal the child gets a pseudo-terminal, so its progress bars show.
+
+    The child runs in its own session and dies with this process (``PARENT_ENV``). If this
+    process is interrupted, the child gets the same signal once, and time to save its
+    checkpoint, before the interrupt goes on.
+    """
+    from mlss_jax.app.cli import PARENT_ENV, Terminated
+
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", PARENT_ENV: str(os.getpid())}
     with open(log, "ab") as sink:
         if sys.stdout.isatty():
             import fcntl
@@ -176,18 +206,26 @@ def _run_logged(command: list[str], log: Path) -> int:
             parent, child = pty.openpty()
             size = shutil.get_terminal_size()  # a window size, or the child's bars have 0 columns
             fcntl.ioctl(child, termios.TIOCSWINSZ, struct.pack("HHHH", size.lines, size.columns, 0, 0))
-            process = subprocess.Popen(command, cwd=REPO, stdout=child, stderr=child, env=env)
+            process = subprocess.Popen(command, cwd=REPO, stdout=child, stderr=child, env=env,
+                                       start_new_session=True)
             os.close(child)
             read = lambda: _read_pty(parent)
         else:
             process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE,
-                                       stderr=subprocess.STDOUT, env=env)
+                                       stderr=subprocess.STDOUT, env=env, start_new_session=True)
             read = lambda: process.stdout.read1(4096)
         try:
             for chunk in iter(read, b""):
                 sink.write(chunk)
                 sys.stdout.buffer.write(chunk)
                 sys.stdout.flush()
+        except KeyboardInterrupt as interrupt:  # Ctrl-C, or SIGTERM (Terminated)
+            process.send_signal(signal.SIGTERM if isinstance(interrupt, Terminated) else signal.SIGINT)
+            try:
+                process.wait(timeout=CHILD_STOP_SECONDS)
+            except subprocess.TimeoutExpired:
+                process.kill()
+            raise
         finally:
             if process.stdout is None:
                 os.close(parent)
@@ -195,7 +233,12 @@ def _run_logged(command: list[str], log: Path) -> int:
 
 
 def run_stages(stage_list: list[Stage], out: Path, force: bool) -> list[dict]:
-    """Run (or skip) every stage in order; returns the timing rows for the summary."""
+    """Run (or reuse) every stage in order; returns the timing rows for the summary.
+
+    A stage finished earlier is reused only if its fingerprint (settings, inputs, upstream
+    stages) is unchanged; otherwise its outputs are deleted and it runs again. A level whose
+    training was interrupted under the same fingerprint resumes from its checkpoint.
+    """
     logs = RunLayout(out).logs
     logs.mkdir(parents=True, exist_ok=True)
     rows = []
@@ -204,17 +247,25 @@ def run_stages(stage_list: list[Stage], out: Path, force: bool) -> list[dict]:
         if stage.skip_reason is not None:
             rows.append({"stage": stage.name, "status": f"not run: {stage.skip_reason}", "seconds": 0.0})
             continue
-        if stage.name in done and not force and stage.name != "report":
-            rows.append({"stage": stage.name, "status": "done earlier",
-                         "seconds": done[stage.name]["seconds"]})
+        key = fingerprint(stage, done)
+        before = done.get(stage.name, {})
+        same = before.get("fingerprint") == key and not force
+        if same and "seconds" in before and stage.run_inline is None:
+            rows.append({"stage": stage.name, "status": "done earlier", "seconds": before["seconds"]})
             continue
+        if before and not same and not force:
+            print(f"\n{stage.name}: its settings or inputs changed since it ran; running it again",
+                  flush=True)
         log = logs / f"{stage.name}.log"
         commands = [list(c) for c in stage.commands]
-        if force or not stage.resumable:
+        if same and stage.resumable and all(p.exists() for p in stage.clean):
+            commands = [c + ["--resume"] for c in commands]   # interrupted: continue it
+        else:
             for path in stage.clean:
                 shutil.rmtree(path, ignore_errors=True)
-        elif all(p.exists() for p in stage.clean):  # an interrupted level: continue it
-            commands = [c + ["--resume"] for c in commands]
+        if stage.resumable:  # so that an interrupted run resumes only under the same settings
+            _record(out, stage.name, {"fingerprint": key,
+                                      "started": time.strftime("%Y-%m-%d %H:%M:%S")})
         print(f"\n=== {stage.name} ===", flush=True)
         start = time.perf_counter()
         if stage.run_inline is not None:
@@ -230,7 +281,8 @@ def run_stages(stage_list: list[Stage], out: Path, force: bool) -> list[dict]:
                 if code != 0:
                     raise StageFailed(f"stage {stage.name!r} failed (exit {code}); log: {log}")
         seconds = time.perf_counter() - start
-        _record(out, stage.name, {"seconds": round(seconds, 2), "commands": commands,
+        _record(out, stage.name, {"fingerprint": key, "seconds": round(seconds, 2),
+                                  "commands": commands,
                                   "finished": time.strftime("%Y-%m-%d %H:%M:%S")})
         rows.append({"stage": stage.name, "status": "ran", "seconds": seconds})
     return rows
@@ -261,6 +313,7 @@ def run_pipeline(config: PipelineConfig, out: Path, force: bool = False,
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"--out {out} is a file, not a directory")
     out.mkdir(parents=True, exist_ok=True)
+    lock = lock_run_dir(out)   # one pipeline per run directory at a time
     saved = {"pipeline": {k: str(v) if isinstance(v, Path) else v
                           for k, v in dataclasses.asdict(config).items()},
              "preset": preset, "quick": preset == "quick"}
@@ -272,5 +325,8 @@ def run_pipeline(config: PipelineConfig, out: Path, force: bool = False,
         for path in write(out, saved, LEVELS):
             print(f"wrote {path}")
 
-    rows = run_stages(stages(config, out, write_report), out, force)
+    try:
+        rows = run_stages(stages(config, out, write_report), out, force)
+    finally:
+        lock.close()
     return PipelineResult(rows, out / "report.html", out / "report.md")

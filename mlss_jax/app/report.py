@@ -91,6 +91,9 @@ def write_report(out: Path, config: dict, levels: tuple[str, ...]) -> tuple[Path
     doc.heading("Environment")
     doc.table(["item", "value"], [[k, v] for k, v in env.items()])
     doc.heading("Configuration")
+    if config.get("preset") == "quick":
+        doc.para("This run used the quick schedule (few training steps, few samples): its numbers "
+                 "are only indicative. The default schedule gives the documented results.")
     doc.code(json.dumps(config, indent=2))
 
     layout = RunLayout(out)
@@ -105,9 +108,14 @@ def write_report(out: Path, config: dict, levels: tuple[str, ...]) -> tuple[Path
         run = _read_json(layout.levels / level / RUN_CONFIG)
         metrics = _read_json(output_path(layout.levels / level, "metrics"))
         if run and metrics:
-            rows.append([level, ":".join(map(str, run["level_range"])), run["mlss"]["num_clusters"],
-                         metrics["step"], f"{metrics['classifier_accuracy']:.3f}"])
-    doc.table(["level", "ws", "K", "steps", "C_l accuracy (fresh samples)"], rows)
+            k = run["mlss"]["num_clusters"]
+            accuracy = metrics.get("classifier_accuracy")
+            rows.append([level, ":".join(map(str, run["level_range"])), k, metrics["step"],
+                         "-" if accuracy is None else f"{accuracy:.3f}",
+                         f"{1 / k:.3f}", metrics.get("eval_samples", 0)])
+    doc.table(["level", "ws", "K", "steps", "C_l accuracy", "chance (1/K)", "fresh samples"], rows)
+    doc.para("C_l accuracy: how often the level's classifier recovers the cluster a sample was "
+             "drawn from; chance is 1/K.")
     report = _read_json(output_path(layout.level_report, "level_report"))
     if report:
         factors = list(report["levels"][0]["nmi"])
@@ -125,8 +133,10 @@ def write_report(out: Path, config: dict, levels: tuple[str, ...]) -> tuple[Path
     sweep = _read_json(output_path(evaluate, "sweep_json"))
     doc.heading("Truncation: StyleGAN vs multi-level")
     if sweep:
-        doc.para(f"{sweep['samples']} samples per psi, {sweep['features']} features, real images: "
-                 f"{sweep['real']}, k = {sweep['k']}.")
+        doc.para(f"{sweep['samples']} generated samples per psi and {sweep['real_samples']} real "
+                 f"images ({sweep['real']}), {sweep['features']} features, k = {sweep['k']}; psi "
+                 f"values: {', '.join(f'{p:g}' for p in sweep['psis'])}. With few samples, "
+                 "precision and recall differences of a few hundredths are within noise.")
         for name, s in sweep["summary"].items():
             text = ("the curves do not overlap" if s["mean_gap"] is None else
                     f"multi-level minus StyleGAN precision {s['mean_gap']:+.3f} on average, higher on "

@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from mlss_jax.config import quote_error
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 
 
@@ -54,22 +56,20 @@ def load_image_folder(folder: Path, resolution: int, num: int) -> np.ndarray:
 
 def load_tfds_images(name: str, resolution: int, num: int, split: str = "train",
                      data_dir: str | Path | None = None) -> np.ndarray:
-    """The first ``num`` images of a tfds dataset's split (the builder is prepared if needed:
-    the demo ``shapes`` renders itself; others need their files or internet access)."""
+    """The first ``num`` images of a tfds dataset's split (the builder is prepared if needed, which
+    needs the dataset's files or internet access)."""
     import tensorflow_datasets as tfds
-
-    import mlss_jax.demo.shapes_tfds  # noqa: F401  (registers the ``shapes`` builder)
 
     try:
         builder = tfds.builder(name, data_dir=None if data_dir is None else str(data_dir))
     except Exception as err:  # tfds raises several types for unknown names and configs
         raise ValueError(f"--real {name!r} is neither an image folder nor a tfds dataset "
-                         f"({type(err).__name__}: {str(err).splitlines()[0][:160]})") from None
+                         f"({quote_error(err)})") from None
     try:
         builder.download_and_prepare()
     except Exception as err:  # no network, missing manual files, ...
         raise RuntimeError(f"cannot prepare tfds dataset {name!r} in {builder.data_dir} "
-                           f"({type(err).__name__}: {str(err).splitlines()[0][:160]})") from None
+                           f"({quote_error(err)})") from None
     if "image" not in builder.info.features:
         raise ValueError(f"tfds dataset {name!r} has no 'image' feature")
     # no auto-cache: a cached dataset read only partly (take) makes TensorFlow warn
@@ -83,7 +83,8 @@ def load_tfds_images(name: str, resolution: int, num: int, split: str = "train",
 
 def load_real_images(source: str, resolution: int, num: int, split: str = "train",
                      data_dir: str | Path | None = None) -> np.ndarray:
-    """uint8 [<=num, resolution, resolution, 3] from an image folder or a tfds name."""
+    """uint8 [<=num, resolution, resolution, 3] from an image folder, the demo's ``shapes[/config]``
+    (rendered) or a tfds name."""
     if num <= 0:
         raise ValueError("the number of real images must be positive")
     folder = Path(source)
@@ -91,4 +92,11 @@ def load_real_images(source: str, resolution: int, num: int, split: str = "train
         return load_image_folder(folder, resolution, num)
     if folder.exists():
         raise ValueError(f"--real {source}: not a directory of images")
+    name, _, config = source.partition("/")
+    if name == "shapes":  # the demo world renders its images here: nothing is built or cached
+        from mlss_jax.demo.shapes import render_examples, split_range
+
+        start, stop = split_range(split, config or "default")
+        images, _ = render_examples(start, min(stop, start + num))
+        return np.stack([fit_to_square(image, resolution) for image in images])
     return load_tfds_images(source, resolution, num, split, data_dir)

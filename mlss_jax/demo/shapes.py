@@ -111,3 +111,71 @@ def example(seed: int, index: int) -> ShapesExample:
         raise ValueError("seed and index must be non-negative")
     labels = sample_labels(np.random.default_rng([seed, index]))
     return ShapesExample(render(labels), labels)
+
+
+# Splits of the named dataset configs: example indices [start, stop) drawn with seed 0.
+SPLITS: dict[str, dict[str, tuple[int, int]]] = {
+    "default": {"train": (0, 50_000), "test": (50_000, 55_000)},
+    "tiny": {"train": (0, 512), "test": (512, 640)},
+}
+
+
+def split_range(split: str = "train", config: str = "default") -> tuple[int, int]:
+    """``(start, stop)`` example indices of a split of a dataset config."""
+    if config not in SPLITS:
+        raise ValueError(f"unknown shapes config {config!r} (one of {', '.join(SPLITS)})")
+    if split not in SPLITS[config]:
+        raise ValueError(f"unknown shapes split {split!r} (one of {', '.join(SPLITS[config])})")
+    return SPLITS[config][split]
+
+
+def _render_range(seed: int, start: int, stop: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    examples = [example(seed, i) for i in range(start, stop)]
+    images = np.stack([ex.image for ex in examples]) if examples else \
+        np.zeros((0, RESOLUTION, RESOLUTION, 3), np.uint8)
+    return images, {k: np.asarray([ex.labels[k] for ex in examples], np.int64) for k in FACTORS}
+
+
+def render_examples(start: int, stop: int, seed: int = 0, workers: int | None = None,
+                    progress: bool | None = None, chunk: int = 1000
+                    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Examples ``start .. stop-1``: images [N, 32, 32, 3] uint8 and labels {factor: [N]}.
+
+    The same images as the tfds builder's splits (``train[i] == example(0, i)``), rendered in
+    this process, or over ``workers`` processes (default: every core) in tasks of ``chunk``
+    examples when there are more than two tasks.
+    """
+    import os
+
+    from tqdm import tqdm
+
+    chunks = [(a, min(a + chunk, stop)) for a in range(start, stop, chunk)]
+    workers = workers or len(os.sched_getaffinity(0))
+    bar = dict(desc="render shapes", unit="chunk", disable=(not progress) if progress is not None else None)
+    if workers <= 1 or len(chunks) <= 2:
+        parts = [_render_range(seed, a, b) for a, b in tqdm(chunks, **bar)]
+    else:
+        import concurrent.futures
+        import multiprocessing
+
+        # spawn, not fork: forking a process that runs XLA's threads can deadlock
+        with concurrent.futures.ProcessPoolExecutor(
+                workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = [pool.submit(_render_range, seed, a, b) for a, b in chunks]
+            parts = [f.result() for f in tqdm(futures, **bar)]
+    if not parts:
+        return _render_range(seed, start, start)
+    return (np.concatenate([p[0] for p in parts]),
+            {k: np.concatenate([p[1][k] for p in parts]) for k in FACTORS})
+
+
+def load_shapes(split: str = "train", config: str = "default", data_dir=None,
+                progress: bool | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """All images and labels of a split: through tensorflow-datasets where it is installed (built
+    once into its data directory), else rendered here. Both give the same arrays."""
+    start, stop = split_range(split, config)
+    try:
+        from mlss_jax.demo.shapes_tfds import load_tfds_shapes
+    except ImportError:  # no TensorFlow (e.g. a GPU machine): render in-process
+        return render_examples(start, stop, progress=progress)
+    return load_tfds_shapes(split, config, data_dir)

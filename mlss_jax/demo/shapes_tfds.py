@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow_datasets as tfds
 
-from mlss_jax.demo.shapes import FACTORS, RESOLUTION, example
+from mlss_jax.demo.shapes import FACTORS, RESOLUTION, SPLITS, example
 
 
 @dataclasses.dataclass
@@ -30,8 +30,9 @@ class Shapes(tfds.core.GeneratorBasedBuilder):
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES = {"1.0.0": "First version."}
     BUILDER_CONFIGS = [
-        ShapesConfig(name="default", description="50k train, 5k test"),
-        ShapesConfig(name="tiny", description="512 train, 128 test", num_train=512, num_test=128),
+        ShapesConfig(name=name, description=f"{train[1]} train, {test[1] - test[0]} test",
+                     num_train=train[1], num_test=test[1] - test[0])
+        for name, (train, test) in ((name, (s["train"], s["test"])) for name, s in SPLITS.items())
     ]
 
     def _info(self) -> tfds.core.DatasetInfo:
@@ -54,7 +55,7 @@ class Shapes(tfds.core.GeneratorBasedBuilder):
             yield index, {"image": ex.image, **ex.labels}
 
 
-def load_shapes(split: str = "train", config: str = "default",
+def load_tfds_shapes(split: str = "train", config: str = "default",
                 data_dir: str | Path | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """All images [N, 32, 32, 3] uint8 and labels {factor: [N] int} of a split (built if needed)."""
     builder = Shapes(config=config, data_dir=None if data_dir is None else str(data_dir))

@@ -50,7 +50,7 @@ class GANTrainConfig:
         channel_max), for both G and D.
       channel_max: the most feature maps of any block.
       batch_size: global batch (split over devices; a multiple of devices x mbstd_group).
-      steps: optimisation steps (one G and one D update each).
+      steps: optimisation steps (one G and one D update each); 0 exports the starting weights.
       learning_rate: Adam step of G and D (beta1 = 0, eps = 1e-8, as NVIDIA).
       adam_beta2: Adam's second-moment decay for G and D.
       r1_gamma: weight of the R1 penalty on D's gradient at real images.
@@ -90,14 +90,15 @@ class GANTrainConfig:
     def __post_init__(self) -> None:
         check_finite(self)
         check_positive(self, ("z_dim", "w_dim", "mapping_layers", "channel_base", "channel_max",
-                              "batch_size", "steps", "r1_interval", "mbstd_group_size",
+                              "batch_size", "r1_interval", "mbstd_group_size",
                               "snapshot_every", "log_every", "learning_rate",
                               "ema_half_life_images"))
         check_unit_interval(self, "style_mixing", "a probability")
         if self.ema_rampup is not None:
             check_unit_interval(self, "ema_rampup", "a share of the images seen")
-        if self.r1_gamma < 0:
-            raise ValueError(f"r1_gamma must be >= 0, got {self.r1_gamma}")
+        for name in ("r1_gamma", "steps"):  # steps 0: export the starting weights as they are
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
 
     def generator_config(self, resolution: int, img_channels: int) -> GeneratorConfig:
         return GeneratorConfig(resolution=resolution, z_dim=self.z_dim, w_dim=self.w_dim,
@@ -283,11 +284,12 @@ def init_from_pickle(state: dict, pickle_path: str | Path, g_cfg: GeneratorConfi
 
 def train_gan(config: GANTrainConfig, images: np.ndarray, run_dir: str | Path,
               resume: bool = False, dataset_name: str = "shapes",
-              progress: bool | None = None, init_from: str | Path | None = None) -> TrainResult:
+              progress: bool | None = None, init_from: str | Path | None = None,
+              force: bool = False) -> TrainResult:
     """Train (or resume) a run in ``run_dir``; writes checkpoints, samples, log and ``network.pkl``.
 
     ``images``: the training set, uint8 [N, R, R, C]. ``init_from``: a network
-    pickle whose weights a new run starts from.
+    pickle whose weights a new run starts from. ``force``: replace a run already in ``run_dir``.
     """
     from mlss_jax.networks.stylegan2 import StyleGAN2Generator
     from mlss_jax.networks.sampling import generate_images
@@ -306,7 +308,7 @@ def train_gan(config: GANTrainConfig, images: np.ndarray, run_dir: str | Path,
                   "generator": g_cfg.to_dict(), "discriminator": d_cfg.to_dict()}
     run_dir, checkpointer, start, state = open_run(
         run_dir, run_config, resume, ("steps", "snapshot_every", "log_every"),
-        init_train_state(config, g_cfg, d_cfg))
+        init_train_state(config, g_cfg, d_cfg), force)
     if start == 0 and init_from is not None:
         state = init_from_pickle(state, init_from, g_cfg, d_cfg)
     samples_dir = run_dir / "samples"
@@ -323,16 +325,18 @@ def train_gan(config: GANTrainConfig, images: np.ndarray, run_dir: str | Path,
                         samples_dir / f"fakes-{step:06d}.png", ncols=8)
 
     t0 = time.perf_counter()
-    state = run_training_loop(
-        state=state, start=start, steps=config.steps,
-        step_fn=lambda st, step: step_fn(st, pool, jnp.asarray(step, jnp.int32),
-                                         with_r1=step % config.r1_interval == 0),
-        checkpointer=checkpointer, run_dir=run_dir, log_every=config.log_every,
-        snapshot_every=config.snapshot_every, on_snapshot=write_samples, postfix=("g_loss", "d_loss"),
-        desc="train stylegan2", progress=progress, items_per_step=config.batch_size)
+    try:
+        state = run_training_loop(
+            state=state, start=start, steps=config.steps,
+            step_fn=lambda st, step: step_fn(st, pool, jnp.asarray(step, jnp.int32),
+                                             with_r1=step % config.r1_interval == 0),
+            checkpointer=checkpointer, run_dir=run_dir, log_every=config.log_every,
+            snapshot_every=config.snapshot_every, on_snapshot=write_samples, postfix=("g_loss", "d_loss"),
+            desc="train stylegan2", progress=progress, items_per_step=config.batch_size)
+    finally:  # also when stopped by a signal or a NaN: release the run's lock
+        checkpointer.close()
     seconds = time.perf_counter() - t0
     final_step = max(start, config.steps)
-    checkpointer.close()
     pickle_path = run_dir / "network.pkl"
     tmp = pickle_path.with_suffix(".pkl.tmp")
     tmp.write_bytes(export_tf_pickle(g_cfg, jax.device_get(state["g_ema"]), d_cfg,

@@ -7,7 +7,7 @@ from typing import Any
 
 from mlss_jax.config import (check_at_least, check_choice, check_finite, check_positive,
                              choices)
-from mlss_jax.method.levels import LEVELS, LevelSplit
+from mlss_jax.method.levels import LEVELS
 
 CLASSIFIER_DOMAINS = ("image", "latent")
 
@@ -73,8 +73,7 @@ class MLSSConfig:
                               "critic_hidden", "critic_layers", "checkpoint_every", "log_every",
                               "learning_rate", "mixture_lr", "mapper_lr", "sigma_init"))
         check_at_least(self, "num_clusters", 2)
-        if self.split is not None:
-            LevelSplit.parse(self.split, 1 << 20)  # its form; its range is checked against G
+        # split is checked against the generator's number of inputs, which is known only there
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -172,11 +172,13 @@ class LevelRunResult:
 
 def train_level(config: MLSSConfig, generator_path: str | Path, run_dir: str | Path,
                 resume: bool = False, progress: bool | None = None,
-                mesh: jax.sharding.Mesh | None = None, generator=None) -> LevelRunResult:
+                mesh: jax.sharding.Mesh | None = None, generator=None,
+                force: bool = False) -> LevelRunResult:
     """Train (or resume) one level against the frozen generator at ``generator_path``.
 
     ``generator``: that generator already loaded (``load_generator(generator_path)``),
-    so that training several levels reads it once.
+    so that training several levels reads it once. ``force``: replace a run already in
+    ``run_dir``.
     """
     import time
 
@@ -191,7 +193,7 @@ def train_level(config: MLSSConfig, generator_path: str | Path, run_dir: str | P
                   "generator_path": str(generator_path), "generator": g_cfg.to_dict()}
     run_dir, checkpointer, start, state = open_run(
         run_dir, run_config, resume, ("mlss.steps", "mlss.checkpoint_every", "mlss.log_every"),
-        init_level_state(config, g_cfg, g_vars))
+        init_level_state(config, g_cfg, g_vars), force)
     previews = run_dir / "previews"
     previews.mkdir(exist_ok=True)
     step_fn = make_level_step(config, g_cfg, mesh)
@@ -201,15 +203,17 @@ def train_level(config: MLSSConfig, generator_path: str | Path, run_dir: str | P
                           state["gen"])
 
     t0 = time.perf_counter()
-    state = run_training_loop(
-        state=state, start=start, steps=config.steps,
-        step_fn=lambda st, step: step_fn(st, g_vars, jnp.asarray(step, jnp.int32)),
-        checkpointer=checkpointer, run_dir=run_dir, log_every=config.log_every,
-        snapshot_every=config.checkpoint_every, on_snapshot=preview,
-        postfix=("wasserstein", "classification", "accuracy"), desc=f"train {config.level}",
-        progress=progress, items_per_step=config.batch_size)
+    try:
+        state = run_training_loop(
+            state=state, start=start, steps=config.steps,
+            step_fn=lambda st, step: step_fn(st, g_vars, jnp.asarray(step, jnp.int32)),
+            checkpointer=checkpointer, run_dir=run_dir, log_every=config.log_every,
+            snapshot_every=config.checkpoint_every, on_snapshot=preview,
+            postfix=("wasserstein", "classification", "accuracy"), desc=f"train {config.level}",
+            progress=progress, items_per_step=config.batch_size)
+    finally:  # also when stopped by a signal or a NaN: release the run's lock
+        checkpointer.close()
     seconds = time.perf_counter() - t0
-    checkpointer.close()
     final = max(start, config.steps)
     done = final - start
     return LevelRunResult(run_dir, final, seconds, done / seconds if done else 0.0,

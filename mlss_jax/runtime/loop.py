@@ -1,33 +1,95 @@
-"""The host-side loop shared by the trainers: progress, JSONL log, NaN guard, checkpoints.
+"""The host-side loop shared by the trainers: progress, JSONL log, NaN guard, checkpoints, and
+stopping cleanly on SIGINT or SIGTERM.
 
 Per-step randomness lives inside the jitted step (``fold_in(seed, step)``), so the
 loop only counts steps; a resumed run repeats an uninterrupted one exactly.
 Metrics are fetched from the device only every ``log_every`` steps (no host
 round trip per step); NaN/inf propagates through parameters, so checking then
 and before every checkpoint is enough to never save a diverged state.
+
+A signal only sets a flag (an exception raised inside XLA's callbacks would be lost); the
+loop sees it after the step in flight, saves that step and raises
+:class:`TrainingInterrupted`. A second signal stops at once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import signal
+import threading
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class TrainingDiverged(ValueError):
-    """A loss became NaN or inf; the last good checkpoint is kept."""
+    """A loss became NaN or inf; no checkpoint of the diverged state is written."""
 
 
-def finite_metrics(metrics: dict, step: int, run_dir: Path) -> dict[str, float]:
+class TrainingInterrupted(Exception):
+    """SIGINT or SIGTERM stopped training; the last finished step was saved first."""
+
+    def __init__(self, signum: int, step: int, run_dir: Path) -> None:
+        self.signum, self.step, self.run_dir = signum, step, run_dir
+        name = signal.Signals(signum).name
+        super().__init__(f"stopped by {name} at step {step}; checkpoint saved in {run_dir} "
+                         "(continue with --resume)")
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
+
+
+@contextlib.contextmanager
+def stop_requests() -> Iterator[list[int]]:
+    """While open, SIGINT and SIGTERM append their number to the yielded list instead of
+    raising; a second one raises ``KeyboardInterrupt`` at once. Elsewhere than the main
+    thread (signals cannot be caught there) the list stays empty."""
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+
+    def request_stop(signum: int, _frame) -> None:
+        if received:
+            raise KeyboardInterrupt
+        received.append(signum)
+
+    previous = {s: signal.signal(s, request_stop) for s in STOP_SIGNALS}
+    try:
+        yield received
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def finite_metrics(metrics: dict, step: int, run_dir: Path, last_saved: int | None) -> dict[str, float]:
     """Metrics as floats; raises :class:`TrainingDiverged` on NaN or inf."""
     values = {k: float(v) for k, v in metrics.items()}
     bad = [k for k, v in values.items() if not math.isfinite(v)]
     if bad:
-        raise TrainingDiverged(f"{bad[0]} is {values[bad[0]]} at step {step}; stopped, last good "
-                               f"checkpoint kept in {run_dir / 'checkpoints'}")
+        kept = (f"the last good checkpoint (step {last_saved}) is kept in "
+                f"{run_dir / 'checkpoints'}; lower the learning rate and --resume"
+                if last_saved is not None else
+                "no checkpoint was saved; start again with other settings and --force")
+        raise TrainingDiverged(f"{bad[0]} is {values[bad[0]]} at step {step}; stopped, {kept}")
     return values
+
+
+def trim_log(log_path: Path, step: int) -> None:
+    """Drop log lines after ``step``, so that a resumed run's log continues where its checkpoint
+    was instead of repeating steps."""
+    if not log_path.is_file():
+        return
+    kept = [line for line in log_path.read_text().splitlines(keepends=True)
+            if line.strip() and json.loads(line)["step"] <= step]
+    tmp = log_path.with_name(log_path.name + ".tmp")
+    tmp.write_text("".join(kept))
+    tmp.replace(log_path)
 
 
 def run_training_loop(*, state: Any, start: int, steps: int,
@@ -39,24 +101,32 @@ def run_training_loop(*, state: Any, start: int, steps: int,
     """Run steps ``start .. steps-1``; log, check and checkpoint; return the final state."""
     from tqdm import tqdm
 
+    log_path = run_dir / "log.jsonl"
+    trim_log(log_path, start)
+    last_saved = checkpointer.latest_step()
     t0 = time.perf_counter()
     bar = tqdm(range(start, steps), initial=start, total=steps, desc=desc, unit="step",
                disable=(not progress) if progress is not None else None)
-    with open(run_dir / "log.jsonl", "a") as log:
+    with stop_requests() as stop, open(log_path, "a") as log:
         for step in bar:
             state, metrics = step_fn(state, step)
             done = step + 1
             last = done == steps
-            if done % log_every == 0 or done % snapshot_every == 0 or last:
-                values = finite_metrics(metrics, done, run_dir)
+            snapshot = done % snapshot_every == 0 or last or bool(stop)
+            if done % log_every == 0 or snapshot:
+                values = finite_metrics(metrics, done, run_dir, last_saved)
                 if done % log_every == 0 or last:
                     elapsed = time.perf_counter() - t0
                     log.write(json.dumps({"step": done, "items": done * items_per_step,
                                           "seconds": round(elapsed, 2), **values}) + "\n")
                     log.flush()
                     bar.set_postfix({k: f"{values[k]:.3f}" for k in postfix if k in values})
-            if done % snapshot_every == 0 or last:
+            if snapshot:
                 checkpointer.save(done, state)
+                last_saved = done
+                if stop:
+                    bar.close()
+                    raise TrainingInterrupted(stop[0], done, run_dir)
                 if on_snapshot is not None:
                     on_snapshot(state, done)
     bar.close()

@@ -3,34 +3,71 @@
 A run directory holds ``config.json`` (the run's configuration, written once)
 and ``checkpoints/<step>/`` (orbax, written atomically: orbax builds each step in
 a temporary directory and renames it when complete, so a run killed while saving
-leaves the previous checkpoint intact). Resuming restores the newest complete
-step into the structure of a freshly initialised state.
+leaves the previous checkpoint intact). Resuming restores the newest readable
+step into the structure of a freshly initialised state; a step that cannot be read is
+moved aside to ``corrupt-checkpoints/`` and the next older one is used, with a warning.
+While a process trains in a run directory it holds a lock on it (``.lock``), so a second
+process cannot train there at the same time.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+import shutil
+import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import jax
 
+from mlss_jax.config import quote_error
 from mlss_jax.weights.checkpoint import CheckpointError
 
 RUN_CONFIG = "config.json"
 CHECKPOINTS = "checkpoints"
+CORRUPT = "corrupt-checkpoints"
+LOCK = ".lock"
+
+
+class RunDirInUse(RuntimeError):
+    """Another live process holds the run directory."""
+
+
+def lock_run_dir(run_dir: Path) -> TextIO:
+    """Hold ``run_dir``'s lock until the returned file is closed (or the process ends)."""
+    handle = open(run_dir / LOCK, "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        owner = handle.read().strip() or "unknown"
+        handle.close()
+        raise RunDirInUse(f"{run_dir} is in use by another process (pid {owner}); wait for it "
+                          "to finish or stop it") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    return handle
 
 
 class RunCheckpointer:
     """Save and restore ``(step, state)`` of a training run; keeps the newest ``keep``."""
 
-    def __init__(self, run_dir: str | Path, keep: int = 2) -> None:
+    def __init__(self, run_dir: str | Path, keep: int = 2, lock: TextIO | None = None) -> None:
+        self.run_dir = Path(run_dir).absolute()
+        self._keep = keep
+        self._lock = lock   # the run directory's lock, released by close()
+        self._manager = self._open_manager()
+
+    def _open_manager(self):
         import orbax.checkpoint as ocp
 
-        self.run_dir = Path(run_dir).absolute()
-        self._manager = ocp.CheckpointManager(
+        return ocp.CheckpointManager(
             self.run_dir / CHECKPOINTS,
-            options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True,
+            options=ocp.CheckpointManagerOptions(max_to_keep=self._keep, create=True,
                                                  enable_async_checkpointing=False))
 
     def latest_step(self) -> int | None:
@@ -43,59 +80,108 @@ class RunCheckpointer:
         self._manager.wait_until_finished()
 
     def restore(self, template: Any, step: int | None = None) -> tuple[int, Any]:
-        """The state at ``step`` (default: the newest), shaped like ``template`` (arrays or
-        ``jax.ShapeDtypeStruct``s, e.g. from ``jax.eval_shape``)."""
-        import orbax.checkpoint as ocp
-
-        step = self.latest_step() if step is None else step
-        if step is None:
-            raise CheckpointError(f"{self.run_dir} has no checkpoint to resume from")
+        """The state at ``step`` (default: the newest readable one), shaped like ``template``
+        (arrays or ``jax.ShapeDtypeStruct``s, e.g. from ``jax.eval_shape``)."""
         abstract = jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype),
                                           template)
+        if step is not None:
+            return step, self._restore_step(step, abstract)
+        steps = sorted(self._manager.all_steps(), reverse=True)
+        if not steps:
+            raise CheckpointError(f"{self.run_dir} has no checkpoint to resume from")
+        for newest in steps:
+            try:
+                return newest, self._restore_step(newest, abstract)
+            except CheckpointError as err:
+                if newest == steps[-1]:
+                    raise
+                self._set_aside(newest, err)
+        raise AssertionError("unreachable")
+
+    def _restore_step(self, step: int, abstract: Any) -> Any:
+        import orbax.checkpoint as ocp
+
         try:
-            state = self._manager.restore(step, args=ocp.args.StandardRestore(abstract))
+            return self._manager.restore(step, args=ocp.args.StandardRestore(abstract))
         except Exception as err:  # orbax raises many types for damaged data
             raise CheckpointError(f"cannot restore step {step} from {self.run_dir / CHECKPOINTS}: "
-                                  f"{type(err).__name__}: {str(err)[:200]}") from None
-        return step, state
+                                  f"{quote_error(err)}") from None
+
+    def _set_aside(self, step: int, err: Exception) -> None:
+        """Move an unreadable step out of the way (kept for inspection), so training can
+        continue from an older one and save this step again."""
+        aside = self.run_dir / CORRUPT / str(step)
+        aside.parent.mkdir(exist_ok=True)
+        shutil.rmtree(aside, ignore_errors=True)
+        self._manager.close()
+        shutil.move(str(self.run_dir / CHECKPOINTS / str(step)), aside)
+        self._manager = self._open_manager()
+        print(f"warning: {err}; moved it to {aside} and resuming from an older step",
+              file=sys.stderr)
 
     def close(self) -> None:
         self._manager.close()
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+
+
+def check_run_dir(run_dir: str | Path, resume: bool, force: bool = False) -> Path:
+    """Fail before any work on a run directory that cannot be used as asked."""
+    run_dir = Path(run_dir).absolute()
+    if run_dir.exists() and not run_dir.is_dir():
+        raise NotADirectoryError(f"{run_dir} is a file, not a run directory")
+    if resume and force:
+        raise ValueError("--resume continues a run and --force replaces it: pass one of them")
+    holds_run = (run_dir / RUN_CONFIG).exists() or (run_dir / CHECKPOINTS).exists()
+    if holds_run and not resume and not force:
+        raise FileExistsError(f"{run_dir} already holds a run (--resume continues it, --force "
+                              "replaces it, or choose another --out)")
+    return run_dir
 
 
 def prepare_run_dir(run_dir: str | Path, config: dict, resume: bool,
-                    mutable: tuple[str, ...] = ()) -> Path:
-    """Create a run directory with ``config.json``, or check it on ``resume``.
+                    mutable: tuple[str, ...] = (), force: bool = False) -> tuple[Path, TextIO]:
+    """Lock a run directory and create its ``config.json``, or check it on ``resume``.
 
-    A new run refuses a directory that already holds a run; a resumed run must
-    have the same config except for the keys in ``mutable`` (dotted paths into
-    nested dicts, such as ``"mlss.steps"``), whose new values are written back.
+    A new run refuses a directory that already holds a run unless ``force``, which
+    empties it first; a resumed run must have the same config except for the keys in
+    ``mutable`` (dotted paths into nested dicts, such as ``"mlss.steps"``), whose new
+    values are written back. Returns the directory and its held lock.
     """
-    run_dir = Path(run_dir).absolute()
-    path = run_dir / RUN_CONFIG
-    if not resume:
-        if path.exists() or (run_dir / CHECKPOINTS).exists():
-            raise FileExistsError(f"{run_dir} already holds a run (use --resume to continue it, "
-                                  "or choose another --out)")
-        run_dir.mkdir(parents=True, exist_ok=True)
-    else:
-        if not path.exists():
-            raise CheckpointError(f"nothing to resume: {path} does not exist")
-        try:
-            saved = json.loads(path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            raise CheckpointError(f"{path} is corrupt ({err})") from None
-        old, new = _flatten(saved), _flatten(config)
-        changed = sorted(k for k in set(old) | set(new)
-                         if k not in mutable and old.get(k) != new.get(k))
-        if changed:
-            key = changed[0]
-            raise ValueError(f"--resume with a different {key} ({old.get(key)!r} in {path}, "
-                             f"{new.get(key)!r} now)")
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(config, indent=2) + "\n")
-    tmp.replace(path)
-    return run_dir
+    run_dir = check_run_dir(run_dir, resume, force)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    lock = lock_run_dir(run_dir)
+    try:
+        path = run_dir / RUN_CONFIG
+        if force:
+            for entry in run_dir.iterdir():
+                if entry.name != LOCK:
+                    shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+        elif resume:
+            _check_resumed_config(path, config, mutable)
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(config, indent=2) + "\n")
+        tmp.replace(path)
+    except BaseException:
+        lock.close()
+        raise
+    return run_dir, lock
+
+
+def _check_resumed_config(path: Path, config: dict, mutable: tuple[str, ...]) -> None:
+    if not path.exists():
+        raise CheckpointError(f"nothing to resume: {path} does not exist")
+    try:
+        saved = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise CheckpointError(f"{path} is corrupt ({err})") from None
+    old, new = _flatten(saved), _flatten(config)
+    changed = sorted(k for k in set(old) | set(new) if k not in mutable and old.get(k) != new.get(k))
+    if changed:
+        key = changed[0]
+        raise ValueError(f"--resume with a different {key} ({old.get(key)!r} in {path}, "
+                         f"{new.get(key)!r} now)")
 
 
 def _flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
@@ -109,14 +195,19 @@ def _flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
 
 
 def open_run(run_dir: str | Path, config: dict, resume: bool, mutable: tuple[str, ...],
-             fresh_state: Any) -> tuple[Path, RunCheckpointer, int, Any]:
+             fresh_state: Any, force: bool = False) -> tuple[Path, RunCheckpointer, int, Any]:
     """Prepare ``run_dir`` and return ``(run_dir, checkpointer, start_step, state)``.
 
-    ``state`` is ``fresh_state`` for a new run, or the newest checkpoint on resume.
+    ``state`` is ``fresh_state`` for a new run, or the newest checkpoint on resume. The
+    checkpointer holds the run directory's lock until it is closed.
     """
-    run_dir = prepare_run_dir(run_dir, config, resume, mutable)
-    checkpointer = RunCheckpointer(run_dir)
+    run_dir, lock = prepare_run_dir(run_dir, config, resume, mutable, force)
+    checkpointer = RunCheckpointer(run_dir, lock=lock)
     if resume and checkpointer.latest_step() is not None:
-        start, state = checkpointer.restore(fresh_state)
+        try:
+            start, state = checkpointer.restore(fresh_state)
+        except BaseException:
+            checkpointer.close()
+            raise
         return run_dir, checkpointer, start, state
     return run_dir, checkpointer, 0, fresh_state

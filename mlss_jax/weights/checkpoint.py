@@ -22,6 +22,7 @@ from typing import Any, Callable
 import jax
 import numpy as np
 
+from mlss_jax.config import quote_error
 from mlss_jax.networks.config import DiscriminatorConfig, GeneratorConfig
 
 CONFIG_FILE = "config.json"
@@ -124,6 +125,5 @@ def load_networks(ckpt_dir: str | Path) -> tuple[dict, dict]:
     try:
         variables = ocp.StandardCheckpointer().restore(var_dir)
     except Exception as err:  # orbax raises many types for damaged data
-        raise CheckpointError(f"cannot read {var_dir}: {type(err).__name__}: "
-                              f"{str(err)[:200]}") from None
+        raise CheckpointError(f"cannot read {var_dir}: {quote_error(err)}") from None
     return config, variables

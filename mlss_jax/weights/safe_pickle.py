@@ -30,6 +30,8 @@ from typing import Any, Callable
 import ml_dtypes
 import numpy as np
 
+from mlss_jax.config import quote_error
+
 
 class NetworkPickleError(ValueError):
     """A network pickle that cannot be read (base class of the errors below)."""
@@ -284,8 +286,7 @@ def _decode(read: Callable[[], Any], what: str) -> Any:
         raise CorruptPickleError(f"{what} asks for more memory than is available") from None
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, KeyError, IndexError,
             AttributeError, OverflowError, struct.error, UnicodeDecodeError) as err:
-        raise CorruptPickleError(f"corrupt or truncated {what} ({type(err).__name__}: "
-                                 f"{str(err)[:120]})") from None
+        raise CorruptPickleError(f"corrupt or truncated {what} ({quote_error(err, 120)})") from None
 
 
 def load_torch_file(data: bytes) -> Any:

@@ -1,0 +1,72 @@
+"""``train.py``: train one level or all three against a frozen generator, each into its own
+run directory, with the final C_l accuracy on fresh samples.
+
+Every level's directory is checked before any training starts, so ``--level all`` never
+trains coarse and medium only to fail at fine.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+from mlss_jax.method.config import MLSSConfig
+from mlss_jax.runtime.run_state import RUN_CONFIG, check_run_dir
+
+
+@dataclasses.dataclass
+class LevelSummary:
+    """What one level's run produced."""
+
+    level: str
+    run_dir: Path
+    step: int
+    steps_per_second: float
+    preview: Path
+    classifier_accuracy: float | None
+
+
+def train_levels(config: MLSSConfig, generator_path: Path, out: Path, levels: tuple[str, ...],
+                 resume: bool = False, force: bool = False, eval_samples: int = 2000
+                 ) -> list[LevelSummary]:
+    """Train ``levels`` in turn into ``out/<level>``; with ``resume``, a level that has no run
+    yet starts one. Writes each level's ``metrics.json`` and records it in its manifest."""
+    from mlss_jax.app.manifest import record_outputs
+    from mlss_jax.method.models import classifier_accuracy
+    from mlss_jax.method.runs import load_level
+    from mlss_jax.method.training import train_level
+    from mlss_jax.networks.stylegan2 import load_generator
+
+    if eval_samples < 0:
+        raise ValueError("eval_samples must be >= 0")
+    if not generator_path.exists():
+        raise FileNotFoundError(f"no generator at {generator_path} (convert one first: "
+                                "python convert/from_pkl.py)")
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"--out {out} is a file, not a directory")
+    started = {level: (out / level / RUN_CONFIG).is_file() for level in levels}
+    for level in levels:
+        check_run_dir(out / level, resume and started[level], force)
+
+    generator = load_generator(generator_path)
+    summaries = []
+    for level in levels:
+        level_config = dataclasses.replace(config, level=level)
+        result = train_level(level_config, generator_path, out / level,
+                             resume=resume and started[level], generator=generator, force=force)
+        metrics = {"level": level, "step": result.step,
+                   "steps_per_second": round(result.steps_per_second, 3)}
+        accuracy = None
+        if eval_samples:
+            accuracy = classifier_accuracy(load_level(result.run_dir), generator.variables,
+                                           eval_samples, seed=level_config.seed + 1)
+            metrics.update(classifier_accuracy=accuracy, eval_samples=eval_samples)
+        path = result.run_dir / "metrics.json"
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(metrics, indent=2) + "\n")
+        tmp.replace(path)
+        record_outputs(result.run_dir, "train", {"metrics": path, "preview": result.preview})
+        summaries.append(LevelSummary(level, result.run_dir, result.step, result.steps_per_second,
+                                      result.preview, accuracy))
+    return summaries
