@@ -29,10 +29,10 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"converted generator checkpoint or network pickle (default: {DEMO_CHECKPOINT})")
     parser.add_argument("--out", type=Path, default=LEVELS_DIR,
                         help=f"directory of the level runs, one subdirectory per level (default: {LEVELS_DIR})")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue the runs in --out (a level without one starts it)")
-    parser.add_argument("--force", action="store_true",
-                        help="replace the runs already in --out")
+    existing = parser.add_mutually_exclusive_group()
+    existing.add_argument("--resume", action="store_true",
+                          help="continue the runs in --out (a level without one starts it)")
+    existing.add_argument("--force", action="store_true", help="replace the runs already in --out")
     parser.add_argument("--eval-samples", type=int, default=2000,
                         help="fresh samples for the final classifier accuracy (default: 2000)")
     cli.add_config_flags(parser, MLSSConfig, skip=("level",))

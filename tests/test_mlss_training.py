@@ -103,36 +103,120 @@ def _final_state(run_dir):
     return model.step, {"gen": model.gen, "classifier": model.classifier}
 
 
-def test_sigkill_then_resume_equals_uninterrupted(tiny_generator, tmp_path):
-    steps = ["--steps", "400", "--checkpoint-every", "20", "--log-every", "20"]
-    killed = tmp_path / "killed"
-    proc = subprocess.Popen(_train_cmd(tiny_generator, killed, *steps),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    checkpoints = killed / "fine" / "checkpoints"
+STEPS = ["--steps", "200", "--checkpoint-every", "20", "--log-every", "20"]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tiny_generator, tmp_path_factory):
+    """The final (step, state) of a 200-step fine run that nothing interrupted."""
+    out = tmp_path_factory.mktemp("full")
+    full = subprocess.run(_train_cmd(tiny_generator, out, *STEPS), capture_output=True, text=True,
+                          timeout=900)
+    assert full.returncode == 0, full.stderr[-2000:]
+    return _final_state(out / "fine")
+
+
+def _start_and_stop(command: list[str], checkpoints, signum: int) -> subprocess.CompletedProcess:
+    """Start ``command``, send ``signum`` once its step-40 checkpoint exists, wait for it."""
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 600
     while not (checkpoints / "40").exists() and proc.poll() is None and time.time() < deadline:
         time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert proc.returncode == -signal.SIGKILL, "the run ended before it could be killed"
-    saved = sorted(int(p.name) for p in checkpoints.iterdir() if p.name.isdigit())
-    assert saved and saved[-1] < 400
+    sent = time.time()
+    proc.send_signal(signum)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert time.time() - sent < 30, "the run took too long to stop"
+    return subprocess.CompletedProcess(command, proc.returncode, stdout, stderr)
 
-    resumed = subprocess.run(_train_cmd(tiny_generator, killed, *steps, "--resume"),
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL],
+                         ids=["SIGINT", "SIGTERM", "SIGKILL"])
+def test_a_stopped_run_resumes_to_the_uninterrupted_result(tiny_generator, uninterrupted,
+                                                           tmp_path, signum):
+    stopped = tmp_path / "stopped"
+    checkpoints = stopped / "fine" / "checkpoints"
+    result = _start_and_stop(_train_cmd(tiny_generator, stopped, *STEPS), checkpoints, signum)
+    saved = sorted(int(p.name) for p in checkpoints.iterdir() if p.name.isdigit())
+    assert saved and saved[-1] < 200, "the run ended before it could be stopped"
+    if signum == signal.SIGKILL:
+        assert result.returncode == -signal.SIGKILL
+    else:  # one line, exit 128 + signal, and a checkpoint of the step it stopped at
+        assert result.returncode == 128 + signum, result.stderr[-2000:]
+        line = result.stderr.strip().splitlines()[-1]
+        name = signal.Signals(signum).name
+        assert f"stopped by {name} at step {saved[-1]}; checkpoint saved" in line, line
+        assert "Traceback" not in result.stderr
+
+    resumed = subprocess.run(_train_cmd(tiny_generator, stopped, *STEPS, "--resume"),
                              capture_output=True, text=True, timeout=900)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
-    full = subprocess.run(_train_cmd(tiny_generator, tmp_path / "full", *steps),
-                          capture_output=True, text=True, timeout=900)
-    assert full.returncode == 0, full.stderr[-2000:]
-
-    step_a, state_a = _final_state(tmp_path / "full" / "fine")
-    step_b, state_b = _final_state(killed / "fine")
-    assert step_a == step_b == 400
+    step_a, state_a = uninterrupted
+    step_b, state_b = _final_state(stopped / "fine")
+    assert step_a == step_b == 200
     jax.tree_util.tree_map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7),
                            state_a, state_b)
-    metrics = json.loads((killed / "fine" / "metrics.json").read_text())
-    assert metrics["step"] == 400 and 0.0 <= metrics["classifier_accuracy"] <= 1.0
-    assert (killed / "fine" / "previews" / "clusters-000400.png").exists()
+    metrics = json.loads((stopped / "fine" / "metrics.json").read_text())
+    assert metrics["step"] == 200 and 0.0 <= metrics["classifier_accuracy"] <= 1.0
+    assert (stopped / "fine" / "previews" / "clusters-000200.png").exists()
+    # the resumed log continues where the checkpoint was: every step once, in order
+    logged = [json.loads(line)["step"] for line in (stopped / "fine" / "log.jsonl").open()]
+    assert logged == list(range(20, 201, 20))
+
+
+def test_an_unreadable_newest_checkpoint_falls_back_to_an_older_one(tiny_generator, tmp_path):
+    short = ["--steps", "40", "--checkpoint-every", "20", "--log-every", "20"]
+    run = tmp_path / "run"
+    first = subprocess.run(_train_cmd(tiny_generator, run, *short), capture_output=True, text=True,
+                           timeout=900)
+    assert first.returncode == 0, first.stderr[-2000:]
+    newest = run / "fine" / "checkpoints" / "40"
+    for path in newest.rglob("*"):
+        if path.is_file():
+            path.write_bytes(b"damaged")
+    longer = ["--steps", "60", "--checkpoint-every", "20", "--log-every", "20"]
+    resumed = subprocess.run(_train_cmd(tiny_generator, run, *longer, "--resume"),
+                             capture_output=True, text=True, timeout=900)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "cannot restore step 40" in resumed.stderr and "resuming from an older step" in resumed.stderr
+    assert (run / "fine" / "corrupt-checkpoints" / "40").is_dir()  # kept, out of the way
+    full = subprocess.run(_train_cmd(tiny_generator, tmp_path / "full", *longer),
+                          capture_output=True, text=True, timeout=900)
+    assert full.returncode == 0, full.stderr[-2000:]
+    step_a, state_a = _final_state(tmp_path / "full" / "fine")
+    step_b, state_b = _final_state(run / "fine")
+    assert step_a == step_b == 60
+    jax.tree_util.tree_map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7),
+                           state_a, state_b)
+
+
+def test_a_run_directory_in_use_is_refused(tiny_generator, tmp_path):
+    run = tmp_path / "run"
+    busy = subprocess.Popen(_train_cmd(tiny_generator, run, "--steps", "100000",
+                                       "--checkpoint-every", "20"),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 600
+        while not (run / "fine" / "checkpoints" / "20").exists() and time.time() < deadline:
+            assert busy.poll() is None, busy.stderr.read()[-2000:]
+            time.sleep(0.05)
+        second = subprocess.run(_train_cmd(tiny_generator, run, "--resume"), capture_output=True,
+                                text=True, timeout=300)
+        assert second.returncode == 1
+        assert "in use by another process" in second.stderr
+        assert len(second.stderr.strip().splitlines()) == 1, second.stderr
+    finally:
+        busy.terminate()
+        busy.communicate(timeout=120)
+    assert busy.returncode == 128 + signal.SIGTERM
+
+
+def test_level_all_checks_every_level_before_training(tiny_generator, tmp_path):
+    (tmp_path / "x" / "fine").mkdir(parents=True)
+    (tmp_path / "x" / "fine" / "config.json").write_text("{}")
+    got, _, err = run_script("train.py", "--generator", tiny_generator, "--out",
+                             str(tmp_path / "x"), "--level", "all", "--steps", "2")
+    assert got == 1 and "fine already holds a run" in err
+    assert not (tmp_path / "x" / "coarse").exists()  # nothing was trained
 
 
 def test_nan_stops_the_run_and_keeps_finite_checkpoints(tiny_generator, tmp_path):

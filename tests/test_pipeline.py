@@ -4,10 +4,14 @@ failures, and the report (rendered in headless Chromium with every image decoded
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -110,3 +114,70 @@ def test_pipeline_flag_errors_are_one_line(tmp_path):
         result = run_pipeline(*args, "--out", str(tmp_path / "r"))
         assert result.returncode in (1, 2) and message in result.stderr
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_changed_settings_rerun_the_stages_they_affect(pipeline_run):
+    out, _ = pipeline_run
+    settings = [*TINY[:-1], "0,0.5,1"]  # the same run with one more psi
+    result = run_pipeline(*settings, "--out", str(out))
+    assert result.returncode == 0, result.stderr[-2000:]
+    for stage in STAGES[:-1]:
+        status = "ran" if stage == "evaluate" else "done earlier"
+        assert re.search(rf"^{stage}\s+\d+\.\d\s+{status}$", result.stdout, re.M), result.stdout
+    assert "evaluate: its settings or inputs changed since it ran" in result.stdout
+    sweep = json.loads((out / "evaluate" / "sweep.json").read_text())
+    assert sweep["psis"] == [0.0, 0.5, 1.0]
+
+
+def _processes_mentioning(text: str) -> list[int]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and text in (proc / "cmdline").read_bytes().decode(errors="replace"):
+                found.append(int(proc.name))
+        except OSError:  # it ended meanwhile
+            pass
+    return found
+
+
+def _wait_for(condition, seconds: float, proc: subprocess.Popen) -> None:
+    deadline = time.time() + seconds
+    while not condition():
+        assert proc.poll() is None, proc.stderr.read()[-2000:]
+        assert time.time() < deadline, "timed out"
+        time.sleep(0.1)
+
+
+def test_stopping_run_py_stops_its_stage_and_leaves_no_process(tmp_path):
+    out = tmp_path / "run"
+    command = [sys.executable, "run.py", "--quick", "--steps", "100000", "--out", str(out)]
+    training = lambda: (out / "levels" / "coarse" / "config.json").is_file()
+    proc = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        _wait_for(training, 600, proc)
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 128 + signal.SIGTERM, stderr[-2000:]
+    assert stderr.strip().splitlines()[-1] == "run.py: terminated"
+    assert _processes_mentioning(str(out)) == []  # its train.py stopped with it
+    stages = json.loads((out / "stages.json").read_text())
+    assert "seconds" not in stages["train-coarse"]  # started, not finished: it will resume
+
+    # SIGKILL gives run.py no chance to act: its child must still end by itself
+    proc = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        _wait_for(lambda: len(_processes_mentioning(str(out))) >= 2, 600, proc)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=60)
+        deadline = time.time() + 60
+        while _processes_mentioning(str(out)) and time.time() < deadline:
+            time.sleep(0.2)
+        assert _processes_mentioning(str(out)) == []
+    finally:
+        proc.kill()
+        for pid in _processes_mentioning(str(out)):
+            os.kill(pid, signal.SIGKILL)

@@ -23,9 +23,10 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = cli.ArgumentParser(prog="train_stylegan2.py", description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True, help="run directory")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue the run in --out from its newest checkpoint")
-    parser.add_argument("--force", action="store_true", help="replace a run already in --out")
+    existing = parser.add_mutually_exclusive_group()
+    existing.add_argument("--resume", action="store_true",
+                          help="continue the run in --out from its newest checkpoint")
+    existing.add_argument("--force", action="store_true", help="replace a run already in --out")
     parser.add_argument("--dataset-config", default="default", choices=["default", "tiny"],
                         help="shapes config to train on (default: default)")
     parser.add_argument("--data-dir", default=None, help="tfds data directory (default: tfds's)")
