@@ -22,7 +22,7 @@ SHARDED = PartitionSpec(DATA_AXIS)
 def data_mesh(devices: list | None = None) -> Mesh:
     """A mesh with one axis, ``data``, over ``devices`` (default: all devices).
 
-    Under ``jax.distributed`` (multi-host) ``jax.devices()`` spans every host.
+    One process; several processes (``jax.distributed``) are not supported yet.
     """
     return Mesh(np.asarray(devices if devices is not None else jax.devices()), (DATA_AXIS,))
 
