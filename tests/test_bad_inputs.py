@@ -74,3 +74,25 @@ def test_bad_input_is_one_line_and_leaves_no_trace(inputs, script, args, code, m
     assert got == code and message in err, err
     assert len(err.strip().splitlines()) == 1, err
     assert _tree(folder) == before
+
+
+def test_a_failure_while_writing_leaves_no_partial_outputs(tmp_path):
+    from mlss_jax.app.manifest import read_manifest, write_outputs
+
+    def good(folder):
+        (folder / "a.txt").write_text("a")
+        return folder / "a.txt"
+
+    def failing(folder):
+        (folder / "b.txt").write_text("half")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        write_outputs(tmp_path / "new", "test", {"a": good, "b": failing})
+    assert not (tmp_path / "new").exists()
+    assert write_outputs(tmp_path / "old", "test", {"a": good}) == {"a": tmp_path / "old" / "a.txt"}
+    before = _tree(tmp_path / "old")
+    with pytest.raises(OSError, match="disk full"):
+        write_outputs(tmp_path / "old", "test", {"a": good, "b": failing})
+    assert _tree(tmp_path / "old") == before
+    assert read_manifest(tmp_path / "old")["outputs"] == {"a": "a.txt"}

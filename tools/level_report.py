@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import numpy as np
 
-    from mlss_jax.app.manifest import record_outputs
+    from mlss_jax.app.manifest import write_outputs
     from mlss_jax.demo.shapes import FACTORS
     from mlss_jax.metrics.nmi import normalized_mutual_information
     from mlss_jax.method.levels import LEVELS
@@ -80,16 +80,21 @@ def main(argv: list[str] | None = None) -> int:
         cells = [f"**{v:.3f}**" if v == best else f"{v:.3f}" for v in r["nmi"].values()]
         lines.append(f"| {r['level']} | {r['ws'][0]}:{r['ws'][1]} | {r['classifier_accuracy']:.3f} | "
                      + " | ".join(cells) + " |")
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "level_report.json").write_text(json.dumps(
-        {"generator": str(args.generator), "samples": args.samples, "seed": args.seed,
-         "levels": rows}, indent=2) + "\n")
-    (args.out / "level_report.md").write_text("\n".join(lines) + "\n")
-    record_outputs(args.out, "level_report", {"level_report": args.out / "level_report.json",
-                                               "level_report_md": args.out / "level_report.md"},
-                   {"generator": str(args.generator), "samples": args.samples, "seed": args.seed})
-    print("\n".join(lines))
-    print(f"\nwrote {args.out / 'level_report.json'}\nwrote {args.out / 'level_report.md'}")
+    settings = {"generator": str(args.generator), "samples": args.samples, "seed": args.seed}
+
+    def write(name: str, text: str):
+        def writer(folder: Path) -> Path:
+            (folder / name).write_text(text)
+            return folder / name
+        return writer
+
+    written = write_outputs(args.out, "level_report", {
+        "level_report": write("level_report.json",
+                              json.dumps({**settings, "levels": rows}, indent=2) + "\n"),
+        "level_report_md": write("level_report.md", "\n".join(lines) + "\n")}, settings)
+    print("\n".join(lines) + "\n")
+    for path in written.values():
+        print(f"wrote {path}")
     return 0
 
 

@@ -110,7 +110,7 @@ def evaluate(config: EvaluateConfig, progress: bool | None = None) -> EvaluateRe
     """Run the sweep of ``config`` and write its outputs under ``config.out``."""
     import numpy as np
 
-    from mlss_jax.app.manifest import record_outputs
+    from mlss_jax.app.manifest import write_outputs
     from mlss_jax.data.real_images import load_real_images
     from mlss_jax.demo.world import factor_predictor
     from mlss_jax.method.runs import load_levels
@@ -137,28 +137,36 @@ def evaluate(config: EvaluateConfig, progress: bool | None = None) -> EvaluateRe
     summary = {"at_equal_recall": compare_at_equal(rows, "recall"),
                "at_equal_fid": compare_at_equal(rows, "fid")}
 
-    out = config.out
-    out.mkdir(parents=True, exist_ok=True)
     settings = {**_jsonable(dataclasses.asdict(config)), "samples": config.num_samples,
                 "real_samples": len(real_images), "grid_psis": list(GRID_PSIS)}
-    outputs = {"sweep_json": out / "sweep.json", "sweep_csv": out / "sweep.csv",
-               "pr_curve": out / "pr_curve.png", "precision_fid": out / "precision_fid.png",
-               "truncation_grid": out / "truncation_grid.png"}
-    outputs["sweep_json"].write_text(json.dumps({**settings, "rows": rows, "summary": summary},
-                                                indent=2) + "\n")
-    with open(outputs["sweep_csv"], "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    sweep_plot(rows, "recall", outputs["pr_curve"], f"precision vs recall ({config.features} features)")
-    sweep_plot(rows, "fid", outputs["precision_fid"], f"precision vs FID ({config.features} features)")
     # rows: untruncated, then each method at GRID_PSIS; the same latents in every column
     grid = [synthesize(generator, result.ws[:GRID_COLUMNS], GRID_COLUMNS)]
     for method in ("stylegan", "multilevel"):
         grid += [synthesize(generator, result.truncated(method, psi, GRID_COLUMNS), GRID_COLUMNS)
                  for psi in GRID_PSIS]
-    save_image_grid(np.concatenate(grid), outputs["truncation_grid"], ncols=GRID_COLUMNS)
-    record_outputs(out, PRODUCER, outputs, settings)
+
+    def sweep_json(folder: Path) -> Path:
+        path = folder / "sweep.json"
+        path.write_text(json.dumps({**settings, "rows": rows, "summary": summary}, indent=2) + "\n")
+        return path
+
+    def sweep_csv(folder: Path) -> Path:
+        with open(folder / "sweep.csv", "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+        return folder / "sweep.csv"
+
+    features = f"({config.features} features)"
+    outputs = write_outputs(config.out, PRODUCER, {
+        "sweep_json": sweep_json, "sweep_csv": sweep_csv,
+        "pr_curve": lambda f: sweep_plot(rows, "recall", f / "pr_curve.png",
+                                         f"precision vs recall {features}"),
+        "precision_fid": lambda f: sweep_plot(rows, "fid", f / "precision_fid.png",
+                                              f"precision vs FID {features}"),
+        "truncation_grid": lambda f: save_image_grid(np.concatenate(grid), f / "truncation_grid.png",
+                                                     ncols=GRID_COLUMNS),
+    }, settings)
     return EvaluateResult(rows, summary, outputs)
 
 

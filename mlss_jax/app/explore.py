@@ -16,7 +16,7 @@ from typing import Callable
 import numpy as np
 
 from mlss_jax.app.cli import UsageError
-from mlss_jax.app.manifest import record_outputs
+from mlss_jax.app.manifest import write_outputs
 from mlss_jax.method.levels import LEVELS
 
 PRODUCER = "explore"
@@ -53,11 +53,8 @@ class ExploreContext:
         return self.levels_dir is not None and all((self.levels_dir / lv).is_dir() for lv in LEVELS)
 
     def write(self, files: dict[str, Callable[[Path], Path]], settings: dict) -> list[Path]:
-        """Write each ``key -> writer(path)``, named ``key.<suffix>`` by the writer, and record them."""
-        self.out.mkdir(parents=True, exist_ok=True)
-        written = {key: writer(self.out) for key, writer in files.items()}
-        record_outputs(self.out, PRODUCER, written)
-        return list(written.values())
+        """Write each ``key -> writer(folder)`` all or nothing, and record them in the manifest."""
+        return list(write_outputs(self.out, PRODUCER, files, settings or None).values())
 
 
 def _grid(name: str, images: np.ndarray, ncols: int) -> Callable[[Path], Path]:

@@ -7,9 +7,13 @@ file name agreed on in two places.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
+import uuid
 from pathlib import Path
+from typing import Callable
 
 MANIFEST = "manifest.json"
 
@@ -47,3 +51,33 @@ def output_path(out_dir: str | Path, key: str) -> Path | None:
 
 def output_settings(out_dir: str | Path, producer: str) -> dict | None:
     return read_manifest(out_dir)["settings"].get(producer)
+
+
+def write_outputs(out_dir: str | Path, producer: str,
+                  writers: dict[str, Callable[[Path], Path]], settings: dict | None = None
+                  ) -> dict[str, Path]:
+    """Run each ``key -> writer(folder)`` (it writes one file into the folder and returns its
+    path), then move every file into ``out_dir`` and record them in its manifest.
+
+    The writers work in a hidden staging folder, so a failure part-way leaves ``out_dir`` as it
+    was (not even created), never with some of the files or a half-written one.
+    """
+    out_dir = Path(out_dir)
+    created = not out_dir.exists()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    staging = out_dir / f".staging-{uuid.uuid4().hex[:8]}"
+    staging.mkdir()
+    try:
+        staged = {key: Path(writer(staging)) for key, writer in writers.items()}
+        final = {key: out_dir / path.relative_to(staging) for key, path in staged.items()}
+        for key, path in staged.items():
+            path.replace(final[key])
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        if created:
+            with contextlib.suppress(OSError):
+                out_dir.rmdir()
+        raise
+    staging.rmdir()
+    record_outputs(out_dir, producer, final, settings)
+    return final
