@@ -6,6 +6,7 @@
     python explore.py interpolate --seeds 1,2 --space z --mode slerp
     python explore.py mix --seeds 1,2,3,4 --level coarse
     python explore.py edit --pca 0 --layers 2-5         # or --interfacegan hue=red, --direction d.npy
+    python explore.py truncate --seeds 0-7 --psi 0.5    # one row per truncation method
     python explore.py project --image photo.png         # or --seeds 0-19 (generated targets)
 
 Defaults: the demo generator (checkpoints/demo) and its levels (checkpoints/mlss).
@@ -108,6 +109,22 @@ def build_parser() -> cli.ArgumentParser:
     p.add_argument("--seeds", type=int_list, default=[1, 2, 3, 4], help="seeds, one row each")
     p.add_argument("--samples", type=int, default=5000,
                    help="f(z) samples for PCA or the SVM (5000)")
+
+    p = sub.add_parser("truncate", parents=[common, levels],
+                       help="truncation methods side by side at one strength")
+    p.add_argument("--seeds", type=int_list, default=list(range(8)), help="seeds, one column each (0-7)")
+    p.add_argument("--psi", type=cli.finite_float, default=0.5,
+                   help="strength of every method, in [0, 1] (0.5)")
+    p.add_argument("--level-psi", default=None,
+                   help="multi-level truncation's strength per level instead, e.g. "
+                        "coarse=0.5,medium=0.8,fine=1 (a level left out: --psi)")
+    p.add_argument("--methods", default="stylegan,cutoff,multimodal,multilevel",
+                   help="rows, comma-separated (default: all four)")
+    p.add_argument("--centres", type=Path, default=None,
+                   help="centres.npz of an evaluate.py sweep (default: cluster --samples f(z) here)")
+    p.add_argument("--samples", type=int, default=2000, help="f(z) samples for the centres (2000)")
+    p.add_argument("--multimodal-k", type=int, default=64, help="multimodal clusters of W (64)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the centres' samples (0)")
 
     p = sub.add_parser("project", parents=[common], help="find the latent of an image")
     target = p.add_mutually_exclusive_group()

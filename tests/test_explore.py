@@ -168,6 +168,10 @@ def test_explore_commands_write_their_images(demo_sized_world, tmp_path):
         (["mix", "--seeds", "1-3", *levels], ["mix-coarse.png", "mix-medium.png", "mix-fine.png"]),
         (["edit", "--pca", "1", "--layers", "2-5", "--samples", "300", "--strengths=-1,0,1"],
          ["edit-pca1-layers-2-5.png", "direction-pca1.npy"]),
+        (["truncate", "--seeds", "0-2", "--psi", "0.3", "--samples", "40", "--multimodal-k", "4",
+          *levels], ["truncate-psi0.3.png"]),
+        (["truncate", "--seeds", "0-2", "--level-psi", "coarse=0,fine=0.5", "--methods",
+          "multilevel", "--samples", "40", *levels], ["truncate-psi0.5-coarse0-fine0.5.png"]),
     ]
     for args, files in runs:
         code, stdout, err = run_script("explore.py", *args, *world)
@@ -177,6 +181,10 @@ def test_explore_commands_write_their_images(demo_sized_world, tmp_path):
             assert str(path) in stdout, (args, stdout)
             magic = {".png": PNG, ".gif": GIF, ".npy": b"\x93NUMPY"}[path.suffix]
             assert path.read_bytes()[:len(magic)] == magic
+    # the truncation grid: the untruncated row on top, then one row per method (32 px cells, 2 px pad)
+    from PIL import Image
+
+    assert Image.open(out / "truncate-psi0.3.png").size[1] == 2 * (5 * (32 + 2) + 2)  # shown 2x
     np.save(tmp_path / "d.npy", np.load(out / "direction-pca1.npy"))
     code, stdout, err = run_script("explore.py", "edit", "--direction", str(tmp_path / "d.npy"),
                                    "--strengths", "0,2", *world)
@@ -211,10 +219,12 @@ def test_explore_project_writes_latents_and_a_report(demo_sized_world, tmp_path)
     (["interpolate", "--seeds", "1,2,3"], 2, "two seeds"),
     (["interpolate", "--space", "w", "--mode", "slerp"], 2, "use --mode lerp"),
     (["mix", "--seeds", "a,b"], 2, "expected integers"),
+    (["truncate", "--psi", "1.5"], 2, "--psi must lie in [0, 1]"),
+    (["truncate", "--methods", "stylegan,best"], 1, "unknown truncation method 'best'"),
     (["teleport"], 2, "invalid choice"),
 ])
 def test_explore_bad_arguments_are_one_line_errors(demo_sized_world, tmp_path, args, code, message):
-    levels = ["--levels-dir", str(demo_sized_world / "levels")] if args[0] in ("control",) else []
+    levels = ["--levels-dir", str(demo_sized_world / "levels")] if args[0] in ("control", "truncate") else []
     got, _, err = run_script("explore.py", *args, *levels,
                              *(_world_args(demo_sized_world, tmp_path) if args[0] != "teleport" else []))
     assert got == code and message in err and len(err.strip().splitlines()) == 1, err

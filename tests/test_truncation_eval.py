@@ -11,10 +11,15 @@ import numpy as np
 import pytest
 
 from conftest import run_script
-from mlss_jax.metrics.truncation_sweep import compare_at_equal
 from mlss_jax.method.centres import cluster_centres
+from mlss_jax.method.levels import LEVELS
 from mlss_jax.method.runs import load_level
-from mlss_jax.method.truncation import multilevel_truncation, stylegan_truncation
+from mlss_jax.method.truncation import (METHODS, TruncationTargets, kmeans, multilevel_truncation,
+                                        multimodal_centres, multimodal_truncation, nearest_centre,
+                                        parse_level_psis, parse_methods, stylegan_truncation,
+                                        truncate)
+from mlss_jax.metrics.truncation_sweep import (bootstrap_interval, compare_at_equal,
+                                               level_tradeoffs, pairwise_summary)
 
 RANGES = ((0, 2), (2, 4), (4, 7))
 
@@ -55,7 +60,90 @@ def test_compare_at_equal_recall():
              [(0.0, 0.1), (1.0, 0.9)]]
     got = compare_at_equal(rows, "recall")
     assert got["overlap"] == pytest.approx([0.1, 0.9])
-    assert got["mean_gap"] == pytest.approx(0.1) and got["multilevel_higher_share"] == 1.0
+    assert got["mean_gap"] == pytest.approx(0.1) and got["a_higher_share"] == 1.0
+    assert got["significant_share"] is None  # rows without intervals
+    # intervals +-0.02 around each curve: 0.1 apart everywhere, so every point is significant;
+    # +-0.2: they overlap everywhere
+    for half, share in ((0.02, 1.0), (0.2, 0.0)):
+        banded = [{**r, "precision_lo": r["precision"] - half, "precision_hi": r["precision"] + half}
+                  for r in rows]
+        assert compare_at_equal(banded, "recall")["significant_share"] == share
+    pairs = pairwise_summary([{**r, "fid": 1.0 - r["recall"]} for r in rows])
+    assert [(s["a"], s["b"], s["x"]) for s in pairs] == [("stylegan", "multilevel", "recall"),
+                                                         ("stylegan", "multilevel", "fid")]
+    assert pairs[0]["mean_gap"] == pytest.approx(-0.1)   # a - b: stylegan is the lower one
+
+
+def test_cutoff_and_multimodal_against_their_definitions():
+    rng = np.random.default_rng(3)
+    ws = rng.standard_normal((6, 8, 3)).astype(np.float32)
+    w_avg = rng.standard_normal(3).astype(np.float32)
+    modes = rng.standard_normal((4, 3)).astype(np.float32)
+    targets = TruncationTargets(w_avg, 3, modes, rng.integers(0, 4, 6), (w_avg[None],) * 3,
+                                np.zeros((6, 3), int), RANGES)
+    cut = np.asarray(truncate("cutoff", ws, 0.4, targets))
+    np.testing.assert_allclose(cut[:, :3], w_avg + 0.4 * (ws[:, :3] - w_avg), rtol=1e-6)
+    np.testing.assert_allclose(cut[:, 3:], ws[:, 3:])                # past the cutoff: unchanged
+    multi = np.asarray(truncate("multimodal", ws, 0.25, targets))
+    centre = modes[targets.mode_assignment][:, None]
+    np.testing.assert_allclose(multi, centre + 0.25 * (ws - centre), rtol=1e-5, atol=1e-6)
+    # one mode at w_avg is StyleGAN truncation; so is multi-level with every centre at w_avg
+    # on every input but the last
+    one = TruncationTargets(w_avg, 8, w_avg[None], np.zeros(6, int), (w_avg[None],) * 3,
+                            np.zeros((6, 3), int), RANGES)
+    stylegan = np.asarray(truncate("stylegan", ws, 0.3, one))
+    np.testing.assert_allclose(np.asarray(truncate("multimodal", ws, 0.3, one)), stylegan, rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(truncate("cutoff", ws, 0.3, one)), stylegan, rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(truncate("multilevel", ws, 0.3, one))[:, :7],
+                               stylegan[:, :7], rtol=1e-6)
+    np.testing.assert_allclose(multimodal_truncation(ws, modes, targets.mode_assignment, 1.0), ws,
+                               atol=1e-6)
+    with pytest.raises(ValueError, match="unknown truncation method"):
+        truncate("mystery", ws, 0.5, targets)
+
+
+def test_kmeans_recovers_well_separated_clusters():
+    rng = np.random.default_rng(4)
+    true = np.asarray([[0, 0], [10, 0], [0, 10], [10, 10]], np.float32)
+    labels = rng.integers(0, 4, 400)
+    x = true[labels] + 0.3 * rng.standard_normal((400, 2)).astype(np.float32)
+    centres, assign = kmeans(jnp.asarray(x), 4, jax.random.PRNGKey(0), 20)
+    centres, assign = np.asarray(centres), np.asarray(assign)
+    order = [int(np.argmin(np.sum((centres - c) ** 2, 1))) for c in true]
+    assert sorted(order) == [0, 1, 2, 3]                             # one centre per true cluster
+    np.testing.assert_allclose(centres[order], true, atol=0.1)
+    assert np.array_equal(np.asarray(order)[labels], assign)       # and every point assigned right
+    np.testing.assert_array_equal(np.asarray(nearest_centre(jnp.asarray(x), jnp.asarray(centres))),
+                                  assign)
+    # K = 1: the mean, in W's own units after standardisation
+    np.testing.assert_allclose(multimodal_centres(x, 1)[0], x.mean(0), rtol=1e-4, atol=1e-4)
+    with pytest.raises(ValueError, match="multimodal K"):
+        multimodal_centres(x, 401)
+
+
+def test_method_and_per_level_psi_parsers():
+    assert parse_methods("multilevel,stylegan") == ("stylegan", "multilevel")
+    assert parse_methods(",".join(METHODS)) == METHODS
+    with pytest.raises(ValueError, match="unknown truncation method 'truncmax'"):
+        parse_methods("stylegan,truncmax")
+    assert parse_level_psis("coarse=0.5,fine=1", LEVELS) == {"coarse": 0.5, "fine": 1.0}
+    for bad, message in (("ultra=0.5", "level=value pairs"), ("coarse=1.5", "lie in [0, 1]"),
+                         ("coarse=x", "must be a number"), ("coarse", "level=value pairs")):
+        with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
+            parse_level_psis(bad, LEVELS)
+
+
+def test_bootstrap_interval_and_level_tradeoffs():
+    rng = np.random.default_rng(5)
+    hits = rng.random(2000) < 0.3
+    lo, hi = bootstrap_interval(hits, 300, np.random.default_rng(0))
+    assert lo < hits.mean() < hi and hi - lo == pytest.approx(2 * 1.96 * np.sqrt(0.21 / 2000), rel=0.25)
+    assert all(np.isnan(bootstrap_interval(hits, 0, rng)))
+    rows = [{"method": "multilevel:fine", "psi": p, "precision": 0.5 + 0.2 * (1 - p),
+             "recall": 0.6 - 0.1 * (1 - p)} for p in (0.0, 0.5, 1.0)]
+    (fine,) = level_tradeoffs(rows)
+    assert fine["level"] == "fine" and fine["precision_gain"] == pytest.approx(0.2)
+    assert fine["recall_loss"] == pytest.approx(0.1) and fine["gain_per_loss"] == pytest.approx(2.0)
 
 
 def test_cluster_centres_are_means_of_assigned_samples(demo_sized_world):
@@ -71,27 +159,45 @@ def test_cluster_centres_are_means_of_assigned_samples(demo_sized_world):
 
 def test_evaluate_pr_curve_writes_its_outputs(demo_sized_world, tmp_path):
     out = tmp_path / "eval"
-    code, stdout, err = run_script("evaluate.py", "--pr-curve", "--generator",
-                                   str(demo_sized_world / "gen"), "--levels-dir",
-                                   str(demo_sized_world / "levels"), "--real", "shapes/tiny",
-                                   "--samples", "40", "--psis", "0,0.5,1", "--out", str(out))
+    world = ["--generator", str(demo_sized_world / "gen"), "--levels-dir",
+             str(demo_sized_world / "levels"), "--real", "shapes/tiny", "--samples", "40",
+             "--multimodal-k", "4", "--bootstrap", "20"]
+    code, stdout, err = run_script("evaluate.py", "--pr-curve", *world, "--psis", "0,0.5,1",
+                                   "--sweep-level", "fine", "--psi", "coarse=0.5", "--out", str(out))
     assert code == 0, err
     sweep = json.loads((out / "sweep.json").read_text())
     rows = sweep["rows"]
     assert [(r["method"], r["psi"]) for r in rows] == [
-        (m, p) for p in (0.0, 0.5, 1.0) for m in ("stylegan", "multilevel")]
-    at_one = [r for r in rows if r["psi"] == 1.0]
-    # psi = 1 leaves both methods untruncated: identical numbers, fully faithful
-    assert at_one[0]["precision"] == at_one[1]["precision"] and at_one[0]["faithful"] == 1.0
+        (m, p) for p in (0.0, 0.5, 1.0) for m in METHODS] + [
+        ("multilevel:fine", p) for p in (0.0, 0.5, 1.0)]
+    at_one = [r for r in rows if r["psi"] == 1.0 and ":" not in r["method"]]
+    # psi = 1 leaves every method untruncated: identical numbers, fully faithful
+    assert len({r["precision"] for r in at_one}) == 1 and all(r["faithful"] == 1.0 for r in at_one)
     # identical images: LPIPS 0 up to the rounding of batched convolutions (seen: 1.6e-16)
-    assert at_one[0]["lpips"] < 1e-6 and all(r["lpips"] > 1e-3 for r in rows if r["psi"] == 0.0)
+    assert at_one[0]["lpips"] < 1e-6 and all(r["lpips"] > 1e-3 for r in rows
+                                              if r["psi"] == 0.0 and ":" not in r["method"])
     assert sweep["real_samples"] == 40
-    assert all(0.0 <= r["precision"] <= 1.0 and 0.0 <= r["recall"] <= 1.0 for r in rows)
+    for r in rows:
+        assert 0.0 <= r["precision_lo"] <= r["precision"] <= r["precision_hi"] <= 1.0
+        assert 0.0 <= r["recall_lo"] <= r["recall"] <= r["recall_hi"] <= 1.0
+        assert r["fid_lo"] <= r["fid_hi"]
+    pairs = {(s["a"], s["b"], s["x"]) for s in sweep["summary"]}
+    assert ("stylegan", "multimodal", "recall") in pairs and ("multimodal", "multilevel", "fid") in pairs
     with open(out / "sweep.csv") as f:
         assert len(list(csv.DictReader(f))) == len(rows)
     for name in ("pr_curve.png", "precision_fid.png", "truncation_grid.png"):
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert str(out / name) in stdout
+    with np.load(out / "centres.npz") as saved:
+        assert saved["modes"].shape == (4, 8) and saved["level_0"].shape == (3, 8)
+
+    # the saved centres are reused: the same sweep without clustering again
+    again = tmp_path / "again"
+    code, _, err = run_script("evaluate.py", "--pr-curve", *world, "--psis", "0,0.5,1",
+                              "--centres", str(out / "centres.npz"), "--out", str(again))
+    assert code == 0, err
+    reused = json.loads((again / "sweep.json").read_text())["rows"]
+    assert [r["precision"] for r in reused] == [r["precision"] for r in rows if ":" not in r["method"]]
 
 
 @pytest.mark.parametrize("args, code, message", [
@@ -101,6 +207,11 @@ def test_evaluate_pr_curve_writes_its_outputs(demo_sized_world, tmp_path):
     (["--pr-curve", "--generator", "/nonexistent"], 1, "no generator at /nonexistent"),
     (["--pr-curve", "--features", "inception"], 2, "needs --inception-weights"),
     (["--pr-curve", "--features", "fid"], 2, "--features must be one of demo, vgg16, inception"),
+    (["--pr-curve", "--methods", "stylegan,truncmax"], 2, "unknown truncation method 'truncmax'"),
+    (["--pr-curve", "--psi", "ultra=0.5"], 2, "level=value pairs"),
+    (["--pr-curve", "--psi", "fine=2"], 2, "psi of fine must lie in [0, 1]"),
+    (["--pr-curve", "--sweep-level", "middle"], 2, "--sweep-level must be one of"),
+    (["--pr-curve", "--centres", "/nonexistent.npz"], 1, "no centres file"),
 ])
 def test_evaluate_errors_are_one_line(args, code, message, tmp_path):
     got, _, err = run_script("evaluate.py", "--out", str(tmp_path / "o"), *args)

@@ -16,6 +16,8 @@ from mlss_jax.app.paths import DEMO_CHECKPOINT, LEVELS_DIR
 from mlss_jax.config import check_choice, check_positive, choices
 from mlss_jax.demo.world import is_demo_world
 from mlss_jax.method.centres import CENTRE_MODES
+from mlss_jax.method.levels import LEVELS
+from mlss_jax.method.truncation import METHODS, parse_level_psis, parse_methods
 from mlss_jax.metrics.features import FEATURE_NETWORKS
 
 GRID_PSIS = (0.7, 0.5, 0.3)
@@ -40,8 +42,20 @@ class EvaluateConfig:
       psis: psi values of the sweep, comma-separated.
       k: nearest neighbours of the precision/recall manifolds.
       seed: seed of the latents (the cluster centres use seed + 1).
-      centres: cluster centres: the mean f(z) of the samples C_l assigns to a cluster
-        (assigned), or the mean M_l(z_k) of its Gaussian (mixture).
+      methods: truncation methods to compare, comma-separated (stylegan: toward w_avg; cutoff:
+        only the first inputs; multimodal: toward the nearest k-means centre of W; multilevel:
+        the paper's).
+      centre_mode: multi-level cluster centres: the mean f(z) of the samples C_l assigns to a
+        cluster (assigned), or the mean M_l(z_k) of its Gaussian (mixture).
+      centres: a centres.npz written by an earlier sweep, reused instead of clustering again.
+      multimodal_k: clusters of W for multimodal truncation.
+      multimodal_assign: a sample's multimodal centre: nearest by L2 in W (l2), or the centre
+        whose image is nearest in LPIPS (lpips; slow).
+      cutoff: inputs the cutoff method truncates (None: the coarse level's).
+      sweep_level: also sweep multi-level truncation along this level only (all: each level in
+        turn), the others at --psi.
+      psi: fixed per-level strengths for --sweep-level, e.g. coarse=0.5,medium=0.8 (others 1).
+      bootstrap: resamples of each value's 95% interval (0: none).
       out: output directory.
     """
 
@@ -56,13 +70,31 @@ class EvaluateConfig:
     psis: tuple[float, ...] = tuple(round(0.1 * i, 1) for i in range(11))
     k: int = 3
     seed: int = 0
-    centres: str = choices(*CENTRE_MODES, default="assigned")
+    methods: tuple[str, ...] = METHODS
+    centre_mode: str = choices(*CENTRE_MODES, default="assigned")
+    centres: Path | None = None
+    multimodal_k: int = 64
+    multimodal_assign: str = choices("l2", "lpips", default="l2")
+    cutoff: int | None = None
+    sweep_level: str | None = None
+    psi: str | None = None
+    bootstrap: int = 200
     out: Path = Path("out/evaluate")
 
     def __post_init__(self) -> None:
         check_choice(self, "features", FEATURE_NETWORKS)
-        check_choice(self, "centres", CENTRE_MODES)
-        check_positive(self, ("samples", "k"))
+        check_choice(self, "centre_mode", CENTRE_MODES)
+        check_choice(self, "multimodal_assign", ("l2", "lpips"))
+        check_positive(self, ("samples", "k", "multimodal_k", "cutoff"))
+        parse_methods(",".join(self.methods))
+        if self.sweep_level is not None:
+            check_choice(self, "sweep_level", (*LEVELS, "all"))
+        if self.psi is not None:
+            parse_level_psis(self.psi, LEVELS)
+        if self.bootstrap < 0:
+            raise ValueError(f"bootstrap must be >= 0, got {self.bootstrap}")
+        if self.multimodal_assign == "lpips" and "multimodal" in self.methods and not self.lpips:
+            raise ValueError("multimodal_assign lpips needs --lpips")
         if not self.psis:
             raise ValueError("psis must list at least one value")
         if any(not 0.0 <= psi <= 1.0 for psi in self.psis):
@@ -93,7 +125,8 @@ class EvaluateResult:
 
 def check_inputs(config: EvaluateConfig) -> None:
     """Fail fast, before any model is loaded, on what would fail later."""
-    from mlss_jax.method.levels import LEVELS
+    if config.centres is not None and not config.centres.is_file():
+        raise FileNotFoundError(f"no centres file {config.centres}")
 
     if not config.generator.exists():
         raise FileNotFoundError(f"no generator at {config.generator} (convert one first: "
@@ -116,7 +149,8 @@ def evaluate(config: EvaluateConfig, progress: bool | None = None) -> EvaluateRe
     from mlss_jax.method.runs import load_levels
     from mlss_jax.metrics.features import feature_network
     from mlss_jax.metrics.lpips import lpips_images
-    from mlss_jax.metrics.truncation_sweep import SweepConfig, compare_at_equal, run_sweep
+    from mlss_jax.metrics.truncation_sweep import (SweepCentres, SweepConfig, pairwise_summary,
+                                                   run_sweep)
     from mlss_jax.networks.sampling import synthesize
     from mlss_jax.networks.stylegan2 import load_generator
     from mlss_jax.viz.grid import save_image_grid
@@ -129,19 +163,27 @@ def evaluate(config: EvaluateConfig, progress: bool | None = None) -> EvaluateRe
                                    data_dir=config.data_dir)
     embed = feature_network(config.features, config.inception_weights)
     factors = factor_predictor().labels if config.demo_world else None
-    sweep = SweepConfig(num_samples=config.num_samples, psis=config.psis, k=config.k,
-                        seed=config.seed, centre_mode=config.centres)
+    sweep = SweepConfig(num_samples=config.num_samples, psis=config.psis,
+                        methods=parse_methods(",".join(config.methods)), k=config.k,
+                        seed=config.seed, centre_mode=config.centre_mode,
+                        multimodal_k=config.multimodal_k, multimodal_assign=config.multimodal_assign,
+                        cutoff=config.cutoff, sweep_level=config.sweep_level,
+                        level_psis=tuple(parse_level_psis(config.psi, LEVELS).items())
+                        if config.psi else (), bootstrap=config.bootstrap)
+    centres = (SweepCentres.load(config.centres, levels, generator.w_dim)
+               if config.centres is not None else None)
     result = run_sweep(generator, levels, real_images, embed, sweep, factors=factors,
-                       perceptual=lpips_images() if config.lpips else None, progress=progress)
+                       perceptual=lpips_images() if config.lpips else None, progress=progress,
+                       centres=centres)
     rows = result.rows
-    summary = {"at_equal_recall": compare_at_equal(rows, "recall"),
-               "at_equal_fid": compare_at_equal(rows, "fid")}
+    summary = pairwise_summary(rows)
 
     settings = {**_jsonable(dataclasses.asdict(config)), "samples": config.num_samples,
-                "real_samples": len(real_images), "grid_psis": list(GRID_PSIS)}
+                "real_samples": len(real_images), "grid_psis": list(GRID_PSIS),
+                "grid_methods": list(sweep.methods)}
     # rows: untruncated, then each method at GRID_PSIS; the same latents in every column
     grid = [synthesize(generator, result.ws[:GRID_COLUMNS], GRID_COLUMNS)]
-    for method in ("stylegan", "multilevel"):
+    for method in sweep.methods:
         grid += [synthesize(generator, result.truncated(method, psi, GRID_COLUMNS), GRID_COLUMNS)
                  for psi in GRID_PSIS]
 
@@ -166,29 +208,34 @@ def evaluate(config: EvaluateConfig, progress: bool | None = None) -> EvaluateRe
                                               f"precision vs FID {features}"),
         "truncation_grid": lambda f: save_image_grid(np.concatenate(grid), f / "truncation_grid.png",
                                                      ncols=GRID_COLUMNS),
+        "centres": lambda f: result.centres.save(f / "centres.npz"),
     }, settings)
     return EvaluateResult(rows, summary, outputs)
 
 
-def grid_caption(grid_psis: list[float]) -> str:
+def grid_caption(grid_psis: list[float], methods: list[str]) -> str:
     psis = ", ".join(f"{p:g}" for p in grid_psis)
-    return f"rows: untruncated; StyleGAN at psi {psis}; multi-level at psi {psis}"
+    return f"rows: untruncated; then {', '.join(methods)} truncation, each at psi {psis}"
 
 
 def summary_lines(result: EvaluateResult) -> list[str]:
-    """The console table: one line per method and psi, then the comparison at equal recall/FID."""
-    lines = [f"{'method':<11} {'psi':>4} {'precision':>9} {'recall':>7} {'FID':>8} {'LPIPS':>6} "
+    """The console table (each value with its 95% interval), then every pair of methods compared
+    at equal recall and at equal FID."""
+    lines = [f"{'method':<17} {'psi':>4} {'precision':>17} {'recall':>17} {'FID':>20} {'LPIPS':>6} "
              f"{'faithful':>8}"]
     for r in result.rows:
-        lines.append(f"{r['method']:<11} {r['psi']:>4g} {r['precision']:>9.3f} {r['recall']:>7.3f} "
-                     f"{r['fid']:>8.3f} {r.get('lpips', float('nan')):>6.3f} "
-                     f"{r.get('faithful', float('nan')):>8.3f}")
-    for name, s in result.summary.items():
+        cell = lambda k, w, f: f"{r[k]:{f}} [{r[k + '_lo']:{f}},{r[k + '_hi']:{f}}]".rjust(w)
+        lines.append(f"{r['method']:<17} {r['psi']:>4g} {cell('precision', 17, '.3f')} "
+                     f"{cell('recall', 17, '.3f')} {cell('fid', 20, '.2f')} "
+                     f"{r.get('lpips', float('nan')):>6.3f} {r.get('faithful', float('nan')):>8.3f}")
+    for s in result.summary:
         if s["mean_gap"] is None:
-            lines.append(f"{name}: the two curves do not overlap")
-        else:
-            lines.append(f"{name}: multi-level precision - StyleGAN precision = {s['mean_gap']:+.3f} "
-                         f"on average (higher on {s['multilevel_higher_share']:.0%} of the shared range)")
+            lines.append(f"{s['a']} vs {s['b']} at equal {s['x']}: the curves do not overlap")
+            continue
+        significant = ("" if s["significant_share"] is None else
+                       f"; intervals apart on {s['significant_share']:.0%}")
+        lines.append(f"{s['a']} vs {s['b']} at equal {s['x']}: precision {s['mean_gap']:+.3f} on "
+                     f"average, higher on {s['a_higher_share']:.0%} of the shared range{significant}")
     return lines
 
 

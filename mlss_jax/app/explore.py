@@ -18,6 +18,7 @@ import numpy as np
 from mlss_jax.app.cli import UsageError
 from mlss_jax.app.manifest import write_outputs
 from mlss_jax.method.levels import LEVELS
+from mlss_jax.method.truncation import METHODS as TRUNCATION_METHODS
 
 PRODUCER = "explore"
 
@@ -227,3 +228,36 @@ def project(ctx: ExploreContext, config, image: Path | None = None,
              f"progress-{stem}": _grid(f"progress-{stem}", strip, steps.shape[1] + 1),
              f"project-{stem}": save_report}
     return ctx.write(files, {}), report
+
+
+def truncate(ctx: ExploreContext, seeds: list[int] = tuple(range(8)), psi: float = 0.5,
+             level_psi: str | None = None, methods: str = ",".join(TRUNCATION_METHODS),
+             centres: Path | None = None, samples: int = 2000, multimodal_k: int = 64,
+             seed: int = 0) -> list[Path]:
+    """One row per truncation method at the same strength ``psi`` (multi-level: one per level
+    with ``level_psi``), the untruncated images on top; one column per seed."""
+    from mlss_jax.explore import toolkit as ex
+    from mlss_jax.method.truncation import parse_level_psis, parse_methods
+    from mlss_jax.method.truncation import truncate as truncated_ws
+    from mlss_jax.metrics.truncation_sweep import (SweepCentres, SweepConfig, sweep_centres,
+                                                   truncation_targets)
+
+    chosen = parse_methods(methods)
+    if not 0.0 <= psi <= 1.0:
+        raise UsageError(f"--psi must lie in [0, 1], got {psi}")
+    per_level = parse_level_psis(level_psi, LEVELS) if level_psi else {}
+    generator, levels = ctx.generator, ctx.levels
+    clusters = (SweepCentres.load(centres, levels, generator.w_dim) if centres is not None else
+                sweep_centres(generator, levels, SweepConfig(num_samples=samples, seed=seed,
+                                                             multimodal_k=multimodal_k)))
+    ws = generator.mapping(ex.seed_latents(generator, list(seeds)))
+    images = generator.synthesis(ws)
+    assignments = np.stack([m.assign(images, ws) for m in levels], axis=1)
+    targets = truncation_targets(generator, levels, np.asarray(ws), assignments, clusters)
+    level_strengths = tuple(per_level.get(m.config.level, psi) for m in levels)
+    rows = [ex.synthesize(generator, ws)]
+    for method in chosen:
+        strength = level_strengths if method == "multilevel" else psi
+        rows.append(ex.synthesize(generator, truncated_ws(method, np.asarray(ws), strength, targets)))
+    stem = f"truncate-psi{psi:g}" + (f"-{level_psi.replace('=', '').replace(',', '-')}" if level_psi else "")
+    return ctx.write({stem: _grid(stem, np.concatenate(rows), len(seeds))}, {})

@@ -17,6 +17,7 @@ from pathlib import Path
 from mlss_jax.app.evaluate import PRODUCER as EVALUATE, grid_caption
 from mlss_jax.app.manifest import output_path, output_settings
 from mlss_jax.app.pipeline import RunLayout
+from mlss_jax.metrics.truncation_sweep import level_tradeoffs
 from mlss_jax.runtime.run_state import RUN_CONFIG
 
 
@@ -131,21 +132,33 @@ def write_report(out: Path, config: dict, levels: tuple[str, ...]) -> tuple[Path
 
     evaluate = layout.evaluate
     sweep = _read_json(output_path(evaluate, "sweep_json"))
-    doc.heading("Truncation: StyleGAN vs multi-level")
+    doc.heading("Truncation: multi-level against its peers")
     if sweep:
         doc.para(f"{sweep['samples']} generated samples per psi and {sweep['real_samples']} real "
                  f"images ({sweep['real']}), {sweep['features']} features, k = {sweep['k']}; psi "
                  f"values: {', '.join(f'{p:g}' for p in sweep['psis'])}. With few samples, "
                  "precision and recall differences of a few hundredths are within noise.")
-        for name, s in sweep["summary"].items():
-            text = ("the curves do not overlap" if s["mean_gap"] is None else
-                    f"multi-level minus StyleGAN precision {s['mean_gap']:+.3f} on average, higher on "
-                    f"{s['multilevel_higher_share']:.0%} of the shared range")
-            doc.para(f"{name.replace('_', ' ')}: {text}.")
+        for s in sweep["summary"]:
+            if s["mean_gap"] is None:
+                continue
+            apart = ("" if s["significant_share"] is None else
+                     f"; the 95% intervals are apart on {s['significant_share']:.0%} of it")
+            doc.para(f"{s['a']} vs {s['b']} at equal {s['x']}: precision {s['mean_gap']:+.3f} on "
+                     f"average, higher on {s['a_higher_share']:.0%} of the shared range{apart}.")
     doc.image(output_path(evaluate, "pr_curve"), "precision vs recall")
     doc.image(output_path(evaluate, "precision_fid"), "precision vs FID")
     settings = output_settings(evaluate, EVALUATE) or {}
-    doc.image(output_path(evaluate, "truncation_grid"), grid_caption(settings.get("grid_psis", [])))
+    doc.image(output_path(evaluate, "truncation_grid"), grid_caption(settings.get("grid_psis", []),
+                                                                   settings.get("grid_methods", [])))
+    tradeoffs = level_tradeoffs(sweep["rows"]) if sweep else []
+    if tradeoffs:
+        doc.heading("Per-level truncation", 3)
+        doc.para("Multi-level truncation along one level, the others untruncated: the precision it "
+                 "buys and the recall it costs from the weakest to the strongest psi.")
+        doc.table(["level", "precision gained", "recall lost", "gain per loss"],
+                  [[t["level"], f"{t['precision_gain']:+.3f}", f"{t['recall_loss']:+.3f}",
+                    "-" if t["gain_per_loss"] is None else f"{t['gain_per_loss']:.2f}"]
+                   for t in tradeoffs])
     if sweep:
         keys = [k for k in ("precision", "recall", "fid", "lpips", "faithful") if k in sweep["rows"][0]]
         doc.heading("Faithfulness and quality per psi", 3)

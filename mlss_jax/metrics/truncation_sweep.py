@@ -1,28 +1,32 @@
-"""StyleGAN truncation vs multi-level truncation: the psi sweep behind ``evaluate.py --pr-curve``.
+"""The truncation methods compared on the same latents: the psi sweep behind ``evaluate.py --pr-curve``.
 
-Both methods truncate the *same* latents at every psi. Each truncated set is
-embedded by a feature network and compared with real images' features:
-improved precision/recall and Fréchet distance. On the demo world, the factor
-classifier also says how faithful truncation is: the share of samples whose
-ground-truth factors are all unchanged by it.
+Every method (:data:`mlss_jax.method.truncation.METHODS`) truncates the *same* latents at every
+psi. Each truncated set is embedded by a feature network and compared with real images'
+features: improved precision/recall and Fréchet distance, each with a 95% bootstrap interval
+over the generated samples (the real set held fixed). On the demo world, the factor classifier
+also says how faithful truncation is: the share of samples whose ground-truth factors are all
+unchanged by it.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Callable
 
 import jax.numpy as jnp
 import numpy as np
 
-from mlss_jax.metrics.frechet import frechet_distance, gaussian_stats
-from mlss_jax.metrics.precision_recall import knn_radii, precision_recall
 from mlss_jax.config import check_choice, check_positive, check_unit_interval, choices
 from mlss_jax.method.centres import CENTRE_MODES, cluster_centres
+from mlss_jax.method.levels import LEVELS
 from mlss_jax.method.models import LevelModel
-from mlss_jax.networks.stylegan2 import StyleGAN2Generator
+from mlss_jax.metrics.frechet import frechet_distance, gaussian_stats
+from mlss_jax.metrics.precision_recall import in_manifold, knn_radii
 from mlss_jax.networks.sampling import latents, synthesize
-from mlss_jax.method.truncation import METHODS, truncate
+from mlss_jax.networks.stylegan2 import StyleGAN2Generator
+from mlss_jax.method.truncation import (METHODS, TruncationTargets, multimodal_centres,
+                                        nearest_centre, truncate)
 from mlss_jax.viz.grid import to_uint8
 
 @dataclasses.dataclass(frozen=True)
@@ -32,23 +36,46 @@ class SweepConfig:
     Attributes:
       num_samples: generated samples per set (and real ones, when that many are available).
       psis: truncation strengths, each in [0, 1].
+      methods: the truncation methods to compare.
       k: nearest neighbours of the precision/recall manifolds.
       seed: seed of the latents (the cluster centres use seed + 1).
       batch_size: generation batch.
       centre_mode: assigned (the mean f(z) of each cluster's samples) or mixture.
+      multimodal_k: clusters of W for multimodal truncation.
+      multimodal_assign: a sample's multimodal centre: nearest by L2 in W (l2), or the centre
+        whose image is nearest in the ``perceptual`` distance (lpips).
+      cutoff: inputs the cutoff method truncates (None: the coarse level's).
+      sweep_level: also sweep multi-level truncation along this level only (or each level in
+        turn: all), the others held at ``level_psis`` (rows named ``multilevel:<level>``).
+      level_psis: fixed psi of each level for ``sweep_level`` (a level left out: 1).
+      bootstrap: resamples of the 95% intervals (0: none).
     """
 
     num_samples: int = 10_000
     psis: tuple[float, ...] = tuple(round(0.1 * i, 1) for i in range(11))
+    methods: tuple[str, ...] = METHODS
     k: int = 3
     seed: int = 0
     batch_size: int = 250
     centre_mode: str = choices(*CENTRE_MODES, default="assigned")
+    multimodal_k: int = 64
+    multimodal_assign: str = choices("l2", "lpips", default="l2")
+    cutoff: int | None = None
+    sweep_level: str | None = None
+    level_psis: tuple[tuple[str, float], ...] = ()
+    bootstrap: int = 200
 
     def __post_init__(self) -> None:
-        check_positive(self, ("num_samples", "k", "batch_size"))
+        check_positive(self, ("num_samples", "k", "batch_size", "multimodal_k", "cutoff"))
         check_unit_interval(self, "psis")
         check_choice(self, "centre_mode", CENTRE_MODES)
+        check_choice(self, "multimodal_assign", ("l2", "lpips"))
+        if not self.methods or any(m not in METHODS for m in self.methods):
+            raise ValueError(f"methods must be among {', '.join(METHODS)}, got {self.methods}")
+        if self.sweep_level is not None:
+            check_choice(self, "sweep_level", (*LEVELS, "all"))
+        if self.bootstrap < 0:
+            raise ValueError(f"bootstrap must be >= 0, got {self.bootstrap}")
 
 
 def _batched(n: int, batch: int):
@@ -70,10 +97,68 @@ def untruncated_samples(generator: StyleGAN2Generator, levels: list[LevelModel],
     return np.concatenate(ws), np.concatenate(images), np.concatenate(assignments)
 
 
-def level_centres(generator: StyleGAN2Generator, levels: list[LevelModel], num: int, seed: int,
-                  batch: int, mode: str) -> list[np.ndarray]:
-    ws, _, assignments = untruncated_samples(generator, levels, num, seed, batch)
-    return [cluster_centres(m, ws[:, 0], assignments[:, i], mode) for i, m in enumerate(levels)]
+@dataclasses.dataclass(frozen=True)
+class SweepCentres:
+    """The centres both clustering methods truncate toward, saved as ``centres.npz`` for reuse.
+
+    Attributes:
+      modes: [K, w_dim] multimodal centres (k-means of standardised W).
+      level_centres: per level, its cluster centres [K_l, w_dim].
+    """
+
+    modes: np.ndarray
+    level_centres: tuple[np.ndarray, ...]
+
+    def save(self, path: Path) -> Path:
+        np.savez(path, modes=self.modes,
+                 **{f"level_{i}": c for i, c in enumerate(self.level_centres)})
+        return path
+
+    @classmethod
+    def load(cls, path: Path, levels: list[LevelModel], w_dim: int) -> "SweepCentres":
+        """Centres from ``save``, checked against the levels and the generator's W."""
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"no centres file {path}")
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                modes = data["modes"]
+                level_centres = tuple(data[f"level_{i}"] for i in range(len(levels)))
+        except (OSError, ValueError, KeyError) as err:
+            raise ValueError(f"{path} is not a centres file of this evaluation ({err})") from None
+        shapes_ok = modes.ndim == 2 and modes.shape[1] == w_dim and all(
+            c.shape == (m.config.num_clusters, w_dim) for c, m in zip(level_centres, levels))
+        if not shapes_ok:
+            raise ValueError(f"{path}: centres do not fit this generator and these levels")
+        if not all(np.all(np.isfinite(c)) for c in (modes, *level_centres)):
+            raise ValueError(f"{path}: centres with NaN or infinite entries")
+        return cls(modes, level_centres)
+
+
+def sweep_centres(generator: StyleGAN2Generator, levels: list[LevelModel], config: SweepConfig
+                  ) -> SweepCentres:
+    """Both clusterings from ``num_samples`` f(z) samples of their own seed (``seed + 1``)."""
+    ws, _, assignments = untruncated_samples(generator, levels, config.num_samples, config.seed + 1,
+                                             config.batch_size)
+    w = ws[:, 0]
+    level_centres = tuple(cluster_centres(m, w, assignments[:, i], config.centre_mode)
+                          for i, m in enumerate(levels))
+    k = min(config.multimodal_k, len(w))
+    return SweepCentres(multimodal_centres(w, k, config.seed), level_centres)
+
+
+def truncation_targets(generator: StyleGAN2Generator, levels: list[LevelModel], ws: np.ndarray,
+                       assignments: np.ndarray, centres: SweepCentres, cutoff: int | None = None,
+                       mode_assignment: np.ndarray | None = None) -> TruncationTargets:
+    """Every method's targets for samples ws [N, num_ws, w_dim] with level clusters [N, L]:
+    ``cutoff`` defaults to the coarse level's inputs, the multimodal centre to the nearest in W."""
+    cutoff = cutoff if cutoff is not None else levels[0].level_range[1]
+    if not 0 < cutoff <= generator.num_ws:
+        raise ValueError(f"cutoff must be in 1..{generator.num_ws}, got {cutoff}")
+    if mode_assignment is None:
+        mode_assignment = np.asarray(nearest_centre(jnp.asarray(ws[:, 0]), jnp.asarray(centres.modes)))
+    return TruncationTargets(np.asarray(generator.w_avg), cutoff, centres.modes, mode_assignment,
+                             centres.level_centres, np.asarray(assignments),
+                             tuple(m.level_range for m in levels))
 
 
 @dataclasses.dataclass
@@ -81,40 +166,83 @@ class SweepResult:
     """The sweep's rows and the untruncated samples they came from (for grids of the same latents).
 
     Attributes:
-      rows: one dict per method and psi: method, psi, precision, recall, fid[, lpips][, faithful...].
+      rows: one dict per method and psi: method, psi, precision, recall, fid (each with _lo and
+        _hi, its 95% interval)[, lpips][, faithful...].
       ws: [N, num_ws, w_dim] untruncated latents.
-      assignments: [N, L] cluster of each sample at each level.
-      centres: per level, its cluster centres [K_l, w_dim].
-      level_ranges: per level, the (start, stop) of its inputs.
-      w_avg: [w_dim] the generator's centre of W.
+      targets: where each method truncates each sample toward.
+      centres: the clusterings' centres (to save and reuse).
     """
 
     rows: list[dict]
     ws: np.ndarray
-    assignments: np.ndarray
-    centres: list[np.ndarray]
-    level_ranges: tuple[tuple[int, int], ...]
-    w_avg: np.ndarray
+    targets: TruncationTargets
+    centres: SweepCentres
 
-    def truncated(self, method: str, psi: float, count: int | None = None) -> np.ndarray:
+    def truncated(self, method: str, psi, count: int | None = None) -> np.ndarray:
         """The first ``count`` samples' ws truncated by ``method`` at ``psi``."""
         n = len(self.ws) if count is None else count
-        return np.asarray(truncate(method, jnp.asarray(self.ws[:n]), psi, jnp.asarray(self.w_avg),
-                                   tuple(jnp.asarray(c) for c in self.centres),
-                                   jnp.asarray(self.assignments[:n]), self.level_ranges))
+        return np.asarray(truncate(method, self.ws[:n], psi, self.targets.take(n)))
+
+
+def nearest_by_image(generator: StyleGAN2Generator, images: np.ndarray, centres: np.ndarray,
+                     perceptual: Callable[[np.ndarray, np.ndarray], np.ndarray],
+                     batch_size: int) -> np.ndarray:
+    """[N] the centre whose image (its w on every input) is nearest to each image in the
+    ``perceptual`` distance, as the Self-Distilled StyleGAN demo assigns centres by LPIPS."""
+    centre_ws = np.broadcast_to(centres[:, None], (len(centres), generator.num_ws, centres.shape[1]))
+    centre_images = synthesize(generator, centre_ws, batch_size)
+    distances = np.stack([perceptual(images, np.broadcast_to(c, images.shape)) for c in centre_images], 1)
+    return np.argmin(distances, axis=1)
+
+
+def bootstrap_interval(values: np.ndarray, resamples: int, rng: np.random.Generator,
+                       statistic=np.mean) -> tuple[float, float]:
+    """95% percentile interval of ``statistic`` over ``resamples`` resamplings of ``values``'s rows."""
+    if resamples == 0:
+        return float("nan"), float("nan")
+    stats = [statistic(values[rng.integers(0, len(values), len(values))]) for _ in range(resamples)]
+    return float(np.percentile(stats, 2.5)), float(np.percentile(stats, 97.5))
+
+
+def _jobs(config: SweepConfig, levels: list[LevelModel]) -> list[tuple[str, str, float, object]]:
+    """(row name, method, psi, the psi passed to truncate) of every set of the sweep."""
+    jobs = [(m, m, p, p) for p in config.psis for m in config.methods]
+    if config.sweep_level is not None:
+        fixed = dict(config.level_psis)
+        names = [m.config.level for m in levels]
+        swept = names if config.sweep_level == "all" else [config.sweep_level]
+        for level in swept:
+            for p in config.psis:
+                vector = tuple(p if lv == level else fixed.get(lv, 1.0) for lv in names)
+                jobs.append((f"multilevel:{level}", "multilevel", p, vector))
+    return jobs
+
+
+def level_tradeoffs(rows: list[dict]) -> list[dict]:
+    """For each per-level sweep in the rows: the precision gained and the recall lost between its
+    weakest and strongest truncation (psi max -> psi min), and their ratio."""
+    out = []
+    for method in dict.fromkeys(r["method"] for r in rows if r["method"].startswith("multilevel:")):
+        series = sorted((r["psi"], r["precision"], r["recall"]) for r in rows if r["method"] == method)
+        (_, p_strong, r_strong), (_, p_weak, r_weak) = series[0], series[-1]
+        gain, loss = p_strong - p_weak, r_weak - r_strong
+        out.append({"level": method.partition(":")[2], "precision_gain": gain, "recall_loss": loss,
+                    "gain_per_loss": gain / loss if loss > 0 else None})
+    return out
 
 
 def run_sweep(generator: StyleGAN2Generator, levels: list[LevelModel], real_images: np.ndarray,
               embed: Callable[[np.ndarray], np.ndarray], config: SweepConfig,
               factors: Callable[[np.ndarray], dict[str, np.ndarray]] | None = None,
               perceptual: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
-              progress: bool | None = None) -> SweepResult:
-    """Both truncation methods at every psi of ``config``, on the same latents.
+              progress: bool | None = None, centres: SweepCentres | None = None) -> SweepResult:
+    """Every method of ``config`` at every psi, on the same latents.
 
     ``factors``: ground-truth factor predictions of images (the demo world); a row's
     ``faithful`` is the share of samples whose factors truncation left unchanged.
     ``perceptual``: a distance of image pairs (LPIPS); a row's ``lpips`` is its mean
-    between truncated and untruncated images.
+    between truncated and untruncated images. ``centres``: clusterings computed before
+    (:meth:`SweepCentres.load`), instead of computing them here.
     """
     from tqdm import tqdm
 
@@ -122,22 +250,39 @@ def run_sweep(generator: StyleGAN2Generator, levels: list[LevelModel], real_imag
         raise ValueError("multi-level truncation needs trained levels (python train.py --level all)")
     ws, images, assignments = untruncated_samples(generator, levels, config.num_samples,
                                                   config.seed, config.batch_size)
-    centres = level_centres(generator, levels, config.num_samples, config.seed + 1,
-                            config.batch_size, config.centre_mode)
+    centres = centres if centres is not None else sweep_centres(generator, levels, config)
+    mode_assignment = None
+    if config.multimodal_assign == "lpips":
+        if perceptual is None:
+            raise ValueError("multimodal_assign lpips needs a perceptual distance (LPIPS)")
+        mode_assignment = nearest_by_image(generator, images, centres.modes, perceptual,
+                                           config.batch_size)
+    targets = truncation_targets(generator, levels, ws, assignments, centres, config.cutoff,
+                                 mode_assignment)
     real_features = embed(real_images)
     real_radii = knn_radii(jnp.asarray(real_features), config.k)
     real_stats = gaussian_stats(real_features)
     reference_factors = factors(images) if factors else None
-    result = SweepResult([], ws, assignments, centres, tuple(m.level_range for m in levels),
-                         np.asarray(generator.w_avg))
-    jobs = [(m, p) for p in config.psis for m in METHODS]
-    for method, psi in tqdm(jobs, desc="psi sweep", unit="set",
-                            disable=(not progress) if progress is not None else None):
-        truncated = synthesize(generator, result.truncated(method, psi), config.batch_size)
+    result = SweepResult([], ws, targets, centres)
+    rng = np.random.default_rng(config.seed)
+    for name, method, psi, psi_arg in tqdm(_jobs(config, levels), desc="psi sweep", unit="set",
+                                           disable=(not progress) if progress is not None else None):
+        truncated = synthesize(generator, result.truncated(method, psi_arg), config.batch_size)
         features = embed(truncated)
-        pr = precision_recall(real_features, features, config.k, real_radii=real_radii)
-        row = {"method": method, "psi": psi, "precision": pr.precision, "recall": pr.recall,
-               "fid": frechet_distance(*real_stats, *gaussian_stats(features))}
+        fake = jnp.asarray(features, jnp.float32)
+        fake_in_real = np.asarray(in_manifold(fake, jnp.asarray(real_features, jnp.float32), real_radii))
+        real_in_fake = np.asarray(in_manifold(jnp.asarray(real_features, jnp.float32), fake,
+                                              knn_radii(fake, config.k)))
+        fid = lambda f: frechet_distance(*real_stats, *gaussian_stats(f))
+        row = {"method": name, "psi": psi,
+               "precision": float(fake_in_real.mean()), "recall": float(real_in_fake.mean()),
+               "fid": fid(features)}
+        # 95% intervals over the generated samples: precision and FID resample the truncated set;
+        # recall resamples the real samples' membership of this set's manifold
+        for key, values, stat in (("precision", fake_in_real, np.mean), ("recall", real_in_fake, np.mean),
+                                  ("fid", np.asarray(features), fid)):
+            row[f"{key}_lo"], row[f"{key}_hi"] = bootstrap_interval(
+                values, config.bootstrap if key != "fid" else min(config.bootstrap, 50), rng, stat)
         if perceptual is not None:
             row["lpips"] = float(np.mean(perceptual(truncated, images)))
         if reference_factors is not None:
@@ -149,21 +294,39 @@ def run_sweep(generator: StyleGAN2Generator, levels: list[LevelModel], real_imag
     return result
 
 
-def compare_at_equal(rows: list[dict], x: str) -> dict:
-    """Mean precision gap (multilevel - stylegan) at equal ``x`` (recall or fid), by interpolation.
+def _curve(rows: list[dict], method: str, x: str, y: str) -> tuple[np.ndarray, np.ndarray]:
+    pts = sorted((r[x], r[y]) for r in rows if r["method"] == method)
+    return np.asarray([p[0] for p in pts]), np.asarray([p[1] for p in pts])
 
-    Each method's precision is linearly interpolated as a function of ``x`` over
-    its psi points; the gap is averaged over the range of ``x`` both methods cover.
+
+def compare_at_equal(rows: list[dict], x: str, a: str = "multilevel", b: str = "stylegan") -> dict:
+    """Mean precision gap (a - b) at equal ``x`` (recall or fid), by interpolation.
+
+    Each method's precision (and its interval, where the rows have one) is linearly
+    interpolated as a function of ``x`` over its psi points, on the range of ``x`` both cover.
+    ``a_higher_share``: where a's precision is higher; ``significant_share``: where the two
+    intervals do not overlap.
     """
-    curves = {}
-    for method in METHODS:
-        pts = sorted((r[x], r["precision"]) for r in rows if r["method"] == method)
-        curves[method] = (np.asarray([p[0] for p in pts]), np.asarray([p[1] for p in pts]))
-    lo = max(c[0].min() for c in curves.values())
-    hi = min(c[0].max() for c in curves.values())
+    ca, cb = _curve(rows, a, x, "precision"), _curve(rows, b, x, "precision")
+    if not len(ca[0]) or not len(cb[0]):
+        return {"overlap": None, "mean_gap": None, "a_higher_share": None, "significant_share": None}
+    lo, hi = max(ca[0].min(), cb[0].min()), min(ca[0].max(), cb[0].max())
     if hi <= lo:
-        return {"overlap": None, "mean_gap": None, "multilevel_higher_share": None}
+        return {"overlap": None, "mean_gap": None, "a_higher_share": None, "significant_share": None}
     grid = np.linspace(lo, hi, 50)
-    gap = np.interp(grid, *curves["multilevel"]) - np.interp(grid, *curves["stylegan"])
-    return {"overlap": [float(lo), float(hi)], "mean_gap": float(gap.mean()),
-            "multilevel_higher_share": float(np.mean(gap > 0))}
+    gap = np.interp(grid, *ca) - np.interp(grid, *cb)
+    result = {"overlap": [float(lo), float(hi)], "mean_gap": float(gap.mean()),
+              "a_higher_share": float(np.mean(gap > 0)), "significant_share": None}
+    if all("precision_lo" in r for r in rows) and not any(np.isnan(r["precision_lo"]) for r in rows):
+        band = lambda m, y: np.interp(grid, *_curve(rows, m, x, y))
+        apart = (band(a, "precision_lo") > band(b, "precision_hi")) | \
+            (band(b, "precision_lo") > band(a, "precision_hi"))
+        result["significant_share"] = float(np.mean(apart))
+    return result
+
+
+def pairwise_summary(rows: list[dict]) -> list[dict]:
+    """For each pair of methods in the rows, :func:`compare_at_equal` at equal recall and FID."""
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    return [{"a": a, "b": b, "x": x, **compare_at_equal(rows, x, a, b)}
+            for i, a in enumerate(methods) for b in methods[i + 1:] for x in ("recall", "fid")]

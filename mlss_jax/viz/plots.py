@@ -4,24 +4,33 @@ from __future__ import annotations
 
 from pathlib import Path
 
-LABELS = {"stylegan": "StyleGAN truncation", "multilevel": "multi-level truncation"}
+LABELS = {"stylegan": "StyleGAN truncation", "cutoff": "StyleGAN, coarse inputs only",
+          "multimodal": "multi-modal truncation", "multilevel": "multi-level truncation"}
+
+
+def _label(method: str) -> str:
+    base, _, level = method.partition(":")
+    return LABELS.get(base, base) + (f" ({level} only)" if level else "")
 
 
 def sweep_plot(rows: list[dict], x: str, path: str | Path, title: str) -> Path:
-    """Precision against ``x`` ('recall' or 'fid') for both methods, psi written at each point."""
+    """Precision against ``x`` ('recall' or 'fid') for every method in the rows, psi written at
+    each point, with the 95% interval of precision where the rows have one."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(5.5, 4.5), dpi=120)
-    for method, label in LABELS.items():
-        pts = sorted((r["psi"], r[x], r["precision"]) for r in rows if r["method"] == method)
-        if not pts:
-            continue
+    for method in dict.fromkeys(r["method"] for r in rows):
+        pts = sorted((r["psi"], r[x], r["precision"], r.get("precision_lo"), r.get("precision_hi"))
+                     for r in rows if r["method"] == method)
         xs, ys = [p[1] for p in pts], [p[2] for p in pts]
-        ax.plot(xs, ys, marker="o", label=label)
-        for psi, xv, yv in pts:
+        line, = ax.plot(xs, ys, marker="o", markersize=3, label=_label(method))
+        if all(p[3] is not None for p in pts):
+            ax.fill_between(xs, [p[3] for p in pts], [p[4] for p in pts], color=line.get_color(),
+                            alpha=0.15, linewidth=0)
+        for psi, xv, yv, *_ in pts:
             ax.annotate(f"{psi:g}", (xv, yv), textcoords="offset points", xytext=(3, 3), fontsize=7)
     ax.set_xlabel({"recall": "recall", "fid": "FID (lower is better)"}[x])
     ax.set_ylabel("precision")
