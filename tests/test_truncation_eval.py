@@ -121,6 +121,20 @@ def test_kmeans_recovers_well_separated_clusters():
         multimodal_centres(x, 401)
 
 
+def test_multimodal_assignment_by_image_distance(demo_sized_world):
+    from mlss_jax.metrics.truncation_sweep import nearest_by_image
+    from mlss_jax.networks.sampling import latents, synthesize
+    from mlss_jax.networks.stylegan2 import load_generator
+
+    generator = load_generator(demo_sized_world / "gen")
+    centres = np.asarray(generator.mapping(latents(generator, 3, 7))[:, 0])
+    # the images of the centres themselves, in shuffled order, must find their own centre
+    order = np.asarray([2, 0, 1, 1])
+    images = synthesize(generator, np.broadcast_to(centres[order][:, None], (4, generator.num_ws, 8)))
+    mean_abs = lambda a, b: np.abs(a.astype(np.float32) - b.astype(np.float32)).mean(axis=(1, 2, 3))
+    np.testing.assert_array_equal(nearest_by_image(generator, images, centres, mean_abs, 8), order)
+
+
 def test_method_and_per_level_psi_parsers():
     assert parse_methods("multilevel,stylegan") == ("stylegan", "multilevel")
     assert parse_methods(",".join(METHODS)) == METHODS

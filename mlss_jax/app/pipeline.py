@@ -42,6 +42,9 @@ class PipelineConfig:
       samples: generated and real samples per psi of the sweep.
       psis: psi values of the sweep, comma-separated (None: evaluate.py's, 0 to 1 by 0.1).
       lpips: LPIPS faithfulness in the sweep.
+      sweep_level: also sweep multi-level truncation one level at a time (a level, or all); the
+        report then shows which level's truncation buys the most precision for its recall. Each
+        level adds as many sets to the sweep as a method does.
     """
 
     pkl: Path = DEMO_PICKLE
@@ -53,12 +56,15 @@ class PipelineConfig:
     samples: int = 2000
     psis: str | None = None
     lpips: bool = True
+    sweep_level: str | None = None
 
     def __post_init__(self) -> None:
         check_choice(self, "features", FEATURE_NETWORKS)
         if self.features == "inception":
             raise ValueError("features inception needs its weights file: run evaluate.py directly")
         check_positive(self, ("steps", "train_eval_samples", "report_samples", "samples"))
+        if self.sweep_level is not None:
+            check_choice(self, "sweep_level", (*LEVELS, "all"))
         if self.psis is not None:
             try:
                 psis = tuple(float(p) for p in self.psis.split(","))
@@ -133,7 +139,9 @@ def stages(config: PipelineConfig, out: Path, write_report: Callable[[], None]) 
     layout = RunLayout(out)
     gen, levels = layout.generator, layout.levels
     train_steps = [] if config.steps is None else ["--steps", str(config.steps)]
-    psis = [] if config.psis is None else ["--psis", config.psis]
+    sweep_args = [] if config.psis is None else ["--psis", config.psis]
+    if config.sweep_level is not None:
+        sweep_args += ["--sweep-level", config.sweep_level]
     not_demo = None if config.demo_world else "needs the demo world's factor classifier"
     trained = ("convert", *(f"train-{level}" for level in LEVELS))
     result = [Stage("convert", [[python, "convert/from_pkl.py", "--pkl", str(config.pkl), "--out",
@@ -153,7 +161,7 @@ def stages(config: PipelineConfig, out: Path, write_report: Callable[[], None]) 
         Stage("evaluate", [[python, "evaluate.py", "--pr-curve", "--generator", str(gen),
                             "--levels-dir", str(levels), "--real", config.real,
                             "--features", config.features, "--samples", str(config.samples),
-                            *psis, "--lpips" if config.lpips else "--no-lpips",
+                            *sweep_args, "--lpips" if config.lpips else "--no-lpips",
                             "--out", str(layout.evaluate)]], clean=(layout.evaluate,), reads=trained),
         Stage("control", [[python, "explore.py", "control", *args, "--generator", str(gen),
                            "--levels-dir", str(levels), "--out", str(layout.control)]
