@@ -17,7 +17,7 @@ import pytest
 
 from conftest import REPO
 
-TINY = ["--quick", "--steps", "2", "--samples", "40", "--psis", "0,1"]
+TINY = ["--quick", "--steps", "2", "--samples", "40", "--sweep-level", "fine", "--psis", "0,1"]
 STAGES = ["convert", "train-coarse", "train-medium", "train-fine", "level-report", "evaluate",
           "control", "report"]
 
@@ -58,7 +58,8 @@ def test_report_embeds_its_images_and_has_a_markdown_twin(pipeline_run):
     images = re.findall(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
     assert len(images) == 7  # 3 level grids, 1 composition, 2 curves, 1 truncation grid
     assert "src=\"http" not in page and "not produced by this run" not in page
-    for heading in ("Environment", "Timings", "Levels", "Cluster grids", "Faithfulness"):
+    for heading in ("Environment", "Timings", "Levels", "Cluster grids", "Per-level truncation",
+                    "Faithfulness"):
         assert heading in page
     assert re.search(r"<td>jax</td><td>\d+\.\d+", page)
     md = (out / "report.md").read_text()
