@@ -1,7 +1,7 @@
 """Networks bound to their weights: the public ``load_generator`` / ``load_discriminator`` API.
 
 Each object holds a config and a variable tree and calls the pure, jitted
-functions of :mod:`mlss_jax.nets` (``generator_mapping``, ``generator_synthesis``,
+functions of :mod:`mlss_jax.networks.generator` and :mod:`mlss_jax.networks.discriminator` (``generator_mapping``, ``generator_synthesis``,
 ``discriminator_logits``), which training and evaluation use directly.
 """
 
