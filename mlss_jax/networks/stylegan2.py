@@ -1,8 +1,9 @@
 """Networks bound to their weights: the public ``load_generator`` / ``load_discriminator`` API.
 
-Each object holds a config and a variable tree and calls the pure, jitted
-functions of :mod:`mlss_jax.networks.generator` and :mod:`mlss_jax.networks.discriminator` (``generator_mapping``, ``generator_synthesis``,
-``discriminator_logits``), which training and evaluation use directly.
+Each object holds a config and a variable tree and calls the pure, jitted functions
+``generator_mapping``, ``generator_synthesis`` (:mod:`mlss_jax.networks.generator`) and
+``discriminator_logits`` (:mod:`mlss_jax.networks.discriminator`), which training and
+evaluation use directly.
 """
 
 from __future__ import annotations
