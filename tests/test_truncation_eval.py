@@ -212,6 +212,11 @@ def test_evaluate_pr_curve_writes_its_outputs(demo_sized_world, tmp_path):
     assert code == 0, err
     reused = json.loads((again / "sweep.json").read_text())["rows"]
     assert [r["precision"] for r in reused] == [r["precision"] for r in rows if ":" not in r["method"]]
+    # centres made with other settings are refused, in one line
+    code, _, err = run_script("evaluate.py", "--pr-curve", *world, "--multimodal-k", "3",
+                              "--centres", str(out / "centres.npz"), "--out", str(tmp_path / "no"))
+    assert code == 1 and "was made with multimodal_k 4, this sweep asks for 3" in err
+    assert not (tmp_path / "no").exists()
 
 
 @pytest.mark.parametrize("args, code, message", [

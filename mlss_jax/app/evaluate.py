@@ -149,8 +149,8 @@ def evaluate(config: EvaluateConfig, progress: bool | None = None) -> EvaluateRe
     from mlss_jax.method.runs import load_levels
     from mlss_jax.metrics.features import feature_network
     from mlss_jax.metrics.lpips import lpips_images
-    from mlss_jax.metrics.truncation_sweep import (SweepCentres, SweepConfig, pairwise_summary,
-                                                   run_sweep)
+    from mlss_jax.metrics.truncation_sweep import (SweepCentres, SweepConfig, centre_settings,
+                                                   pairwise_summary, run_sweep)
     from mlss_jax.networks.sampling import synthesize
     from mlss_jax.networks.stylegan2 import load_generator
     from mlss_jax.viz.grid import save_image_grid
@@ -170,7 +170,8 @@ def evaluate(config: EvaluateConfig, progress: bool | None = None) -> EvaluateRe
                         cutoff=config.cutoff, sweep_level=config.sweep_level,
                         level_psis=tuple(parse_level_psis(config.psi, LEVELS).items())
                         if config.psi else (), bootstrap=config.bootstrap)
-    centres = (SweepCentres.load(config.centres, levels, generator.w_dim)
+    centres = (SweepCentres.load(config.centres, levels, generator.w_dim,
+                                 expect=centre_settings(generator, levels, sweep))
                if config.centres is not None else None)
     result = run_sweep(generator, levels, real_images, embed, sweep, factors=factors,
                        perceptual=lpips_images() if config.lpips else None, progress=progress,
@@ -180,7 +181,7 @@ def evaluate(config: EvaluateConfig, progress: bool | None = None) -> EvaluateRe
 
     settings = {**_jsonable(dataclasses.asdict(config)), "samples": config.num_samples,
                 "real_samples": len(real_images), "grid_psis": list(GRID_PSIS),
-                "grid_methods": list(sweep.methods)}
+                "grid_methods": list(sweep.methods), "centres_settings": result.centres.settings}
     # rows: untruncated, then each method at GRID_PSIS; the same latents in every column
     grid = [synthesize(generator, result.ws[:GRID_COLUMNS], GRID_COLUMNS)]
     for method in sweep.methods:

@@ -11,6 +11,7 @@ unchanged by it.
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 from typing import Callable
 
@@ -108,30 +109,38 @@ class SweepCentres:
 
     modes: np.ndarray
     level_centres: tuple[np.ndarray, ...]
+    settings: dict = dataclasses.field(default_factory=dict)
 
     def save(self, path: Path) -> Path:
-        np.savez(path, modes=self.modes,
+        np.savez(path, modes=self.modes, settings=np.asarray(json.dumps(self.settings)),
                  **{f"level_{i}": c for i, c in enumerate(self.level_centres)})
         return path
 
     @classmethod
-    def load(cls, path: Path, levels: list[LevelModel], w_dim: int) -> "SweepCentres":
-        """Centres from ``save``, checked against the levels and the generator's W."""
+    def load(cls, path: Path, levels: list[LevelModel], w_dim: int,
+             expect: dict | None = None) -> "SweepCentres":
+        """Centres from ``save``, checked against the levels, the generator's W, and the
+        ``expect``-ed settings they were made with (centre mode, K, seed ...)."""
         if not Path(path).is_file():
             raise FileNotFoundError(f"no centres file {path}")
         try:
             with np.load(path, allow_pickle=False) as data:
                 modes = data["modes"]
                 level_centres = tuple(data[f"level_{i}"] for i in range(len(levels)))
+                settings = json.loads(str(data["settings"]))
         except (OSError, ValueError, KeyError) as err:
             raise ValueError(f"{path} is not a centres file of this evaluation ({err})") from None
+        for key, value in (expect or {}).items():
+            if settings.get(key) != value:
+                raise ValueError(f"{path} was made with {key} {settings.get(key)!r}, this sweep "
+                                 f"asks for {value!r} (match it, or leave out --centres)")
         shapes_ok = modes.ndim == 2 and modes.shape[1] == w_dim and all(
             c.shape == (m.config.num_clusters, w_dim) for c, m in zip(level_centres, levels))
         if not shapes_ok:
             raise ValueError(f"{path}: centres do not fit this generator and these levels")
         if not all(np.all(np.isfinite(c)) for c in (modes, *level_centres)):
             raise ValueError(f"{path}: centres with NaN or infinite entries")
-        return cls(modes, level_centres)
+        return cls(modes, level_centres, settings)
 
 
 def sweep_centres(generator: StyleGAN2Generator, levels: list[LevelModel], config: SweepConfig
@@ -143,7 +152,16 @@ def sweep_centres(generator: StyleGAN2Generator, levels: list[LevelModel], confi
     level_centres = tuple(cluster_centres(m, w, assignments[:, i], config.centre_mode)
                           for i, m in enumerate(levels))
     k = min(config.multimodal_k, len(w))
-    return SweepCentres(multimodal_centres(w, k, config.seed), level_centres)
+    return SweepCentres(multimodal_centres(w, k, config.seed), level_centres,
+                        centre_settings(generator, levels, config))
+
+
+def centre_settings(generator: StyleGAN2Generator, levels: list[LevelModel], config: SweepConfig
+                    ) -> dict:
+    """What the clusterings depend on, saved with them and checked when they are reused."""
+    return {"centre_mode": config.centre_mode, "multimodal_k": config.multimodal_k,
+            "samples": config.num_samples, "seed": config.seed, "w_dim": generator.w_dim,
+            "level_steps": [m.step for m in levels]}
 
 
 def truncation_targets(generator: StyleGAN2Generator, levels: list[LevelModel], ws: np.ndarray,
