@@ -119,15 +119,14 @@ def test_pipeline_flag_errors_are_one_line(tmp_path):
 
 def test_changed_settings_rerun_the_stages_they_affect(pipeline_run):
     out, _ = pipeline_run
-    settings = [*TINY[:-1], "0,0.5,1"]  # the same run with one more psi
-    result = run_pipeline(*settings, "--out", str(out))
+    result = run_pipeline(*TINY, "--no-lpips", "--out", str(out))  # one evaluation setting changed
     assert result.returncode == 0, result.stderr[-2000:]
     for stage in STAGES[:-1]:
         status = "ran" if stage == "evaluate" else "done earlier"
         assert re.search(rf"^{stage}\s+\d+\.\d\s+{status}$", result.stdout, re.M), result.stdout
     assert "evaluate: its settings or inputs changed since it ran" in result.stdout
     sweep = json.loads((out / "evaluate" / "sweep.json").read_text())
-    assert sweep["psis"] == [0.0, 0.5, 1.0]
+    assert sweep["lpips"] is False and all("lpips" not in r for r in sweep["rows"])
 
 
 def _processes_mentioning(text: str) -> list[int]:
