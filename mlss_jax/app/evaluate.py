@@ -12,7 +12,7 @@ import dataclasses
 import json
 from pathlib import Path
 
-from mlss_jax.app.paths import DEMO_CHECKPOINT, LEVELS_DIR
+from mlss_jax.app.paths import DEMO_CHECKPOINT, LEVELS_DIR, require_generator, require_output_dir
 from mlss_jax.config import check_choice, check_positive, choices
 from mlss_jax.demo.world import is_demo_world
 from mlss_jax.method.centres import CENTRE_MODES
@@ -128,15 +128,11 @@ def check_inputs(config: EvaluateConfig) -> None:
     if config.centres is not None and not config.centres.is_file():
         raise FileNotFoundError(f"no centres file {config.centres}")
 
-    if not config.generator.exists():
-        raise FileNotFoundError(f"no generator at {config.generator} (convert one first: "
-                                "python convert/from_pkl.py)")
-    missing = [lv for lv in LEVELS if not (config.levels_dir / lv).is_dir()]
-    if missing:
-        raise FileNotFoundError(f"no trained {missing[0]} level in {config.levels_dir} "
-                                "(train them: python train.py --level all)")
-    if config.out.exists() and not config.out.is_dir():
-        raise NotADirectoryError(f"--out {config.out} is a file, not a directory")
+    from mlss_jax.method.runs import check_levels_dir
+
+    require_generator(config.generator)
+    check_levels_dir(config.levels_dir)
+    require_output_dir(config.out)
 
 
 def evaluate(config: EvaluateConfig, progress: bool | None = None) -> EvaluateResult:

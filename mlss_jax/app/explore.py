@@ -17,6 +17,7 @@ import numpy as np
 
 from mlss_jax.app.cli import UsageError
 from mlss_jax.app.manifest import write_outputs
+from mlss_jax.app.paths import require_generator, require_output_dir
 from mlss_jax.method.levels import LEVELS
 from mlss_jax.method.truncation import METHODS as TRUNCATION_METHODS
 
@@ -32,11 +33,8 @@ class ExploreContext:
     levels_dir: Path | None = None
 
     def __post_init__(self) -> None:
-        if not self.generator_path.exists():
-            raise FileNotFoundError(f"no generator at {self.generator_path} (convert one first: "
-                                    "python convert/from_pkl.py)")
-        if self.out.exists() and not self.out.is_dir():
-            raise NotADirectoryError(f"--out {self.out} is a file, not a directory")
+        require_generator(self.generator_path)
+        require_output_dir(self.out)
 
     @functools.cached_property
     def generator(self):

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from mlss_jax.app.paths import REPO
+from mlss_jax.app.paths import REPO, require_output_dir
 from mlss_jax.config import Preset, check_choice, check_positive, choices
 from mlss_jax.demo.world import DEMO_PICKLE, is_demo_world
 from mlss_jax.method.levels import LEVELS
@@ -318,8 +318,7 @@ def run_pipeline(config: PipelineConfig, out: Path, force: bool = False,
     """Every stage of ``config`` into the run directory ``out``, then the report."""
     if not Path(config.pkl).is_file():
         raise FileNotFoundError(f"no network pickle at {config.pkl}")
-    if out.exists() and not out.is_dir():
-        raise NotADirectoryError(f"--out {out} is a file, not a directory")
+    require_output_dir(out)
     out.mkdir(parents=True, exist_ok=True)
     lock = lock_run_dir(out)   # one pipeline per run directory at a time
     saved = {"pipeline": {k: str(v) if isinstance(v, Path) else v

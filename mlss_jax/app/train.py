@@ -11,6 +11,7 @@ import dataclasses
 import json
 from pathlib import Path
 
+from mlss_jax.app.paths import require_generator, require_output_dir
 from mlss_jax.method.config import MLSSConfig
 from mlss_jax.runtime.run_state import RUN_CONFIG, check_run_dir
 
@@ -40,11 +41,8 @@ def train_levels(config: MLSSConfig, generator_path: Path, out: Path, levels: tu
 
     if eval_samples < 0:
         raise ValueError("eval_samples must be >= 0")
-    if not generator_path.exists():
-        raise FileNotFoundError(f"no generator at {generator_path} (convert one first: "
-                                "python convert/from_pkl.py)")
-    if out.exists() and not out.is_dir():
-        raise NotADirectoryError(f"--out {out} is a file, not a directory")
+    require_generator(generator_path)
+    require_output_dir(out)
     started = {level: (out / level / RUN_CONFIG).is_file() for level in levels}
     for level in levels:
         check_run_dir(out / level, resume and started[level], force)

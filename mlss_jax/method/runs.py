@@ -42,11 +42,15 @@ def load_level(run_dir: str | Path) -> LevelModel:
 
 
 
-def load_levels(levels_dir: str | Path, levels: tuple[str, ...] = LEVELS) -> list[LevelModel]:
-    """The trained ``levels`` under ``levels_dir`` (one subdirectory each), checked before loading."""
-    levels_dir = Path(levels_dir)
-    missing = [level for level in levels if not (levels_dir / level).is_dir()]
+def check_levels_dir(levels_dir: str | Path, levels: tuple[str, ...] = LEVELS) -> None:
+    """Every one of ``levels`` has a run directory under ``levels_dir``."""
+    missing = [level for level in levels if not (Path(levels_dir) / level).is_dir()]
     if missing:
         raise FileNotFoundError(f"no trained {missing[0]} level in {levels_dir} "
                                 f"(train them: python train.py --level all --out {levels_dir})")
-    return [load_level(levels_dir / level) for level in levels]
+
+
+def load_levels(levels_dir: str | Path, levels: tuple[str, ...] = LEVELS) -> list[LevelModel]:
+    """The trained ``levels`` under ``levels_dir`` (one subdirectory each), checked before loading."""
+    check_levels_dir(levels_dir, levels)
+    return [load_level(Path(levels_dir) / level) for level in levels]
