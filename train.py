@@ -21,6 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     from mlss_jax.method.levels import LEVELS
     from mlss_jax.app.train import train_levels
     from mlss_jax.method.config import MLSSConfig
+    from mlss_jax.runtime.distributed import DistributedConfig
 
     parser = cli.ArgumentParser(prog="train.py", description=__doc__.splitlines()[0])
     parser.add_argument("--level", choices=[*LEVELS, "all"], default="fine",
@@ -36,13 +37,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--eval-samples", type=int, default=2000,
                         help="fresh samples for the final classifier accuracy (default: 2000)")
     cli.add_config_flags(parser, MLSSConfig, skip=("level",))
+    cli.add_config_flags(parser, DistributedConfig)
     args = parser.parse_args(argv)
     config = cli.config_from_args(parser, MLSSConfig, args, level=LEVELS[0])
+    cluster = cli.config_from_args(parser, DistributedConfig, args)
     if args.eval_samples < 0:
         parser.error("--eval-samples must be >= 0")
     levels = LEVELS if args.level == "all" else (args.level,)
     for level in train_levels(config, args.generator, args.out, levels, args.resume, args.force,
-                              args.eval_samples):
+                              args.eval_samples, cluster):
         accuracy = level.classifier_accuracy
         print(f"{level.level}: step {level.step}, {level.steps_per_second:.2f} steps/s"
               + (f", C_{level.level} accuracy on {args.eval_samples} fresh samples {accuracy:.3f}"

@@ -15,14 +15,16 @@ from pathlib import Path
 from typing import Callable, NoReturn, Sequence
 
 from mlss_jax.config import Preset
+from mlss_jax.runtime import distributed
 from mlss_jax.runtime.loop import TrainingInterrupted
+from mlss_jax.runtime.distributed import DistributedError
 from mlss_jax.runtime.run_state import RunDirInUse
 from mlss_jax.weights.checkpoint import CheckpointError
 from mlss_jax.weights.safe_pickle import NetworkPickleError
 
 # Errors that mean "bad input", reported in one line. Anything else is a bug and
 # keeps its traceback.
-USER_ERRORS = (NetworkPickleError, CheckpointError, RunDirInUse, FileExistsError,
+USER_ERRORS = (NetworkPickleError, CheckpointError, RunDirInUse, DistributedError, FileExistsError,
                FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError, ValueError)
 
 
@@ -75,24 +77,35 @@ def run(main: Callable[[Sequence[str] | None], int | None],
         _die_with_parent()
         code = main(argv)
     except UsageError as err:
-        print(f"{prog}: error: {err} (see --help)", file=sys.stderr)
-        sys.exit(2)
+        _stop(2, f"{prog}: error: {err} (see --help)")
     except USER_ERRORS as err:
         message = str(err).splitlines()[0] if str(err) else type(err).__name__
-        print(f"{prog}: error: {message}", file=sys.stderr)
-        sys.exit(1)
+        _stop(1, f"{prog}: error: {message}")
     except TrainingInterrupted as err:
-        print(f"{prog}: {err}", file=sys.stderr)
-        sys.exit(err.exit_code)
+        _stop(err.exit_code, f"{prog}: {err}")
     except Terminated:
-        print(f"{prog}: terminated", file=sys.stderr)
-        sys.exit(128 + signal.SIGTERM)
+        _stop(128 + signal.SIGTERM, f"{prog}: terminated")
     except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr)
-        sys.exit(128 + signal.SIGINT)
+        _stop(128 + signal.SIGINT, f"{prog}: interrupted")
+    except BaseException:
+        if distributed.joined():  # a bug: keep its traceback, but do not leave the others waiting
+            import traceback
+
+            traceback.print_exc()
+            _stop(1, f"{prog}: error: this process failed (traceback above)")
+        raise
     finally:
         signal.signal(signal.SIGTERM, previous)
     sys.exit(code or 0)
+
+
+def _stop(code: int, line: str) -> NoReturn:
+    """Print ``line`` and exit with ``code``; in a run of several processes, through
+    :func:`mlss_jax.runtime.distributed.fail`, which names a lost process instead."""
+    if distributed.joined():
+        distributed.fail(code, line)
+    print(line, file=sys.stderr)
+    sys.exit(code)
 
 
 def attribute_docs(config_class: type) -> dict[str, str]:

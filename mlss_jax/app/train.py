@@ -13,6 +13,8 @@ from pathlib import Path
 
 from mlss_jax.app.paths import require_generator, require_output_dir
 from mlss_jax.method.config import MLSSConfig
+from mlss_jax.runtime import distributed
+from mlss_jax.runtime.distributed import DistributedConfig
 from mlss_jax.runtime.run_state import RUN_CONFIG, check_run_dir
 
 
@@ -29,13 +31,15 @@ class LevelSummary:
 
 
 def train_levels(config: MLSSConfig, generator_path: Path, out: Path, levels: tuple[str, ...],
-                 resume: bool = False, force: bool = False, eval_samples: int = 2000
-                 ) -> list[LevelSummary]:
+                 resume: bool = False, force: bool = False, eval_samples: int = 2000,
+                 cluster: DistributedConfig = DistributedConfig()) -> list[LevelSummary]:
     """Train ``levels`` in turn into ``out/<level>``; with ``resume``, a level that has no run
-    yet starts one. Writes each level's ``metrics.json`` and records it in its manifest."""
+    yet starts one. Writes each level's ``metrics.json`` and records it in its manifest.
+
+    ``cluster``: the processes that share the work (every one calls this); process 0 writes
+    the metrics and manifests."""
     from mlss_jax.app.manifest import record_outputs
     from mlss_jax.method.models import classifier_accuracy
-    from mlss_jax.method.runs import load_level
     from mlss_jax.method.training import train_level
     from mlss_jax.networks.stylegan2 import load_generator
 
@@ -47,6 +51,7 @@ def train_levels(config: MLSSConfig, generator_path: Path, out: Path, levels: tu
     for level in levels:
         check_run_dir(out / level, resume and started[level], force)
 
+    distributed.join(cluster)
     generator = load_generator(generator_path)
     summaries = []
     for level in levels:
@@ -56,8 +61,10 @@ def train_levels(config: MLSSConfig, generator_path: Path, out: Path, levels: tu
         metrics = {"level": level, "step": result.step,
                    "steps_per_second": round(result.steps_per_second, 3)}
         accuracy = None
+        if not distributed.is_main():
+            continue
         if eval_samples:
-            accuracy = classifier_accuracy(load_level(result.run_dir), generator.variables,
+            accuracy = classifier_accuracy(result.model, generator.variables,
                                            eval_samples, seed=level_config.seed + 1)
             metrics.update(classifier_accuracy=accuracy, eval_samples=eval_samples)
         path = result.run_dir / "metrics.json"
@@ -67,4 +74,5 @@ def train_levels(config: MLSSConfig, generator_path: Path, out: Path, levels: tu
         record_outputs(result.run_dir, "train", {"metrics": path, "preview": result.preview})
         summaries.append(LevelSummary(level, result.run_dir, result.step, result.steps_per_second,
                                       result.preview, accuracy))
+    distributed.leave()
     return summaries

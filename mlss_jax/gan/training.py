@@ -34,6 +34,7 @@ from mlss_jax.gan.losses import (discriminator_loss, ema_beta, ema_update, gener
 from mlss_jax.networks.config import DiscriminatorConfig, GeneratorConfig
 from mlss_jax.networks.discriminator import Discriminator, init_discriminator
 from mlss_jax.networks.generator import Generator, init_generator
+from mlss_jax.runtime import distributed
 from mlss_jax.runtime.parallel import REPLICATED, SHARDED, check_batch, data_mesh, interleave
 from mlss_jax.runtime.loop import run_training_loop
 
@@ -306,21 +307,27 @@ def train_gan(config: GANTrainConfig, images: np.ndarray, run_dir: str | Path,
     run_config = {**config.to_dict(), "dataset": dataset_name,
                   "init_from": None if init_from is None else str(init_from),
                   "generator": g_cfg.to_dict(), "discriminator": d_cfg.to_dict()}
+    mesh = data_mesh()
     run_dir, checkpointer, start, state = open_run(
         run_dir, run_config, resume, ("steps", "snapshot_every", "log_every"),
-        init_train_state(config, g_cfg, d_cfg), force)
+        init_train_state(config, g_cfg, d_cfg), force, mesh)
     if start == 0 and init_from is not None:
-        state = init_from_pickle(state, init_from, g_cfg, d_cfg)
+        state = distributed.replicate(distributed.to_host(
+            init_from_pickle(state, init_from, g_cfg, d_cfg)), mesh)
+    main = distributed.is_main()
     samples_dir = run_dir / "samples"
-    samples_dir.mkdir(exist_ok=True)
-    step_fn = make_train_step(config, g_cfg, d_cfg)
-    pool = jnp.asarray(images)
+    step_fn = make_train_step(config, g_cfg, d_cfg, mesh)
+    # every process holds the whole (small) training set; each device gathers its shard
+    # of the batch from it inside the step
+    pool = distributed.replicate(images, mesh)
     grid_z = np.random.default_rng(1234).standard_normal((64, g_cfg.z_dim)).astype(np.float32)
-    if start == 0:
-        save_image_grid(images[:64], samples_dir / "reals.png", ncols=8)
+    if main:
+        samples_dir.mkdir(exist_ok=True)
+        if start == 0:
+            save_image_grid(images[:64], samples_dir / "reals.png", ncols=8)
 
-    def write_samples(state: dict, step: int) -> None:
-        ema = StyleGAN2Generator(g_cfg, state["g_ema"])
+    def write_samples(state: dict, step: int) -> None:  # process 0, on its own devices
+        ema = StyleGAN2Generator(g_cfg, distributed.to_host(state["g_ema"]))
         save_image_grid(generate_images(ema, grid_z, batch_size=64, progress=False),
                         samples_dir / f"fakes-{step:06d}.png", ncols=8)
 
@@ -328,7 +335,7 @@ def train_gan(config: GANTrainConfig, images: np.ndarray, run_dir: str | Path,
     try:
         state = run_training_loop(
             state=state, start=start, steps=config.steps,
-            step_fn=lambda st, step: step_fn(st, pool, jnp.asarray(step, jnp.int32),
+            step_fn=lambda st, step: step_fn(st, pool, np.int32(step),
                                              with_r1=step % config.r1_interval == 0),
             checkpointer=checkpointer, run_dir=run_dir, log_every=config.log_every,
             snapshot_every=config.snapshot_every, on_snapshot=write_samples, postfix=("g_loss", "d_loss"),
@@ -338,11 +345,13 @@ def train_gan(config: GANTrainConfig, images: np.ndarray, run_dir: str | Path,
     seconds = time.perf_counter() - t0
     final_step = max(start, config.steps)
     pickle_path = run_dir / "network.pkl"
-    tmp = pickle_path.with_suffix(".pkl.tmp")
-    tmp.write_bytes(export_tf_pickle(g_cfg, jax.device_get(state["g_ema"]), d_cfg,
-                                     jax.device_get(state["d"]),
-                                     training_generator_vars=jax.device_get(state["g"])))
-    tmp.replace(pickle_path)
+    if main:
+        host = distributed.to_host(state)
+        tmp = pickle_path.with_suffix(".pkl.tmp")
+        tmp.write_bytes(export_tf_pickle(g_cfg, host["g_ema"], d_cfg, host["d"],
+                                         training_generator_vars=host["g"]))
+        tmp.replace(pickle_path)
+    distributed.barrier("network.pkl written")
     trained = final_step - start
     return TrainResult(run_dir, final_step, pickle_path, seconds,
                        trained * config.batch_size / seconds if trained else 0.0)

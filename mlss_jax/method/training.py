@@ -22,14 +22,16 @@ from typing import Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from mlss_jax.method.config import MLSSConfig
 from mlss_jax.method.levels import LevelSplit
-from mlss_jax.method.models import (WCritic, apply_mapper, classifier_module, compose_ws,
+from mlss_jax.method.models import (LevelModel, WCritic, apply_mapper, classifier_module, compose_ws,
                                     init_mixture, sample_mixture, save_cluster_grid)
 from mlss_jax.networks.config import GeneratorConfig
 from mlss_jax.networks.generator import Generator
+from mlss_jax.runtime import distributed
 from mlss_jax.runtime.parallel import REPLICATED, SHARDED, check_batch, data_mesh
 
 def _adam(config: MLSSConfig, lr: float) -> optax.GradientTransformation:
@@ -168,6 +170,7 @@ class LevelRunResult:
     seconds: float
     steps_per_second: float
     preview: Path
+    model: LevelModel   # the trained level, as saved in its newest checkpoint
 
 
 def train_level(config: MLSSConfig, generator_path: str | Path, run_dir: str | Path,
@@ -191,22 +194,25 @@ def train_level(config: MLSSConfig, generator_path: str | Path, run_dir: str | P
     split = LevelSplit.parse(config.split, g_cfg.num_ws)
     run_config = {"mlss": config.to_dict(), "level_range": list(split.range(config.level)),
                   "generator_path": str(generator_path), "generator": g_cfg.to_dict()}
+    mesh = mesh if mesh is not None else data_mesh()
     run_dir, checkpointer, start, state = open_run(
         run_dir, run_config, resume, ("mlss.steps", "mlss.checkpoint_every", "mlss.log_every"),
-        init_level_state(config, g_cfg, g_vars), force)
+        init_level_state(config, g_cfg, g_vars), force, mesh)
     previews = run_dir / "previews"
-    previews.mkdir(exist_ok=True)
+    if distributed.is_main():
+        previews.mkdir(exist_ok=True)
     step_fn = make_level_step(config, g_cfg, mesh)
+    g_vars_on_mesh = distributed.replicate(g_vars, mesh)
 
-    def preview(state: dict, step: int) -> None:
+    def preview(state: dict, step: int) -> None:  # process 0, on its own devices
         save_cluster_grid(previews / f"clusters-{step:06d}.png", config, g_cfg, g_vars,
-                          state["gen"])
+                          distributed.to_host(state["gen"]))
 
     t0 = time.perf_counter()
     try:
         state = run_training_loop(
             state=state, start=start, steps=config.steps,
-            step_fn=lambda st, step: step_fn(st, g_vars, jnp.asarray(step, jnp.int32)),
+            step_fn=lambda st, step: step_fn(st, g_vars_on_mesh, np.int32(step)),
             checkpointer=checkpointer, run_dir=run_dir, log_every=config.log_every,
             snapshot_every=config.checkpoint_every, on_snapshot=preview,
             postfix=("wasserstein", "classification", "accuracy"), desc=f"train {config.level}",
@@ -216,5 +222,7 @@ def train_level(config: MLSSConfig, generator_path: str | Path, run_dir: str | P
     seconds = time.perf_counter() - t0
     final = max(start, config.steps)
     done = final - start
+    host = distributed.to_host(state)
     return LevelRunResult(run_dir, final, seconds, done / seconds if done else 0.0,
-                          previews / f"clusters-{final:06d}.png")
+                          previews / f"clusters-{final:06d}.png",
+                          LevelModel(config, g_cfg, split, final, host["gen"], host["classifier"]))

@@ -9,7 +9,9 @@ and before every checkpoint is enough to never save a diverged state.
 
 A signal only sets a flag (an exception raised inside XLA's callbacks would be lost); the
 loop sees it after the step in flight, saves that step and raises
-:class:`TrainingInterrupted`. A second signal stops at once.
+:class:`TrainingInterrupted`. A second signal stops at once. With several processes, they
+agree on stopping every ``log_every`` steps (a signal to any of them stops all at the same
+step), and only process 0 logs, shows progress and writes snapshots.
 """
 
 from __future__ import annotations
@@ -17,11 +19,14 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
 import signal
 import threading
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
+
+from mlss_jax.runtime import distributed
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -101,18 +106,24 @@ def run_training_loop(*, state: Any, start: int, steps: int,
     """Run steps ``start .. steps-1``; log, check and checkpoint; return the final state."""
     from tqdm import tqdm
 
+    main, shared = distributed.is_main(), distributed.multi_process()
     log_path = run_dir / "log.jsonl"
-    trim_log(log_path, start)
+    if main:
+        trim_log(log_path, start)
     last_saved = checkpointer.latest_step()
     t0 = time.perf_counter()
+    hide = True if not main else None if progress is None else not progress
     bar = tqdm(range(start, steps), initial=start, total=steps, desc=desc, unit="step",
-               disable=(not progress) if progress is not None else None)
-    with stop_requests() as stop, open(log_path, "a") as log:
+               disable=hide)
+    with stop_requests() as stop, open(log_path if main else os.devnull, "a") as log:
         for step in bar:
             state, metrics = step_fn(state, step)
             done = step + 1
             last = done == steps
-            snapshot = done % snapshot_every == 0 or last or bool(stop)
+            # several processes must stop at the same step: they agree at logging steps
+            stopping = (distributed.any_process(bool(stop)) if done % log_every == 0 or last
+                        else False) if shared else bool(stop)
+            snapshot = done % snapshot_every == 0 or last or stopping
             if done % log_every == 0 or snapshot:
                 values = finite_metrics(metrics, done, run_dir, last_saved)
                 if done % log_every == 0 or last:
@@ -124,10 +135,10 @@ def run_training_loop(*, state: Any, start: int, steps: int,
             if snapshot:
                 checkpointer.save(done, state)
                 last_saved = done
-                if stop:
+                if stopping:
                     bar.close()
-                    raise TrainingInterrupted(stop[0], done, run_dir)
-                if on_snapshot is not None:
+                    raise TrainingInterrupted(stop[0] if stop else signal.SIGTERM, done, run_dir)
+                if on_snapshot is not None and main:
                     on_snapshot(state, done)
     bar.close()
     return state

@@ -23,6 +23,7 @@ from typing import Any, TextIO
 import jax
 
 from mlss_jax.config import quote_error
+from mlss_jax.runtime import distributed
 from mlss_jax.weights.checkpoint import CheckpointError
 
 RUN_CONFIG = "config.json"
@@ -79,11 +80,15 @@ class RunCheckpointer:
         self._manager.save(step, args=ocp.args.StandardSave(state), force=True)
         self._manager.wait_until_finished()
 
-    def restore(self, template: Any, step: int | None = None) -> tuple[int, Any]:
+    def restore(self, template: Any, step: int | None = None,
+                sharding: jax.sharding.Sharding | None = None) -> tuple[int, Any]:
         """The state at ``step`` (default: the newest readable one), shaped like ``template``
-        (arrays or ``jax.ShapeDtypeStruct``s, e.g. from ``jax.eval_shape``)."""
-        abstract = jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype),
-                                          template)
+        (arrays or ``jax.ShapeDtypeStruct``s, e.g. from ``jax.eval_shape``), placed with
+        ``sharding`` (default: this process's first device)."""
+        # an explicit placement: a checkpoint saved over other devices restores here too
+        sharding = sharding or jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+        abstract = jax.tree_util.tree_map(
+            lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), template)
         if step is not None:
             return step, self._restore_step(step, abstract)
         steps = sorted(self._manager.all_steps(), reverse=True)
@@ -111,13 +116,15 @@ class RunCheckpointer:
         """Move an unreadable step out of the way (kept for inspection), so training can
         continue from an older one and save this step again."""
         aside = self.run_dir / CORRUPT / str(step)
-        aside.parent.mkdir(exist_ok=True)
-        shutil.rmtree(aside, ignore_errors=True)
         self._manager.close()
-        shutil.move(str(self.run_dir / CHECKPOINTS / str(step)), aside)
+        if distributed.is_main():
+            aside.parent.mkdir(exist_ok=True)
+            shutil.rmtree(aside, ignore_errors=True)
+            shutil.move(str(self.run_dir / CHECKPOINTS / str(step)), aside)
+            print(f"warning: {err}; moved it to {aside} and resuming from an older step",
+                  file=sys.stderr)
+        distributed.barrier(f"set aside step {step}")
         self._manager = self._open_manager()
-        print(f"warning: {err}; moved it to {aside} and resuming from an older step",
-              file=sys.stderr)
 
     def close(self) -> None:
         self._manager.close()
@@ -195,19 +202,34 @@ def _flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
 
 
 def open_run(run_dir: str | Path, config: dict, resume: bool, mutable: tuple[str, ...],
-             fresh_state: Any, force: bool = False) -> tuple[Path, RunCheckpointer, int, Any]:
+             fresh_state: Any, force: bool = False, mesh: jax.sharding.Mesh | None = None
+             ) -> tuple[Path, RunCheckpointer, int, Any]:
     """Prepare ``run_dir`` and return ``(run_dir, checkpointer, start_step, state)``.
 
-    ``state`` is ``fresh_state`` for a new run, or the newest checkpoint on resume. The
-    checkpointer holds the run directory's lock until it is closed.
+    ``state`` is ``fresh_state`` for a new run, or the newest checkpoint on resume, replicated
+    over ``mesh`` when given. The checkpointer holds the run directory's lock until it is
+    closed. With several processes, process 0 prepares the directory and holds the lock;
+    the others check it alike, and all read the same checkpoint.
     """
-    run_dir, lock = prepare_run_dir(run_dir, config, resume, mutable, force)
+    lock = None
+    if distributed.multi_process():  # every process checks before process 0 changes anything
+        run_dir = check_run_dir(run_dir, resume, force)
+        if resume:
+            _check_resumed_config(run_dir / RUN_CONFIG, config, mutable)
+        distributed.barrier("run directory checked")
+    if distributed.is_main():
+        run_dir, lock = prepare_run_dir(run_dir, config, resume, mutable, force)
+    distributed.barrier("run directory ready")
+    run_dir = Path(run_dir).absolute()
     checkpointer = RunCheckpointer(run_dir, lock=lock)
+    sharding = (jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+                if mesh is not None else None)
     if resume and checkpointer.latest_step() is not None:
         try:
-            start, state = checkpointer.restore(fresh_state)
+            start, state = checkpointer.restore(fresh_state, sharding=sharding)
         except BaseException:
             checkpointer.close()
             raise
         return run_dir, checkpointer, start, state
-    return run_dir, checkpointer, 0, fresh_state
+    return run_dir, checkpointer, 0, (distributed.replicate(fresh_state, mesh)
+                                      if mesh is not None else fresh_state)
