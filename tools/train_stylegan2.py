@@ -20,6 +20,7 @@ from mlss_jax.app import cli
 
 def main(argv: list[str] | None = None) -> int:
     from mlss_jax.gan.training import GAN_PRESETS, GANTrainConfig
+    from mlss_jax.runtime.distributed import DistributedConfig
 
     parser = cli.ArgumentParser(prog="train_stylegan2.py", description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True, help="run directory")
@@ -36,12 +37,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--export", type=Path, default=None,
                         help="also copy the final network.pkl here")
     cli.add_config_flags(parser, GANTrainConfig, presets=GAN_PRESETS)
+    cli.add_config_flags(parser, DistributedConfig)
     args = parser.parse_args(argv)
     config = cli.config_from_args(parser, GANTrainConfig, args, presets=GAN_PRESETS)
+    cluster = cli.config_from_args(parser, DistributedConfig, args)
 
     from mlss_jax.demo.shapes import load_shapes
     from mlss_jax.runtime.run_state import check_run_dir
     from mlss_jax.gan.training import train_gan
+    from mlss_jax.runtime.distributed import is_main
 
     if args.init_from is not None and not args.init_from.is_file():
         raise FileNotFoundError(f"no such pickle: {args.init_from}")
@@ -49,7 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     images, _ = load_shapes("train", args.dataset_config, args.data_dir, progress=True)
     result = train_gan(config, images, args.out, resume=args.resume,
                        dataset_name=f"shapes/{args.dataset_config}", init_from=args.init_from,
-                       force=args.force)
+                       force=args.force, cluster=cluster)
+    if not is_main():
+        return 0
     print(f"step {result.step}: {result.images_per_second:.1f} img/s over "
           f"{result.seconds:.0f} s this session")
     print(f"samples:  {result.run_dir / 'samples'}/")

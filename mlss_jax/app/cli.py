@@ -88,11 +88,10 @@ def run(main: Callable[[Sequence[str] | None], int | None],
     except KeyboardInterrupt:
         _stop(128 + signal.SIGINT, f"{prog}: interrupted")
     except BaseException:
-        if distributed.joined():  # a bug: keep its traceback, but do not leave the others waiting
+        if distributed.joined():  # keep a bug's traceback, unless a lost process caused it
             import traceback
 
-            traceback.print_exc()
-            _stop(1, f"{prog}: error: this process failed (traceback above)")
+            _stop(1, f"{traceback.format_exc()}{prog}: error: this process failed (traceback above)")
         raise
     finally:
         signal.signal(signal.SIGTERM, previous)

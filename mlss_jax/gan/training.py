@@ -286,11 +286,14 @@ def init_from_pickle(state: dict, pickle_path: str | Path, g_cfg: GeneratorConfi
 def train_gan(config: GANTrainConfig, images: np.ndarray, run_dir: str | Path,
               resume: bool = False, dataset_name: str = "shapes",
               progress: bool | None = None, init_from: str | Path | None = None,
-              force: bool = False) -> TrainResult:
+              force: bool = False, cluster: distributed.DistributedConfig | None = None
+              ) -> TrainResult:
     """Train (or resume) a run in ``run_dir``; writes checkpoints, samples, log and ``network.pkl``.
 
     ``images``: the training set, uint8 [N, R, R, C]. ``init_from``: a network
     pickle whose weights a new run starts from. ``force``: replace a run already in ``run_dir``.
+    ``cluster``: the processes that share the run (each calls this with the same images);
+    process 0 writes the samples and the pickle.
     """
     from mlss_jax.networks.stylegan2 import StyleGAN2Generator
     from mlss_jax.networks.sampling import generate_images
@@ -307,6 +310,8 @@ def train_gan(config: GANTrainConfig, images: np.ndarray, run_dir: str | Path,
     run_config = {**config.to_dict(), "dataset": dataset_name,
                   "init_from": None if init_from is None else str(init_from),
                   "generator": g_cfg.to_dict(), "discriminator": d_cfg.to_dict()}
+    if cluster is not None:
+        distributed.join(cluster)
     mesh = data_mesh()
     run_dir, checkpointer, start, state = open_run(
         run_dir, run_config, resume, ("steps", "snapshot_every", "log_every"),
@@ -352,6 +357,7 @@ def train_gan(config: GANTrainConfig, images: np.ndarray, run_dir: str | Path,
                                          training_generator_vars=host["g"]))
         tmp.replace(pickle_path)
     distributed.barrier("network.pkl written")
+    distributed.leave()
     trained = final_step - start
     return TrainResult(run_dir, final_step, pickle_path, seconds,
                        trained * config.batch_size / seconds if trained else 0.0)

@@ -166,6 +166,8 @@ def join(config: DistributedConfig) -> None:
     # collectives between CPU devices of different processes (the tests; GPUs use NCCL)
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
     where = config.coordinator or "the cluster's coordinator"
+    if config.coordinator is not None:
+        _check_coordinator(config)
     try:
         jax.distributed.initialize(
             config.coordinator, config.num_processes, config.process_id,
@@ -183,6 +185,35 @@ def join(config: DistributedConfig) -> None:
 
     _WATCH = _PeerWatch(jax_distributed.global_state.client, jax.process_index(),
                         jax.process_count(), config.peer_timeout)
+
+
+def _check_coordinator(config: DistributedConfig) -> None:
+    """Fail with one line where JAX would abort the process: process 0 cannot serve the
+    coordinator's port, or another process cannot reach it within ``peer_timeout``."""
+    import socket
+
+    host, _, port = config.coordinator.rpartition(":")
+    address = (host.strip("[]"), int(port))
+    if config.process_id == 0:
+        with socket.socket(socket.AF_INET6 if ":" in address[0] else socket.AF_INET) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(("", address[1]))
+            except OSError as err:
+                raise DistributedError(f"process 0 cannot serve the coordinator on port "
+                                       f"{address[1]} ({err.strerror})") from None
+        return
+    deadline = time.monotonic() + config.peer_timeout
+    while True:
+        try:
+            socket.create_connection(address, timeout=1).close()
+            return
+        except OSError as err:
+            if time.monotonic() > deadline:
+                raise DistributedError(f"cannot reach the coordinator at {config.coordinator} "
+                                       f"within {config.peer_timeout} s ({err.strerror or err}); "
+                                       "is process 0 running?") from None
+            time.sleep(0.5)
 
 
 def leave() -> None:
