@@ -19,15 +19,20 @@ from mlss_jax.app import cli
 
 def main(argv: list[str] | None = None) -> int:
     from mlss_jax.app.evaluate import EvaluateConfig, evaluate, summary_lines
+    from mlss_jax.runtime.distributed import DistributedConfig
 
     parser = cli.ArgumentParser(prog="evaluate.py", description=__doc__.splitlines()[0])
     parser.add_argument("--pr-curve", action="store_true",
                         help="run the psi sweep and write the curves (the only mode so far)")
     cli.add_config_flags(parser, EvaluateConfig)
+    cli.add_config_flags(parser, DistributedConfig)
     args = parser.parse_args(argv)
     if not args.pr_curve:
         parser.error("nothing to do: pass --pr-curve")
-    result = evaluate(cli.config_from_args(parser, EvaluateConfig, args))
+    config = cli.config_from_args(parser, EvaluateConfig, args)
+    result = evaluate(config, cluster=cli.config_from_args(parser, DistributedConfig, args))
+    if result is None:  # not process 0 of a multi-process run: process 0 reports
+        return 0
     print("\n".join(summary_lines(result)))
     for path in result.outputs.values():
         print(f"wrote {path}")

@@ -45,12 +45,13 @@ def main(argv: list[str] | None = None) -> int:
     from mlss_jax.demo.shapes import load_shapes
     from mlss_jax.runtime.run_state import check_run_dir
     from mlss_jax.gan.training import train_gan
-    from mlss_jax.runtime.distributed import is_main
+    from mlss_jax.runtime.distributed import is_main, join
 
     if args.init_from is not None and not args.init_from.is_file():
         raise FileNotFoundError(f"no such pickle: {args.init_from}")
     check_run_dir(args.out, args.resume, args.force)  # before the data is loaded
-    images, _ = load_shapes("train", args.dataset_config, args.data_dir, progress=True)
+    join(cluster)
+    images, _ = load_shapes("train", args.dataset_config, args.data_dir, progress=is_main())
     result = train_gan(config, images, args.out, resume=args.resume,
                        dataset_name=f"shapes/{args.dataset_config}", init_from=args.init_from,
                        force=args.force, cluster=cluster)

@@ -19,6 +19,8 @@ from mlss_jax.method.centres import CENTRE_MODES
 from mlss_jax.method.levels import LEVELS
 from mlss_jax.method.truncation import METHODS, parse_level_psis, parse_methods
 from mlss_jax.metrics.features import FEATURE_NETWORKS
+from mlss_jax.runtime import distributed
+from mlss_jax.runtime.distributed import DistributedConfig
 
 GRID_PSIS = (0.7, 0.5, 0.3)
 GRID_COLUMNS = 8
@@ -135,8 +137,13 @@ def check_inputs(config: EvaluateConfig) -> None:
     require_output_dir(config.out)
 
 
-def evaluate(config: EvaluateConfig, progress: bool | None = None) -> EvaluateResult:
-    """Run the sweep of ``config`` and write its outputs under ``config.out``."""
+def evaluate(config: EvaluateConfig, progress: bool | None = None,
+             cluster: DistributedConfig = DistributedConfig()) -> EvaluateResult | None:
+    """Run the sweep of ``config`` and write its outputs under ``config.out``.
+
+    ``cluster``: the processes that share the sweep (every one calls this); process 0 writes
+    the outputs and gets the result, the others None.
+    """
     import numpy as np
 
     from mlss_jax.app.manifest import write_outputs
@@ -153,6 +160,7 @@ def evaluate(config: EvaluateConfig, progress: bool | None = None) -> EvaluateRe
     from mlss_jax.viz.plots import sweep_plot
 
     check_inputs(config)
+    distributed.join(cluster)
     generator = load_generator(config.generator)
     levels = load_levels(config.levels_dir)
     real_images = load_real_images(config.real, generator.resolution, config.num_samples,
@@ -170,8 +178,12 @@ def evaluate(config: EvaluateConfig, progress: bool | None = None) -> EvaluateRe
                                  expect=centre_settings(generator, levels, sweep))
                if config.centres is not None else None)
     result = run_sweep(generator, levels, real_images, embed, sweep, factors=factors,
-                       perceptual=lpips_images() if config.lpips else None, progress=progress,
+                       perceptual=lpips_images() if config.lpips else None,
+                       progress=progress if distributed.is_main() else False,
                        centres=centres)
+    distributed.leave()
+    if not distributed.is_main():
+        return None
     rows = result.rows
     summary = pairwise_summary(rows)
 

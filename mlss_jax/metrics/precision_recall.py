@@ -80,13 +80,17 @@ def _fold_over_support(queries: jax.Array, support: jax.Array, radii: jax.Array 
 
 @functools.partial(jax.jit, static_argnames=("k", "block", "columns"))
 def knn_radii(features: jax.Array, k: int = 3, block: int = 1024,
-              columns: int = 8192) -> jax.Array:
-    """Distance of each sample to its k-th nearest neighbour in the same set (self excluded)."""
+              columns: int = 8192, queries: jax.Array | None = None) -> jax.Array:
+    """Distance of each sample to its k-th nearest neighbour in the same set (self excluded).
+
+    ``queries``: only these rows of ``features`` (a share of the set's radii, e.g. one device's).
+    """
     def keep_nearest(best, d, _, valid):
         merged = jnp.concatenate([best, jnp.where(valid[None, :], d, jnp.inf)], axis=1)
         return -jax.lax.top_k(-merged, k + 1)[0]
 
-    best = _fold_over_support(features, features, None, block, columns,
+    best = _fold_over_support(features if queries is None else queries, features, None, block,
+                              columns,
                               lambda n: jnp.full((n, k + 1), jnp.inf), keep_nearest)
     return jnp.sqrt(best[:, k])  # the (k+1)-th smallest includes the sample itself at distance 0
 

@@ -26,6 +26,7 @@ from mlss_jax.metrics.frechet import frechet_distance, gaussian_stats
 from mlss_jax.metrics.precision_recall import in_manifold, knn_radii
 from mlss_jax.networks.sampling import latents, synthesize
 from mlss_jax.networks.stylegan2 import StyleGAN2Generator
+from mlss_jax.runtime import distributed
 from mlss_jax.method.truncation import (METHODS, TruncationTargets, multimodal_centres,
                                         nearest_centre, truncate)
 from mlss_jax.viz.grid import to_uint8
@@ -85,17 +86,22 @@ def _batched(n: int, batch: int):
 
 def untruncated_samples(generator: StyleGAN2Generator, levels: list[LevelModel], num: int,
                         seed: int, batch: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """ws [N, num_ws, w_dim], uint8 images and cluster assignments [N, L] of f(z) samples."""
-    z = latents(generator, num, seed)
-    ws, images, assignments = [], [], []
-    for a, b in _batched(num, batch):
-        w = generator.mapping(z[a:b])
-        img = generator.synthesis(w)
-        ws.append(np.asarray(w))
-        images.append(to_uint8(np.asarray(img)))
-        assignments.append(np.stack([m.assign(img, w) for m in levels], axis=1)
-                           if levels else np.zeros((b - a, 0), np.int64))
-    return np.concatenate(ws), np.concatenate(images), np.concatenate(assignments)
+    """ws [N, num_ws, w_dim], uint8 images and cluster assignments [N, L] of f(z) samples
+    (the rows shared out over the processes of a multi-process run)."""
+    def samples(z: np.ndarray) -> dict[str, np.ndarray]:
+        ws, images, assignments = [], [], []
+        for a, b in _batched(len(z), batch):
+            w = generator.mapping(z[a:b])
+            img = generator.synthesis(w)
+            ws.append(np.asarray(w))
+            images.append(to_uint8(np.asarray(img)))
+            assignments.append(np.stack([m.assign(img, w) for m in levels], axis=1)
+                               if levels else np.zeros((b - a, 0), np.int32))
+        return {"ws": np.concatenate(ws), "images": np.concatenate(images),
+                "assignments": np.concatenate(assignments).astype(np.int32)}
+
+    out = distributed.split_rows(samples, latents(generator, num, seed))
+    return out["ws"], out["images"], out["assignments"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -209,8 +215,13 @@ def nearest_by_image(generator: StyleGAN2Generator, images: np.ndarray, centres:
     ``perceptual`` distance, as the Self-Distilled StyleGAN demo assigns centres by LPIPS."""
     centre_ws = np.broadcast_to(centres[:, None], (len(centres), generator.num_ws, centres.shape[1]))
     centre_images = synthesize(generator, centre_ws, batch_size)
-    distances = np.stack([perceptual(images, np.broadcast_to(c, images.shape)) for c in centre_images], 1)
-    return np.argmin(distances, axis=1)
+
+    def nearest(part: np.ndarray) -> np.ndarray:
+        distances = np.stack([perceptual(part, np.broadcast_to(c, part.shape))
+                              for c in centre_images], 1)
+        return np.argmin(distances, axis=1).astype(np.int32)
+
+    return distributed.split_rows(nearest, images)
 
 
 def bootstrap_interval(values: np.ndarray, resamples: int, rng: np.random.Generator,
@@ -277,20 +288,35 @@ def run_sweep(generator: StyleGAN2Generator, levels: list[LevelModel], real_imag
                                            config.batch_size)
     targets = truncation_targets(generator, levels, ws, assignments, centres, config.cutoff,
                                  mode_assignment)
-    real_features = embed(real_images)
-    real_radii = knn_radii(jnp.asarray(real_features), config.k)
+    # the work is shared out by rows: generation and features over processes, the distance
+    # tiles of precision/recall over every device
+    real_features = distributed.split_rows(embed, real_images).astype(np.float32)
+    radii = lambda f: distributed.shard_rows(
+        lambda q, support: knn_radii(support, config.k, queries=q), f, f)
+    inside = lambda queries, support, support_radii: distributed.shard_rows(
+        lambda q, s, r: in_manifold(q, s, r), queries, support, support_radii)
+    real_radii = radii(real_features)
     real_stats = gaussian_stats(real_features)
-    reference_factors = factors(images) if factors else None
+    labels = lambda x: {k: v.astype(np.int32) for k, v in factors(x).items()}
+    reference_factors = distributed.split_rows(labels, images) if factors else None
     result = SweepResult([], ws, targets, centres)
     rng = np.random.default_rng(config.seed)
+
+    def measure(ws_truncated: np.ndarray, untruncated: np.ndarray) -> dict[str, np.ndarray]:
+        truncated = synthesize(generator, ws_truncated, config.batch_size)
+        out = {"features": np.asarray(embed(truncated), np.float32)}
+        if perceptual is not None:
+            out["lpips"] = np.asarray(perceptual(truncated, untruncated), np.float32)
+        if factors is not None:
+            out.update({f"factor_{k}": v for k, v in labels(truncated).items()})
+        return out
+
     for name, method, psi, psi_arg in tqdm(_jobs(config, levels), desc="psi sweep", unit="set",
                                            disable=(not progress) if progress is not None else None):
-        truncated = synthesize(generator, result.truncated(method, psi_arg), config.batch_size)
-        features = embed(truncated)
-        fake = jnp.asarray(features, jnp.float32)
-        fake_in_real = np.asarray(in_manifold(fake, jnp.asarray(real_features, jnp.float32), real_radii))
-        real_in_fake = np.asarray(in_manifold(jnp.asarray(real_features, jnp.float32), fake,
-                                              knn_radii(fake, config.k)))
+        measured = distributed.split_rows(measure, result.truncated(method, psi_arg), images)
+        features = measured["features"]
+        fake_in_real = inside(features, real_features, real_radii)
+        real_in_fake = inside(real_features, features, radii(features))
         fid = lambda f: frechet_distance(*real_stats, *gaussian_stats(f))
         row = {"method": name, "psi": psi,
                "precision": float(fake_in_real.mean()), "recall": float(real_in_fake.mean()),
@@ -298,13 +324,13 @@ def run_sweep(generator: StyleGAN2Generator, levels: list[LevelModel], real_imag
         # 95% intervals over the generated samples: precision and FID resample the truncated set;
         # recall resamples the real samples' membership of this set's manifold
         for key, values, stat in (("precision", fake_in_real, np.mean), ("recall", real_in_fake, np.mean),
-                                  ("fid", np.asarray(features), fid)):
+                                  ("fid", features, fid)):
             row[f"{key}_lo"], row[f"{key}_hi"] = bootstrap_interval(
                 values, config.bootstrap if key != "fid" else min(config.bootstrap, 50), rng, stat)
         if perceptual is not None:
-            row["lpips"] = float(np.mean(perceptual(truncated, images)))
+            row["lpips"] = float(np.mean(measured["lpips"]))
         if reference_factors is not None:
-            got = factors(truncated)
+            got = {k: measured[f"factor_{k}"] for k in reference_factors}
             same = np.all(np.stack([got[k] == reference_factors[k] for k in got]), axis=0)
             row["faithful"] = float(same.mean())
             row.update({f"faithful_{k}": float(np.mean(got[k] == reference_factors[k])) for k in got})

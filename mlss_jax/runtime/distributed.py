@@ -183,6 +183,9 @@ def join(config: DistributedConfig) -> None:
                                f"({message[:200]})") from None
     from jax._src import distributed as jax_distributed
 
+    if jax.process_index() != 0:  # process 0 reports; the others say nothing but errors,
+        sys.stdout.flush()        # not even the collectives' own chatter on standard output
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     _WATCH = _PeerWatch(jax_distributed.global_state.client, jax.process_index(),
                         jax.process_count(), config.peer_timeout)
 
@@ -300,3 +303,26 @@ def split_rows(fn: Callable[..., Any], *arrays: np.ndarray) -> Any:
             for a in arrays]
     gathered = multihost_utils.process_allgather(fn(*part), tiled=True)
     return jax.tree_util.tree_map(lambda x: np.asarray(x)[:n], gathered)
+
+
+def shard_rows(fn: Callable[..., jax.Array], rows: np.ndarray, *shared: np.ndarray) -> np.ndarray:
+    """``fn(rows, *shared)`` for a row-wise ``fn``, with the rows sharded over every device of
+    every process (``shared`` replicated); every process gets the whole result as NumPy."""
+    from jax.experimental import multihost_utils
+    from jax.sharding import NamedSharding, PartitionSpec
+
+    from mlss_jax.runtime.parallel import DATA_AXIS, data_mesh
+
+    mesh = data_mesh()
+    n, devices = len(rows), mesh.devices.size
+    per = -(-n // devices)
+    padded = np.concatenate([rows, np.repeat(rows[:1], per * devices - n, axis=0)])
+    sharding = NamedSharding(mesh, PartitionSpec(DATA_AXIS))
+    global_rows = jax.make_array_from_callback(padded.shape, sharding, lambda index: padded[index])
+    mapped = jax.jit(jax.shard_map(
+        fn, mesh=mesh, in_specs=(PartitionSpec(DATA_AXIS),) + (PartitionSpec(),) * len(shared),
+        out_specs=PartitionSpec(DATA_AXIS), check_vma=False))
+    out = mapped(global_rows, *replicate(shared, mesh))
+    if multi_process():
+        out = multihost_utils.process_allgather(out, tiled=True)
+    return np.asarray(out)[:n]
