@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -203,3 +204,30 @@ def test_a_killed_process_stops_the_other_within_the_bound(tiny_generator, tmp_p
         f"train.py: error: lost process 1 of 2: no sign of life for {PEER_TIMEOUT} s; "
         "stopping process 0")
     assert "Traceback" not in err
+
+
+def test_a_signal_to_one_process_stops_both_at_the_same_checkpoint(tiny_generator, tmp_path):
+    out = tmp_path / "run"
+    procs = launch("train.py", ["--generator", tiny_generator, "--out", str(out), *LEVEL_FLAGS,
+                                "--steps", "100000", "--checkpoint-every", "1000"])
+    try:
+        deadline = time.time() + 300
+        log = out / "fine" / "log.jsonl"
+        while not (log.is_file() and log.read_text().count("\n") >= 2) and time.time() < deadline:
+            assert all(p.poll() is None for p in procs), procs[0].communicate()[1][-2000:]
+            time.sleep(0.2)
+        procs[1].send_signal(signal.SIGTERM)
+        sent = time.time()
+        for p in procs:
+            p.wait(timeout=60)
+        assert time.time() - sent < 30
+    finally:
+        results = finish(procs, timeout=30)
+    steps = set()
+    for code, _, err in results:
+        assert code == 128 + signal.SIGTERM, err[-2000:]
+        last = err.strip().splitlines()[-1]
+        assert last.startswith("train.py: stopped by SIGTERM at step "), last
+        steps.add(int(last.split("at step ")[1].split(";")[0]))
+    (step,) = steps                      # both stopped at the same step, a logging step
+    assert step % 2 == 0 and (out / "fine" / "checkpoints" / str(step)).is_dir()
