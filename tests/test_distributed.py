@@ -72,6 +72,14 @@ def run_alone(script: str, args: list[str]) -> subprocess.CompletedProcess:
     return proc
 
 
+def wait_for_log_lines(procs: list[subprocess.Popen], log: Path, count: int) -> None:
+    """Until a running multi-process training has logged ``count`` lines."""
+    deadline = time.time() + 300
+    while not (log.is_file() and log.read_text().count("\n") >= count) and time.time() < deadline:
+        assert all(p.poll() is None for p in procs), procs[0].communicate()[1][-2000:]
+        time.sleep(0.2)
+
+
 def log_lines(run_dir: Path) -> list[dict]:
     return [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
 
@@ -186,11 +194,7 @@ def test_a_killed_process_stops_the_other_within_the_bound(tiny_generator, tmp_p
     procs = launch("train.py", ["--generator", tiny_generator, "--out", str(out), *LEVEL_FLAGS,
                                 "--steps", "100000", "--checkpoint-every", "1000"])
     try:
-        deadline = time.time() + 300
-        log = out / "fine" / "log.jsonl"
-        while not (log.is_file() and log.read_text().count("\n") >= 2) and time.time() < deadline:
-            assert all(p.poll() is None for p in procs), procs[0].communicate()[1][-2000:]
-            time.sleep(0.2)
+        wait_for_log_lines(procs, out / "fine" / "log.jsonl", 2)
         procs[1].kill()
         killed = time.time()
         procs[0].wait(timeout=PEER_TIMEOUT + 60)
@@ -211,11 +215,7 @@ def test_a_signal_to_one_process_stops_both_at_the_same_checkpoint(tiny_generato
     procs = launch("train.py", ["--generator", tiny_generator, "--out", str(out), *LEVEL_FLAGS,
                                 "--steps", "100000", "--checkpoint-every", "1000"])
     try:
-        deadline = time.time() + 300
-        log = out / "fine" / "log.jsonl"
-        while not (log.is_file() and log.read_text().count("\n") >= 2) and time.time() < deadline:
-            assert all(p.poll() is None for p in procs), procs[0].communicate()[1][-2000:]
-            time.sleep(0.2)
+        wait_for_log_lines(procs, out / "fine" / "log.jsonl", 2)
         procs[1].send_signal(signal.SIGTERM)
         sent = time.time()
         for p in procs:
