@@ -1,4 +1,4 @@
-"""Data parallelism over all local devices (``shard_map`` over a one-axis mesh).
+"""Data parallelism over all devices (``shard_map`` over a one-axis mesh).
 
 Training steps draw every per-sample random quantity for the *global* batch and
 then shard it, so a run's numbers do not depend on how many devices share the
@@ -20,10 +20,8 @@ SHARDED = PartitionSpec(DATA_AXIS)
 
 
 def data_mesh(devices: list | None = None) -> Mesh:
-    """A mesh with one axis, ``data``, over ``devices`` (default: all devices).
-
-    One process; several processes (``jax.distributed``) are not supported yet.
-    """
+    """A mesh with one axis, ``data``, over ``devices`` (default: every device of every process,
+    once this process joined a multi-process run: ``runtime.distributed.join``)."""
     return Mesh(np.asarray(devices if devices is not None else jax.devices()), (DATA_AXIS,))
 
 
