@@ -72,12 +72,22 @@ def run_alone(script: str, args: list[str]) -> subprocess.CompletedProcess:
     return proc
 
 
-def wait_for_log_lines(procs: list[subprocess.Popen], log: Path, count: int) -> None:
-    """Until a running multi-process training has logged ``count`` lines."""
-    deadline = time.time() + 300
-    while not (log.is_file() and log.read_text().count("\n") >= count) and time.time() < deadline:
-        assert all(p.poll() is None for p in procs), procs[0].communicate()[1][-2000:]
-        time.sleep(0.2)
+def endless_level_run(generator: str, out: Path) -> list[subprocess.Popen]:
+    """Two processes training a level far longer than any test waits, once both have logged
+    twice (so they are past compiling and in their steps)."""
+    procs = launch("train.py", ["--generator", generator, "--out", str(out), *LEVEL_FLAGS,
+                                "--steps", "100000", "--checkpoint-every", "1000"])
+    log, deadline = out / "fine" / "log.jsonl", time.time() + 300
+    try:
+        while not (log.is_file() and log.read_text().count("\n") >= 2) and time.time() < deadline:
+            assert all(p.poll() is None for p in procs), procs[0].communicate()[1][-2000:]
+            time.sleep(0.2)
+    except BaseException:
+        for p in procs:
+            p.kill()
+            p.communicate()
+        raise
+    return procs
 
 
 def log_lines(run_dir: Path) -> list[dict]:
@@ -191,10 +201,8 @@ def test_two_processes_give_the_sweep_of_one(demo_sized_world, tmp_path):
 
 def test_a_killed_process_stops_the_other_within_the_bound(tiny_generator, tmp_path):
     out = tmp_path / "run"
-    procs = launch("train.py", ["--generator", tiny_generator, "--out", str(out), *LEVEL_FLAGS,
-                                "--steps", "100000", "--checkpoint-every", "1000"])
+    procs = endless_level_run(tiny_generator, out)
     try:
-        wait_for_log_lines(procs, out / "fine" / "log.jsonl", 2)
         procs[1].kill()
         killed = time.time()
         procs[0].wait(timeout=PEER_TIMEOUT + 60)
@@ -212,10 +220,8 @@ def test_a_killed_process_stops_the_other_within_the_bound(tiny_generator, tmp_p
 
 def test_a_signal_to_one_process_stops_both_at_the_same_checkpoint(tiny_generator, tmp_path):
     out = tmp_path / "run"
-    procs = launch("train.py", ["--generator", tiny_generator, "--out", str(out), *LEVEL_FLAGS,
-                                "--steps", "100000", "--checkpoint-every", "1000"])
+    procs = endless_level_run(tiny_generator, out)
     try:
-        wait_for_log_lines(procs, out / "fine" / "log.jsonl", 2)
         procs[1].send_signal(signal.SIGTERM)
         sent = time.time()
         for p in procs:

@@ -112,15 +112,15 @@ class _PeerWatch:
                 self.client.key_value_set(f"{KEY_PREFIX}/alive/{self.me}", str(count),
                                           allow_overwrite=True)
                 now = time.monotonic()
-                for kind in ("alive", "done", "failed"):
-                    for key, value in self.client.key_value_dir_get(f"{KEY_PREFIX}/{kind}/"):
-                        peer = int(key.rsplit("/", 1)[-1])
-                        if kind == "done":
-                            self.done.add(peer)
-                        elif kind == "failed":
-                            self.failed.add(peer)
-                        elif self.beats.get(peer) != value:
-                            self.beats[peer], self.last_change[peer] = value, now
+                # one read of every process's keys: <prefix>/<alive|done|failed>/<process>
+                for key, value in self.client.key_value_dir_get(f"{KEY_PREFIX}/"):
+                    kind, peer = key.split("/")[-2], int(key.rsplit("/", 1)[-1])
+                    if kind == "done":
+                        self.done.add(peer)
+                    elif kind == "failed":
+                        self.failed.add(peer)
+                    elif self.beats.get(peer) != value:
+                        self.beats[peer], self.last_change[peer] = value, now
                 self.last_contact = now
             except Exception:  # the coordinator is unreachable: _check decides when to give up
                 pass

@@ -220,7 +220,6 @@ def open_run(run_dir: str | Path, config: dict, resume: bool, mutable: tuple[str
     if distributed.is_main():
         run_dir, lock = prepare_run_dir(run_dir, config, resume, mutable, force)
     distributed.barrier("run directory ready")
-    run_dir = Path(run_dir).absolute()
     checkpointer = RunCheckpointer(run_dir, lock=lock)
     sharding = (jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
                 if mesh is not None else None)
