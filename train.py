@@ -3,6 +3,7 @@
     python train.py --level fine                 # on the converted demo generator (checkpoints/demo)
     python train.py --level all                  # coarse, medium, fine in turn
     python train.py --level fine --resume        # continue a killed run
+    python train.py --level all --resume --time-limit 8   # in calls of 10 minutes
 
 Each level gets a directory <out>/<level>/ with config.json, checkpoints/,
 previews/clusters-*.png (one row per cluster, other levels fixed), log.jsonl
@@ -36,16 +37,18 @@ def main(argv: list[str] | None = None) -> int:
     existing.add_argument("--force", action="store_true", help="replace the runs already in --out")
     parser.add_argument("--eval-samples", type=int, default=2000,
                         help="fresh samples for the final classifier accuracy (default: 2000)")
+    cli.add_time_limit_flag(parser)
     cli.add_config_flags(parser, MLSSConfig, skip=("level",))
     cli.add_config_flags(parser, DistributedConfig)
     args = parser.parse_args(argv)
+    deadline = cli.deadline_from_args(parser, args)
     config = cli.config_from_args(parser, MLSSConfig, args, level=LEVELS[0])
     cluster = cli.config_from_args(parser, DistributedConfig, args)
     if args.eval_samples < 0:
         parser.error("--eval-samples must be >= 0")
     levels = LEVELS if args.level == "all" else (args.level,)
     for level in train_levels(config, args.generator, args.out, levels, args.resume, args.force,
-                              args.eval_samples, cluster):
+                              args.eval_samples, cluster, deadline):
         accuracy = level.classifier_accuracy
         print(f"{level.level}: step {level.step}, {level.steps_per_second:.2f} steps/s"
               + (f", C_{level.level} accuracy on {args.eval_samples} fresh samples {accuracy:.3f}"

@@ -173,6 +173,36 @@ def test_a_stopped_run_resumes_to_the_uninterrupted_result(tiny_generator, unint
     assert logged == list(range(20, 201, 20))
 
 
+def test_a_time_limited_run_carried_as_a_pack_resumes_to_the_uninterrupted_result(
+        tiny_generator, uninterrupted, tmp_path):
+    """The workflow of runs longer than one call: pause at --time-limit, pack, carry, unpack
+    elsewhere, resume."""
+    def train(out, *extra):
+        return run_script(*_train_cmd(tiny_generator, out, *STEPS, *extra)[1:])
+
+    code, _, err = train(tmp_path / "call1", "--time-limit", "1e-6")
+    assert code == 75, err[-2000:]
+    line = err.strip().splitlines()[-1]
+    assert line.startswith("train.py: time limit reached at step 1 of 200; checkpoint saved in")
+    assert line.endswith("(continue with --resume)") and "Traceback" not in err
+    assert (tmp_path / "call1" / "fine" / "previews" / "clusters-000001.png").is_file()
+    code, _, err = run_script("tools/run_pack.py", "pack", str(tmp_path / "call1" / "fine"),
+                              str(tmp_path / "out" / "pack"))
+    assert code == 0, err
+    code, _, err = run_script("tools/run_pack.py", "unpack", str(tmp_path / "out" / "pack"),
+                              str(tmp_path / "call2" / "fine"))
+    assert code == 0, err
+    code, _, err = train(tmp_path / "call2", "--resume")
+    assert code == 0, err[-2000:]
+    step_a, state_a = uninterrupted
+    step_b, state_b = _final_state(tmp_path / "call2" / "fine")
+    assert step_a == step_b == 200
+    jax.tree_util.tree_map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7),
+                           state_a, state_b)
+    code, _, err = train(tmp_path / "call3", "--time-limit", "0")
+    assert code == 2 and "--time-limit must be positive" in err
+
+
 def test_a_run_directory_in_use_is_refused(tiny_generator, tmp_path):
     run = tmp_path / "run"
     busy = subprocess.Popen(_train_cmd(tiny_generator, run, "--steps", "100000",

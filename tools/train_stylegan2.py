@@ -4,6 +4,7 @@
     python tools/train_stylegan2.py --out runs/stylegan2-shapes --resume
     python tools/train_stylegan2.py --out runs/more --init-from assets/demo/stylegan2-shapes-32.pkl
     python tools/train_stylegan2.py --out runs/stylegan2-shapes --export assets/demo/stylegan2-shapes-32.pkl
+    python tools/train_stylegan2.py --out runs/gpu --resume --time-limit 8   # in calls of 10 minutes
 
 The run directory gets config.json, checkpoints/, samples/*.png, log.jsonl and,
 at the end, network.pkl in NVIDIA's TensorFlow StyleGAN2 format.
@@ -36,9 +37,11 @@ def main(argv: list[str] | None = None) -> int:
                              "(e.g. the bundled demo pickle, to train it further)")
     parser.add_argument("--export", type=Path, default=None,
                         help="also copy the final network.pkl here")
+    cli.add_time_limit_flag(parser)
     cli.add_config_flags(parser, GANTrainConfig, presets=GAN_PRESETS)
     cli.add_config_flags(parser, DistributedConfig)
     args = parser.parse_args(argv)
+    deadline = cli.deadline_from_args(parser, args)
     config = cli.config_from_args(parser, GANTrainConfig, args, presets=GAN_PRESETS)
     cluster = cli.config_from_args(parser, DistributedConfig, args)
 
@@ -54,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     images, _ = load_shapes("train", args.dataset_config, args.data_dir, progress=is_main())
     result = train_gan(config, images, args.out, resume=args.resume,
                        dataset_name=f"shapes/{args.dataset_config}", init_from=args.init_from,
-                       force=args.force, cluster=cluster)
+                       force=args.force, cluster=cluster, deadline=deadline)
     if not is_main():
         return 0
     print(f"step {result.step}: {result.images_per_second:.1f} img/s over "

@@ -16,7 +16,7 @@ from typing import Callable, NoReturn, Sequence
 
 from mlss_jax.config import Preset
 from mlss_jax.runtime import distributed
-from mlss_jax.runtime.loop import TrainingInterrupted
+from mlss_jax.runtime.loop import TrainingInterrupted, TrainingPaused
 from mlss_jax.runtime.distributed import DistributedError
 from mlss_jax.runtime.run_state import RunDirInUse
 from mlss_jax.weights.checkpoint import CheckpointError
@@ -69,7 +69,8 @@ def run(main: Callable[[Sequence[str] | None], int | None],
     """Run ``main`` and exit; user errors become ``prog: error: message`` on stderr, exit 1.
 
     Ctrl-C and SIGTERM end the command with one line and exit 130 / 143; a trainer saves a
-    checkpoint first (:class:`mlss_jax.runtime.loop.TrainingInterrupted`).
+    checkpoint first (:class:`mlss_jax.runtime.loop.TrainingInterrupted`). A trainer's
+    ``--time-limit`` ends it with one line and exit 75 (:class:`~mlss_jax.runtime.loop.TrainingPaused`).
     """
     prog = sys.argv[0].rsplit("/", 1)[-1]
     previous = signal.signal(signal.SIGTERM, _raise_terminated)
@@ -81,7 +82,7 @@ def run(main: Callable[[Sequence[str] | None], int | None],
     except USER_ERRORS as err:
         message = str(err).splitlines()[0] if str(err) else type(err).__name__
         _stop(1, f"{prog}: error: {message}")
-    except TrainingInterrupted as err:
+    except (TrainingInterrupted, TrainingPaused) as err:
         _stop(err.exit_code, f"{prog}: {err}")
     except Terminated:
         _stop(128 + signal.SIGTERM, f"{prog}: terminated")
@@ -142,6 +143,27 @@ def finite_float(text: str) -> float:
     if not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
     return value
+
+
+def add_time_limit_flag(parser: argparse.ArgumentParser) -> None:
+    """A trainer's ``--time-limit MINUTES``; read it with :func:`deadline_from_args` right after
+    parsing."""
+    parser.add_argument("--time-limit", type=finite_float, default=None, metavar="MINUTES",
+                        help="pause once this many minutes have passed since the command "
+                             "started: save a checkpoint and the outputs of the step reached, "
+                             "then exit with status 75 (continue with --resume); for runs "
+                             "longer than a job's time slot")
+
+
+def deadline_from_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> float | None:
+    """``--time-limit`` as a ``time.monotonic()`` deadline, or None."""
+    if args.time_limit is None:
+        return None
+    if args.time_limit <= 0:
+        parser.error(f"--time-limit must be positive, got {args.time_limit}")
+    import time
+
+    return time.monotonic() + 60 * args.time_limit
 
 
 def _optional(parse: Callable[[str], object]) -> Callable[[str], object]:

@@ -32,12 +32,14 @@ class LevelSummary:
 
 def train_levels(config: MLSSConfig, generator_path: Path, out: Path, levels: tuple[str, ...],
                  resume: bool = False, force: bool = False, eval_samples: int = 2000,
-                 cluster: DistributedConfig = DistributedConfig()) -> list[LevelSummary]:
+                 cluster: DistributedConfig = DistributedConfig(),
+                 deadline: float | None = None) -> list[LevelSummary]:
     """Train ``levels`` in turn into ``out/<level>``; with ``resume``, a level that has no run
     yet starts one. Writes each level's ``metrics.json`` and records it in its manifest.
 
     ``cluster``: the processes that share the work (every one calls this); process 0 writes
-    the metrics and manifests."""
+    the metrics and manifests. ``deadline``: a ``time.monotonic()`` time at which training
+    pauses (:class:`~mlss_jax.runtime.loop.TrainingPaused`) in whichever level it has reached."""
     from mlss_jax.app.manifest import record_outputs
     from mlss_jax.method.models import classifier_accuracy
     from mlss_jax.method.training import train_level
@@ -57,7 +59,8 @@ def train_levels(config: MLSSConfig, generator_path: Path, out: Path, levels: tu
     for level in levels:
         level_config = dataclasses.replace(config, level=level)
         result = train_level(level_config, generator_path, out / level,
-                             resume=resume and started[level], generator=generator, force=force)
+                             resume=resume and started[level], generator=generator, force=force,
+                             deadline=deadline)
         metrics = {"level": level, "step": result.step,
                    "steps_per_second": round(result.steps_per_second, 3)}
         accuracy = None

@@ -36,7 +36,7 @@ from mlss_jax.networks.discriminator import Discriminator, init_discriminator
 from mlss_jax.networks.generator import Generator, init_generator
 from mlss_jax.runtime import distributed
 from mlss_jax.runtime.parallel import REPLICATED, SHARDED, check_batch, data_mesh, interleave
-from mlss_jax.runtime.loop import run_training_loop
+from mlss_jax.runtime.loop import TrainingPaused, run_training_loop
 
 
 @dataclasses.dataclass(frozen=True)
@@ -286,14 +286,16 @@ def init_from_pickle(state: dict, pickle_path: str | Path, g_cfg: GeneratorConfi
 def train_gan(config: GANTrainConfig, images: np.ndarray, run_dir: str | Path,
               resume: bool = False, dataset_name: str = "shapes",
               progress: bool | None = None, init_from: str | Path | None = None,
-              force: bool = False, cluster: distributed.DistributedConfig | None = None
-              ) -> TrainResult:
+              force: bool = False, cluster: distributed.DistributedConfig | None = None,
+              deadline: float | None = None) -> TrainResult:
     """Train (or resume) a run in ``run_dir``; writes checkpoints, samples, log and ``network.pkl``.
 
     ``images``: the training set, uint8 [N, R, R, C]. ``init_from``: a network
     pickle whose weights a new run starts from. ``force``: replace a run already in ``run_dir``.
     ``cluster``: the processes that share the run (each calls this with the same images);
-    process 0 writes the samples and the pickle.
+    process 0 writes the samples and the pickle. ``deadline``: a ``time.monotonic()`` time
+    at which to pause (checkpoint, samples and ``network.pkl`` of the step reached, then
+    :class:`~mlss_jax.runtime.loop.TrainingPaused`).
     """
     from mlss_jax.networks.stylegan2 import StyleGAN2Generator
     from mlss_jax.networks.sampling import generate_images
@@ -336,6 +338,17 @@ def train_gan(config: GANTrainConfig, images: np.ndarray, run_dir: str | Path,
         save_image_grid(generate_images(ema, grid_z, batch_size=64, progress=False),
                         samples_dir / f"fakes-{step:06d}.png", ncols=8)
 
+    pickle_path = run_dir / "network.pkl"
+
+    def write_pickle(state: dict) -> None:
+        if main:
+            host = distributed.to_host(state)
+            tmp = pickle_path.with_suffix(".pkl.tmp")
+            tmp.write_bytes(export_tf_pickle(g_cfg, host["g_ema"], d_cfg, host["d"],
+                                             training_generator_vars=host["g"]))
+            tmp.replace(pickle_path)
+        distributed.barrier("network.pkl written")
+
     t0 = time.perf_counter()
     try:
         state = run_training_loop(
@@ -344,19 +357,16 @@ def train_gan(config: GANTrainConfig, images: np.ndarray, run_dir: str | Path,
                                              with_r1=step % config.r1_interval == 0),
             checkpointer=checkpointer, run_dir=run_dir, log_every=config.log_every,
             snapshot_every=config.snapshot_every, on_snapshot=write_samples, postfix=("g_loss", "d_loss"),
-            desc="train stylegan2", progress=progress, items_per_step=config.batch_size)
+            desc="train stylegan2", progress=progress, items_per_step=config.batch_size,
+            deadline=deadline)
+    except TrainingPaused as paused:
+        write_pickle(paused.state)
+        raise TrainingPaused(paused.step, paused.steps, run_dir, outputs=(pickle_path,)) from None
     finally:  # also when stopped by a signal or a NaN: release the run's lock
         checkpointer.close()
     seconds = time.perf_counter() - t0
     final_step = max(start, config.steps)
-    pickle_path = run_dir / "network.pkl"
-    if main:
-        host = distributed.to_host(state)
-        tmp = pickle_path.with_suffix(".pkl.tmp")
-        tmp.write_bytes(export_tf_pickle(g_cfg, host["g_ema"], d_cfg, host["d"],
-                                         training_generator_vars=host["g"]))
-        tmp.replace(pickle_path)
-    distributed.barrier("network.pkl written")
+    write_pickle(state)
     distributed.leave()
     trained = final_step - start
     return TrainResult(run_dir, final_step, pickle_path, seconds,

@@ -176,12 +176,13 @@ class LevelRunResult:
 def train_level(config: MLSSConfig, generator_path: str | Path, run_dir: str | Path,
                 resume: bool = False, progress: bool | None = None,
                 mesh: jax.sharding.Mesh | None = None, generator=None,
-                force: bool = False) -> LevelRunResult:
+                force: bool = False, deadline: float | None = None) -> LevelRunResult:
     """Train (or resume) one level against the frozen generator at ``generator_path``.
 
     ``generator``: that generator already loaded (``load_generator(generator_path)``),
     so that training several levels reads it once. ``force``: replace a run already in
-    ``run_dir``.
+    ``run_dir``. ``deadline``: a ``time.monotonic()`` time at which to save a checkpoint and
+    preview and raise :class:`~mlss_jax.runtime.loop.TrainingPaused`.
     """
     import time
 
@@ -216,7 +217,7 @@ def train_level(config: MLSSConfig, generator_path: str | Path, run_dir: str | P
             checkpointer=checkpointer, run_dir=run_dir, log_every=config.log_every,
             snapshot_every=config.checkpoint_every, on_snapshot=preview,
             postfix=("wasserstein", "classification", "accuracy"), desc=f"train {config.level}",
-            progress=progress, items_per_step=config.batch_size)
+            progress=progress, items_per_step=config.batch_size, deadline=deadline)
     finally:  # also when stopped by a signal or a NaN: release the run's lock
         checkpointer.close()
     seconds = time.perf_counter() - t0

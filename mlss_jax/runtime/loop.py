@@ -9,7 +9,9 @@ and before every checkpoint is enough to never save a diverged state.
 
 A signal only sets a flag (an exception raised inside XLA's callbacks would be lost); the
 loop sees it after the step in flight, saves that step and raises
-:class:`TrainingInterrupted`. A second signal stops at once. With several processes, they
+:class:`TrainingInterrupted`. A second signal stops at once. A ``deadline`` (``--time-limit``)
+stops the same way with :class:`TrainingPaused`, so that a long run fits in calls of bounded
+length (a batch job's time slot, a lent accelerator's ten minutes) and resumes exactly. With several processes, they
 agree on stopping every ``log_every`` steps (a signal to any of them stops all at the same
 step), and only process 0 logs, shows progress and writes snapshots.
 """
@@ -47,6 +49,23 @@ class TrainingInterrupted(Exception):
     @property
     def exit_code(self) -> int:
         return 128 + self.signum
+
+
+class TrainingPaused(Exception):
+    """The run's time limit passed; the last finished step was saved. ``state`` is that step's
+    state, for the trainer to write its outputs from; ``outputs`` lists them for the message."""
+
+    # sysexits.h's EX_TEMPFAIL ("try again later"): the run is fine but not finished, so a
+    # shell loop can tell it from success and from an error
+    exit_code = 75
+
+    def __init__(self, step: int, steps: int, run_dir: Path, state: Any = None,
+                 outputs: tuple[Path, ...] = ()) -> None:
+        self.step, self.steps, self.run_dir, self.state = step, steps, run_dir, state
+        self.outputs = outputs
+        written = "".join(f"; wrote {path}" for path in outputs)
+        super().__init__(f"time limit reached at step {step} of {steps}; checkpoint saved in "
+                         f"{run_dir}{written} (continue with --resume)")
 
 
 @contextlib.contextmanager
@@ -102,8 +121,14 @@ def run_training_loop(*, state: Any, start: int, steps: int,
                       run_dir: Path, log_every: int, snapshot_every: int,
                       on_snapshot: Callable[[Any, int], None] | None = None,
                       postfix: tuple[str, ...] = (), desc: str = "train",
-                      progress: bool | None = None, items_per_step: int = 1) -> Any:
-    """Run steps ``start .. steps-1``; log, check and checkpoint; return the final state."""
+                      progress: bool | None = None, items_per_step: int = 1,
+                      deadline: float | None = None) -> Any:
+    """Run steps ``start .. steps-1``; log, check and checkpoint; return the final state.
+
+    ``deadline``: a ``time.monotonic()`` time after which the loop saves the step it finished
+    and raises :class:`TrainingPaused` (checked after every step; with several processes, at
+    logging steps).
+    """
     from tqdm import tqdm
 
     main, shared = distributed.is_main(), distributed.multi_process()
@@ -120,9 +145,11 @@ def run_training_loop(*, state: Any, start: int, steps: int,
             state, metrics = step_fn(state, step)
             done = step + 1
             last = done == steps
+            out_of_time = deadline is not None and not last and time.monotonic() >= deadline
+            asked = bool(stop) or out_of_time
             # several processes must stop at the same step: they agree at logging steps
-            stopping = (distributed.any_process(bool(stop)) if done % log_every == 0 or last
-                        else False) if shared else bool(stop)
+            stopping = (distributed.any_process(asked) if done % log_every == 0 or last
+                        else False) if shared else asked
             snapshot = done % snapshot_every == 0 or last or stopping
             if done % log_every == 0 or snapshot:
                 values = finite_metrics(metrics, done, run_dir, last_saved)
@@ -135,10 +162,14 @@ def run_training_loop(*, state: Any, start: int, steps: int,
             if snapshot:
                 checkpointer.save(done, state)
                 last_saved = done
-                if stopping:
+                interrupted = stopping and (stop or deadline is None)  # a signal, here or elsewhere
+                if interrupted:
                     bar.close()
                     raise TrainingInterrupted(stop[0] if stop else signal.SIGTERM, done, run_dir)
                 if on_snapshot is not None and main:
                     on_snapshot(state, done)
+                if stopping:   # a planned stop: its snapshot is written, like at the end
+                    bar.close()
+                    raise TrainingPaused(done, steps, run_dir, state)
     bar.close()
     return state
