@@ -203,6 +203,19 @@ def test_a_time_limited_run_carried_as_a_pack_resumes_to_the_uninterrupted_resul
     assert code == 2 and "--time-limit must be positive" in err
 
 
+def test_a_batch_too_large_for_the_device_is_one_line_naming_the_flag(tiny_generator, tmp_path):
+    # 2^30 samples need ~150 TB of temporaries: more than any 64-bit process can address, so
+    # the allocation fails at once whatever the machine's overcommit policy
+    code, out, err = run_script(*_train_cmd(tiny_generator, tmp_path / "run", "--steps", "2",
+                                            "--batch-size", str(1 << 30))[1:])
+    assert code == 1 and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1, err
+    assert err.startswith(f"train.py: error: out of memory on cpu in level training at "
+                          f"--batch-size {1 << 30} (Out of memory allocating")
+    assert err.strip().endswith("; lower --batch-size and start again with --force (nothing was "
+                                "saved)")
+
+
 def test_a_run_directory_in_use_is_refused(tiny_generator, tmp_path):
     run = tmp_path / "run"
     busy = subprocess.Popen(_train_cmd(tiny_generator, run, "--steps", "100000",

@@ -17,6 +17,7 @@ from typing import Callable, NoReturn, Sequence
 from mlss_jax.config import Preset
 from mlss_jax.runtime import distributed
 from mlss_jax.runtime.loop import TrainingInterrupted, TrainingPaused
+from mlss_jax.runtime.memory import OutOfMemory
 from mlss_jax.runtime.distributed import DistributedError
 from mlss_jax.runtime.run_state import RunDirInUse
 from mlss_jax.weights.checkpoint import CheckpointError
@@ -79,6 +80,8 @@ def run(main: Callable[[Sequence[str] | None], int | None],
         code = main(argv)
     except UsageError as err:
         _stop(2, f"{prog}: error: {err} (see --help)")
+    except OutOfMemory as err:
+        _stop(1, f"{prog}: error: {flag_message(str(err), err.setting)}")
     except USER_ERRORS as err:
         message = str(err).splitlines()[0] if str(err) else type(err).__name__
         _stop(1, f"{prog}: error: {message}")
@@ -241,9 +244,12 @@ def config_from_args(parser: argparse.ArgumentParser, config_class: type, args: 
         parser.error(flag_message(str(err), config_class))
 
 
-def flag_message(message: str, config_class: type) -> str:
-    """A config's error in the command line's words: ``field must ...`` becomes ``--field must ...``."""
+def flag_message(message: str, config: type | str) -> str:
+    """A config's error in the command line's words: ``field must ...`` becomes ``--field must ...``;
+    with a field's name for ``config``, every mention of that field becomes its flag."""
+    if isinstance(config, str):
+        return re.sub(rf"\b{re.escape(config)}\b", _flag(config), message)
     name, _, rest = message.partition(" ")
-    if name in {f.name for f in dataclasses.fields(config_class)} and rest.startswith(("must", "needs")):
+    if name in {f.name for f in dataclasses.fields(config)} and rest.startswith(("must", "needs")):
         return f"{_flag(name)} {rest}"
     return message

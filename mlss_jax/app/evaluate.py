@@ -21,6 +21,7 @@ from mlss_jax.method.truncation import METHODS, parse_level_psis, parse_methods
 from mlss_jax.metrics.features import FEATURE_NETWORKS
 from mlss_jax.runtime import distributed
 from mlss_jax.runtime.distributed import DistributedConfig
+from mlss_jax.runtime.memory import names_setting, naming_setting
 
 GRID_PSIS = (0.7, 0.5, 0.3)
 GRID_COLUMNS = 8
@@ -58,6 +59,9 @@ class EvaluateConfig:
         turn), the others at --psi.
       psi: fixed per-level strengths for --sweep-level, e.g. coarse=0.5,medium=0.8 (others 1).
       bootstrap: resamples of each value's 95% interval (0: none).
+      batch_size: images generated per batch (lower it if the device runs out of memory).
+      feature_batch: images per batch of the feature network and LPIPS (None: 500 for demo,
+        32 for vgg16 and inception, 100 for LPIPS).
       out: output directory.
     """
 
@@ -81,13 +85,16 @@ class EvaluateConfig:
     sweep_level: str | None = None
     psi: str | None = None
     bootstrap: int = 200
+    batch_size: int = 250
+    feature_batch: int | None = None
     out: Path = Path("out/evaluate")
 
     def __post_init__(self) -> None:
         check_choice(self, "features", FEATURE_NETWORKS)
         check_choice(self, "centre_mode", CENTRE_MODES)
         check_choice(self, "multimodal_assign", ("l2", "lpips"))
-        check_positive(self, ("samples", "k", "multimodal_k", "cutoff"))
+        check_positive(self, ("samples", "k", "multimodal_k", "cutoff", "batch_size",
+                              "feature_batch"))
         parse_methods(",".join(self.methods))
         if self.sweep_level is not None:
             check_choice(self, "sweep_level", (*LEVELS, "all"))
@@ -165,7 +172,14 @@ def evaluate(config: EvaluateConfig, progress: bool | None = None,
     levels = load_levels(config.levels_dir)
     real_images = load_real_images(config.real, generator.resolution, config.num_samples,
                                    data_dir=config.data_dir)
-    embed = feature_network(config.features, config.inception_weights)
+    # an allocation the device cannot make names the flag that sizes the work
+    embed = naming_setting(feature_network(config.features, config.inception_weights,
+                                           config.feature_batch),
+                           f"{config.features} features", "feature_batch", config.feature_batch)
+    perceptual = (naming_setting(lpips_images(**({} if config.feature_batch is None else
+                                                 {"batch_size": config.feature_batch})),
+                                 "LPIPS", "feature_batch", config.feature_batch)
+                  if config.lpips else None)
     factors = factor_predictor().labels if config.demo_world else None
     sweep = SweepConfig(num_samples=config.num_samples, psis=config.psis,
                         methods=parse_methods(",".join(config.methods)), k=config.k,
@@ -173,14 +187,16 @@ def evaluate(config: EvaluateConfig, progress: bool | None = None,
                         multimodal_k=config.multimodal_k, multimodal_assign=config.multimodal_assign,
                         cutoff=config.cutoff, sweep_level=config.sweep_level,
                         level_psis=tuple(parse_level_psis(config.psi, LEVELS).items())
-                        if config.psi else (), bootstrap=config.bootstrap)
+                        if config.psi else (), bootstrap=config.bootstrap,
+                        batch_size=config.batch_size)
     centres = (SweepCentres.load(config.centres, levels, generator.w_dim,
                                  expect=centre_settings(generator, levels, sweep))
                if config.centres is not None else None)
-    result = run_sweep(generator, levels, real_images, embed, sweep, factors=factors,
-                       perceptual=lpips_images() if config.lpips else None,
-                       progress=progress if distributed.is_main() else False,
-                       centres=centres)
+    with names_setting("image generation", "batch_size", config.batch_size):
+        result = run_sweep(generator, levels, real_images, embed, sweep, factors=factors,
+                           perceptual=perceptual,
+                           progress=progress if distributed.is_main() else False,
+                           centres=centres)
     distributed.leave()
     if not distributed.is_main():
         return None

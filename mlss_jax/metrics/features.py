@@ -42,13 +42,14 @@ def batched_embedding(fn: Callable[[jax.Array], jax.Array], batch_size: int) -> 
     return embed
 
 
-def demo_features(classifier_dir: str | Path | None = None) -> Embedding:
+def demo_features(classifier_dir: str | Path | None = None, batch_size: int = 500) -> Embedding:
     """uint8 images [N, 32, 32, 3] -> factor-classifier features [N, 128], in batches."""
     from mlss_jax.demo.factor_classifier import classify
     from mlss_jax.demo.world import factor_predictor
 
     predictor = factor_predictor(classifier_dir)
-    inner = batched_embedding(lambda x: classify(predictor.config, predictor.params, x)[1], 500)
+    inner = batched_embedding(lambda x: classify(predictor.config, predictor.params, x)[1],
+                              batch_size)
 
     def embed(images: np.ndarray) -> np.ndarray:
         if images.ndim != 4 or images.shape[1:] != (32, 32, 3):
@@ -72,14 +73,18 @@ def inception_features(weights: str | Path, batch_size: int = 32) -> Embedding:
     return batched_embedding(lambda x: inception_pool_features(params, x), batch_size)
 
 
-def feature_network(name: str, inception_weights: str | Path | None = None) -> Embedding:
+def feature_network(name: str, inception_weights: str | Path | None = None,
+                    batch_size: int | None = None) -> Embedding:
+    """The embedding ``name``, in batches of ``batch_size`` images (None: the network's
+    default: 500 for demo, 32 for vgg16 and inception)."""
+    sized = {} if batch_size is None else {"batch_size": batch_size}
     if name == "demo":
-        return demo_features()
+        return demo_features(**sized)
     if name == "vgg16":
-        return vgg16_features()
+        return vgg16_features(**sized)
     if name == "inception":
         if inception_weights is None:
             raise ValueError("--features inception needs --inception-weights "
                              "pt_inception-2015-12-05-6726825d.pth")
-        return inception_features(inception_weights)
+        return inception_features(inception_weights, **sized)
     raise ValueError(f"unknown feature network {name!r} (one of {', '.join(FEATURE_NETWORKS)})")
