@@ -7,7 +7,8 @@ import pytest
 import scipy.linalg
 
 from mlss_jax.metrics.frechet import frechet_distance, frechet_distance_of, gaussian_stats
-from mlss_jax.metrics.precision_recall import (knn_radii, precision_recall, realism_scores)
+from mlss_jax.metrics.precision_recall import (in_manifold, knn_radii, mutual_membership,
+                                               precision_recall, realism_scores)
 
 
 def brute_force(real: np.ndarray, fake: np.ndarray, k: int) -> tuple[float, float]:
@@ -37,6 +38,22 @@ def test_matches_brute_force_on_random_data(n_real, n_fake, dim, block, columns)
     d = np.linalg.norm(real[:, None] - real[None], axis=-1)
     np.testing.assert_allclose(knn_radii(real, k=3, block=block, columns=columns),
                                np.sort(d, 1)[:, 3], rtol=1e-4)
+
+
+# blocks that leave padding on both sides, and several column chunks
+@pytest.mark.parametrize("n_q, n_s, block, columns", [(150, 200, 64, 8192), (333, 290, 32, 96)])
+def test_one_pass_both_ways_is_exactly_the_two_one_way_passes(n_q, n_s, block, columns):
+    rng = np.random.default_rng(1)
+    queries = rng.standard_normal((n_q, 12)).astype(np.float32) + 0.3
+    support = rng.standard_normal((n_s, 12)).astype(np.float32)
+    q_radii = knn_radii(queries, k=3, block=block, columns=columns)
+    s_radii = knn_radii(support, k=3, block=block, columns=columns)
+    q_in, s_in = mutual_membership(queries, support, q_radii, s_radii, block, columns)
+    expected_q = in_manifold(queries, support, s_radii, block, columns)
+    expected_s = in_manifold(support, queries, q_radii, block, columns)
+    assert 0.2 < expected_q.mean() < 0.9 and 0.2 < expected_s.mean() < 0.9   # both ways tested
+    np.testing.assert_array_equal(q_in, expected_q)
+    np.testing.assert_array_equal(s_in, expected_s)
 
 
 def test_analytic_cases():

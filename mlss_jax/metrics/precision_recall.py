@@ -107,6 +107,45 @@ def in_manifold(queries: jax.Array, support: jax.Array, radii: jax.Array,
 
 
 @functools.partial(jax.jit, static_argnames=("block", "columns"))
+def mutual_membership(queries: jax.Array, support: jax.Array, query_radii: jax.Array,
+                      support_radii: jax.Array, block: int = 1024, columns: int = 8192
+                      ) -> tuple[jax.Array, jax.Array]:
+    """Manifold membership both ways from one pass over the distances between two sets:
+    ``(in_manifold(queries, support, support_radii), in_manifold(support, queries, query_radii))``.
+
+    Precision and recall need the same generated-to-real distances, once reduced along each
+    axis: each tile serves both, so the pair costs what one direction did. The row blocks are
+    scanned (not mapped) to carry the support's hits from block to block.
+    """
+    q, n_q = _pad_rows(jnp.asarray(queries, jnp.float32), block)
+    q_valid = (jnp.arange(q.shape[0]) < n_q).reshape(-1, block)
+    q_radii = jnp.pad(jnp.asarray(query_radii, jnp.float32), (0, q.shape[0] - n_q))
+    chunks, valid, n_s = _column_chunks(jnp.asarray(support, jnp.float32), block, columns)
+    s_radii = jnp.pad(jnp.asarray(support_radii, jnp.float32), (0, valid.size - n_s))
+
+    def row_block(support_hits, rows):
+        qb, q_rb, q_vb = rows
+
+        def chunk(query_hits, tile):
+            sb, s_rb, s_vb, hits = tile
+            d = _sq_distances(qb, sb)
+            query_hits = query_hits | jnp.any((d <= jnp.square(s_rb)[None, :]) & s_vb[None, :],
+                                              axis=1)
+            hits = hits | jnp.any((d <= jnp.square(q_rb)[:, None]) & q_vb[:, None], axis=0)
+            return query_hits, hits
+
+        query_hits, support_hits = jax.lax.scan(
+            chunk, jnp.zeros(block, bool), (chunks, s_radii.reshape(valid.shape), valid,
+                                            support_hits))
+        return support_hits, query_hits
+
+    support_hits, query_hits = jax.lax.scan(
+        row_block, jnp.zeros(valid.shape, bool),
+        (q.reshape(-1, block, q.shape[1]), q_radii.reshape(-1, block), q_valid))
+    return query_hits.reshape(-1)[:n_q], support_hits.reshape(-1)[:n_s]
+
+
+@functools.partial(jax.jit, static_argnames=("block", "columns"))
 def realism_scores(queries: jax.Array, support: jax.Array, radii: jax.Array,
                    block: int = 1024, columns: int = 8192) -> jax.Array:
     """Realism score of each query: ``max_j radii[j] / ||query - support[j]||``.
@@ -145,6 +184,6 @@ def precision_recall(real: np.ndarray | jax.Array, fake: np.ndarray | jax.Array,
     if real_radii is None:
         real_radii = knn_radii(real, k, block, columns)
     fake_radii = knn_radii(fake, k, block, columns)
-    precision = jnp.mean(in_manifold(fake, real, real_radii, block, columns))
-    recall = jnp.mean(in_manifold(real, fake, fake_radii, block, columns))
-    return PrecisionRecall(float(precision), float(recall))
+    fake_in_real, real_in_fake = mutual_membership(fake, real, fake_radii, real_radii, block,
+                                                   columns)
+    return PrecisionRecall(float(jnp.mean(fake_in_real)), float(jnp.mean(real_in_fake)))

@@ -23,7 +23,7 @@ from mlss_jax.method.centres import CENTRE_MODES, cluster_centres
 from mlss_jax.method.levels import LEVELS
 from mlss_jax.method.models import LevelModel
 from mlss_jax.metrics.frechet import frechet_distance, gaussian_stats
-from mlss_jax.metrics.precision_recall import in_manifold, knn_radii
+from mlss_jax.metrics.precision_recall import knn_radii, mutual_membership
 from mlss_jax.networks.sampling import latents, synthesize
 from mlss_jax.networks.stylegan2 import StyleGAN2Generator
 from mlss_jax.runtime import distributed
@@ -293,9 +293,12 @@ def run_sweep(generator: StyleGAN2Generator, levels: list[LevelModel], real_imag
     real_features = distributed.split_rows(embed, real_images).astype(np.float32)
     radii = lambda f: distributed.shard_rows(
         lambda q, support: knn_radii(support, config.k, queries=q), f, f)
-    inside = lambda queries, support, support_radii: distributed.shard_rows(
-        lambda q, s, r: in_manifold(q, s, r), queries, support, support_radii)
     real_radii = radii(real_features)
+    # one pass over the generated-to-real distances gives precision (by rows) and recall (by
+    # columns); the generated rows travel with their radii
+    both_ways = lambda fake, fake_radii: distributed.shard_rows(
+        lambda rows, real, real_r: mutual_membership(rows[:, :-1], real, rows[:, -1], real_r),
+        np.concatenate([fake, fake_radii[:, None]], axis=1), real_features, real_radii, any_of=1)
     real_stats = gaussian_stats(real_features)
     labels = lambda x: {k: v.astype(np.int32) for k, v in factors(x).items()}
     reference_factors = distributed.split_rows(labels, images) if factors else None
@@ -315,8 +318,7 @@ def run_sweep(generator: StyleGAN2Generator, levels: list[LevelModel], real_imag
                                            disable=(not progress) if progress is not None else None):
         measured = distributed.split_rows(measure, result.truncated(method, psi_arg), images)
         features = measured["features"]
-        fake_in_real = inside(features, real_features, real_radii)
-        real_in_fake = inside(real_features, features, radii(features))
+        fake_in_real, real_in_fake = both_ways(features, radii(features))
         fid = lambda f: frechet_distance(*real_stats, *gaussian_stats(f))
         row = {"method": name, "psi": psi,
                "precision": float(fake_in_real.mean()), "recall": float(real_in_fake.mean()),

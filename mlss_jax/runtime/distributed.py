@@ -23,6 +23,7 @@ import time
 from typing import Any, Callable
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from mlss_jax.config import check_positive
@@ -305,9 +306,16 @@ def split_rows(fn: Callable[..., Any], *arrays: np.ndarray) -> Any:
     return jax.tree_util.tree_map(lambda x: np.asarray(x)[:n], gathered)
 
 
-def shard_rows(fn: Callable[..., jax.Array], rows: np.ndarray, *shared: np.ndarray) -> np.ndarray:
+def shard_rows(fn: Callable[..., Any], rows: np.ndarray, *shared: np.ndarray,
+               any_of: int = 0) -> Any:
     """``fn(rows, *shared)`` for a row-wise ``fn``, with the rows sharded over every device of
-    every process (``shared`` replicated); every process gets the whole result as NumPy."""
+    every process (``shared`` replicated); every process gets the whole result as NumPy.
+
+    ``any_of``: ``fn`` returns a row-wise array followed by ``any_of`` boolean arrays about
+    ``shared`` (each device's over its rows only), which are combined with a logical or over
+    every device; the result is then that tuple. (Padding rows repeat the first row, so they
+    change no or.)
+    """
     from jax.experimental import multihost_utils
     from jax.sharding import NamedSharding, PartitionSpec
 
@@ -319,10 +327,24 @@ def shard_rows(fn: Callable[..., jax.Array], rows: np.ndarray, *shared: np.ndarr
     padded = np.concatenate([rows, np.repeat(rows[:1], per * devices - n, axis=0)])
     sharding = NamedSharding(mesh, PartitionSpec(DATA_AXIS))
     global_rows = jax.make_array_from_callback(padded.shape, sharding, lambda index: padded[index])
+
+    def body(*args):
+        if not any_of:
+            return fn(*args)
+        row_wise, *combined = fn(*args)
+        return (row_wise, *(jax.lax.pmax(x.astype(jnp.int32), DATA_AXIS) > 0 for x in combined))
+
+    row_spec = PartitionSpec(DATA_AXIS)
     mapped = jax.jit(jax.shard_map(
-        fn, mesh=mesh, in_specs=(PartitionSpec(DATA_AXIS),) + (PartitionSpec(),) * len(shared),
-        out_specs=PartitionSpec(DATA_AXIS), check_vma=False))
+        body, mesh=mesh, in_specs=(row_spec,) + (PartitionSpec(),) * len(shared),
+        out_specs=(row_spec, *(PartitionSpec(),) * any_of) if any_of else row_spec,
+        check_vma=False))
     out = mapped(global_rows, *replicate(shared, mesh))
+    row_wise, combined = (out[0], out[1:]) if any_of else (out, ())
     if multi_process():
-        out = multihost_utils.process_allgather(out, tiled=True)
-    return np.asarray(out)[:n]
+        row_wise = multihost_utils.process_allgather(row_wise, tiled=True)
+    row_wise = np.asarray(row_wise)[:n]
+    if not any_of:
+        return row_wise
+    # replicated over every device: this process's copy is the whole value
+    return (row_wise, *(np.asarray(x.addressable_data(0)) for x in combined))
