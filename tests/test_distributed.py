@@ -42,14 +42,42 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def launch(script: str, args: list[str], processes: int = 2, port: int | None = None
-           ) -> list[subprocess.Popen]:
+# JAX's SLURM detection serves the coordinator on port 61440 + SLURM_JOB_ID % 4096
+SLURM_PORTS = range(65535 - 2 ** 12 + 1, 65536)
+
+
+def free_slurm_job_id() -> int:
+    for port in np.random.default_rng().permutation(SLURM_PORTS):
+        with socket.socket() as s:
+            try:
+                s.bind(("localhost", int(port)))
+            except OSError:
+                continue
+        return int(port) - SLURM_PORTS.start
+    raise AssertionError("no free port for a SLURM job id")
+
+
+def launch(script: str, args: list[str], processes: int = 2, port: int | None = None,
+           slurm: bool = False) -> list[subprocess.Popen]:
+    """``processes`` processes of one run: with --coordinator and the process flags, or with
+    ``slurm``, as ``srun`` starts them: --distributed and SLURM's variables only."""
     port = port or free_port()
-    return [subprocess.Popen([sys.executable, str(REPO / script), *args,
-                              "--coordinator", f"localhost:{port}", "--num-processes", str(processes),
-                              "--process-id", str(i), "--peer-timeout", str(PEER_TIMEOUT)],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            for i in range(processes)]
+    job = free_slurm_job_id() if slurm else None
+    procs = []
+    for i in range(processes):
+        if slurm:
+            env = {**os.environ, "SLURM_JOB_ID": str(job), "SLURM_STEP_NODELIST": "localhost",
+                   "SLURM_NTASKS": str(processes), "SLURM_PROCID": str(i),
+                   "SLURM_LOCALID": str(i), "SLURM_STEP_NUM_NODES": "1"}
+            flags = ["--distributed"]
+        else:
+            env = None
+            flags = ["--coordinator", f"localhost:{port}", "--num-processes", str(processes),
+                     "--process-id", str(i)]
+        procs.append(subprocess.Popen([sys.executable, str(REPO / script), *args, *flags,
+                                       "--peer-timeout", str(PEER_TIMEOUT)], env=env,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    return procs
 
 
 def finish(procs: list[subprocess.Popen], timeout: float = 600) -> list[tuple[int, str, str]]:
@@ -160,10 +188,12 @@ def test_two_processes_train_a_level_like_one_and_one_process_resumes(tiny_gener
     assert max(diffs) <= 2 * MLSSConfig().mapper_lr * 8
 
 
-def test_two_processes_train_the_gan_like_one(tmp_path):
+def test_two_processes_under_slurm_train_the_gan_like_one(tmp_path):
+    """Started as srun starts them (--distributed; JAX reads SLURM's variables)."""
     alone, shared = tmp_path / "alone", tmp_path / "shared"
     run_alone("tools/train_stylegan2.py", ["--out", str(alone), *GAN_FLAGS])
-    results = finish(launch("tools/train_stylegan2.py", ["--out", str(shared), *GAN_FLAGS]))
+    results = finish(launch("tools/train_stylegan2.py", ["--out", str(shared), *GAN_FLAGS],
+                            slurm=True))
     for code, _, err in results:
         assert code == 0, err[-2000:]
     assert results[1][1] == ""

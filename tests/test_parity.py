@@ -106,3 +106,26 @@ def test_api_rejects_wrong_shapes(converted):
         G.synthesis(ref["ws"][:, :-1])
     with pytest.raises(ValueError, match="noise_mode"):
         G.synthesis(ref["ws"], noise_mode="sometimes")
+
+
+def test_bfloat16_blocks_are_close_to_float32_and_off_by_default(converted):
+    import dataclasses
+
+    from mlss_jax.networks.config import GeneratorConfig
+
+    _, ckpt, ref = converted
+    G = load_generator(ckpt)
+    assert G.config.bf16_resolutions == 0 and "bf16_resolutions" not in G.config.to_dict()
+    blocks = len(G.config.block_resolutions)
+    errors = []
+    for n in (1, blocks):   # the highest block only, and every block
+        G.config = dataclasses.replace(G.config, bf16_resolutions=n)
+        assert GeneratorConfig.from_dict(G.config.to_dict()) == G.config
+        img = G.synthesis(ref["ws"])
+        assert img.dtype == np.float32
+        errors.append(rel_error(nchw(img), ref["img_const"]))
+    # bfloat16 keeps 8 significant bits (relative step 2^-8 = 0.4%): the error is that of
+    # bfloat16, not float32 rounding, and grows with the blocks computed in it
+    assert 1e-3 < errors[0] <= errors[1] < 0.03, errors
+    with pytest.raises(ValueError, match=rf"bf16_resolutions must lie in \[0, {blocks}\]"):
+        dataclasses.replace(G.config, bf16_resolutions=blocks + 1)

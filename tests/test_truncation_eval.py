@@ -212,6 +212,20 @@ def test_evaluate_pr_curve_writes_its_outputs(demo_sized_world, tmp_path):
     assert code == 0, err
     reused = json.loads((again / "sweep.json").read_text())["rows"]
     assert [r["precision"] for r in reused] == [r["precision"] for r in rows if ":" not in r["method"]]
+    # the generator's highest blocks in bfloat16, smaller batches: recorded with the results,
+    # and really another computation (the untruncated FID moves)
+    mixed = tmp_path / "mixed"
+    code, _, err = run_script("evaluate.py", "--pr-curve", *world, "--psis", "1", "--methods",
+                              "stylegan", "--no-lpips", "--centres", str(out / "centres.npz"),
+                              "--bf16-resolutions", "4", "--batch-size", "16",
+                              "--feature-batch", "8", "--out", str(mixed))
+    assert code == 0, err
+    mixed_sweep = json.loads((mixed / "sweep.json").read_text())
+    assert {k: mixed_sweep[k] for k in ("bf16_resolutions", "batch_size", "feature_batch")} == {
+        "bf16_resolutions": 4, "batch_size": 16, "feature_batch": 8}
+    exact_fid = [r["fid"] for r in rows if (r["method"], r["psi"]) == ("stylegan", 1.0)][0]
+    assert mixed_sweep["rows"][0]["fid"] != exact_fid
+    assert mixed_sweep["rows"][0]["fid"] == pytest.approx(exact_fid, rel=0.2)
     # centres made with other settings are refused, in one line
     code, _, err = run_script("evaluate.py", "--pr-curve", *world, "--multimodal-k", "3",
                               "--centres", str(out / "centres.npz"), "--out", str(tmp_path / "no"))
@@ -231,6 +245,8 @@ def test_evaluate_pr_curve_writes_its_outputs(demo_sized_world, tmp_path):
     (["--pr-curve", "--psi", "fine=2"], 2, "psi of fine must lie in [0, 1]"),
     (["--pr-curve", "--sweep-level", "middle"], 2, "--sweep-level must be one of"),
     (["--pr-curve", "--centres", "/nonexistent.npz"], 1, "no centres file"),
+    (["--pr-curve", "--bf16-resolutions", "-1"], 2, "--bf16-resolutions must be >= 0"),
+    (["--pr-curve", "--feature-batch", "0"], 2, "--feature-batch must be positive"),
 ])
 def test_evaluate_errors_are_one_line(args, code, message, tmp_path):
     got, _, err = run_script("evaluate.py", "--out", str(tmp_path / "o"), *args)

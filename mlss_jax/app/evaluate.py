@@ -62,6 +62,8 @@ class EvaluateConfig:
       batch_size: images generated per batch (lower it if the device runs out of memory).
       feature_batch: images per batch of the feature network and LPIPS (None: 500 for demo,
         32 for vgg16 and inception, 100 for LPIPS).
+      bf16_resolutions: compute the generator's this many highest resolutions in bfloat16
+        (faster on GPUs, about 1% off float32's images; 0: float32, exact).
       out: output directory.
     """
 
@@ -87,6 +89,7 @@ class EvaluateConfig:
     bootstrap: int = 200
     batch_size: int = 250
     feature_batch: int | None = None
+    bf16_resolutions: int = 0
     out: Path = Path("out/evaluate")
 
     def __post_init__(self) -> None:
@@ -100,8 +103,9 @@ class EvaluateConfig:
             check_choice(self, "sweep_level", (*LEVELS, "all"))
         if self.psi is not None:
             parse_level_psis(self.psi, LEVELS)
-        if self.bootstrap < 0:
-            raise ValueError(f"bootstrap must be >= 0, got {self.bootstrap}")
+        for name in ("bootstrap", "bf16_resolutions"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.multimodal_assign == "lpips" and "multimodal" in self.methods and not self.lpips:
             raise ValueError("multimodal_assign lpips needs --lpips")
         if not self.psis:
@@ -162,13 +166,16 @@ def evaluate(config: EvaluateConfig, progress: bool | None = None,
     from mlss_jax.metrics.truncation_sweep import (SweepCentres, SweepConfig, centre_settings,
                                                    pairwise_summary, run_sweep)
     from mlss_jax.networks.sampling import synthesize
-    from mlss_jax.networks.stylegan2 import load_generator
+    from mlss_jax.networks.stylegan2 import StyleGAN2Generator, load_generator
     from mlss_jax.viz.grid import save_image_grid
     from mlss_jax.viz.plots import sweep_plot
 
     check_inputs(config)
     distributed.join(cluster)
     generator = load_generator(config.generator)
+    if config.bf16_resolutions:
+        generator = StyleGAN2Generator(dataclasses.replace(
+            generator.config, bf16_resolutions=config.bf16_resolutions), generator.variables)
     levels = load_levels(config.levels_dir)
     real_images = load_real_images(config.real, generator.resolution, config.num_samples,
                                    data_dir=config.data_dir)

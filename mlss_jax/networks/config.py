@@ -32,6 +32,10 @@ class GeneratorConfig:
       w_avg_beta: decay of the running W average during GAN training.
       fused_modconv: per-sample kernels (grouped conv) instead of scaled activations;
         the same function, a different speed.
+      bf16_resolutions: the number of highest resolutions whose blocks compute in bfloat16
+        (NVIDIA's num_fp16_res, with bfloat16 for float16), their conv outputs clamped at
+        conv_clamp or else 256; the image is summed in float32. Faster on GPUs, not exact:
+        0 (the default) computes everything in float32.
     """
 
     resolution: int = 256
@@ -46,9 +50,13 @@ class GeneratorConfig:
     conv_clamp: float | None = None
     w_avg_beta: float = 0.995
     fused_modconv: bool = False
+    bf16_resolutions: int = 0
 
     def __post_init__(self) -> None:
         _check_resolution(self.resolution)
+        if not 0 <= self.bf16_resolutions <= len(self.block_resolutions):
+            raise ValueError(f"bf16_resolutions must lie in [0, {len(self.block_resolutions)}] "
+                             f"at {self.resolution} px, got {self.bf16_resolutions}")
 
     @property
     def num_ws(self) -> int:
@@ -62,8 +70,14 @@ class GeneratorConfig:
     def channels(self, res: int) -> int:
         return min(self.channel_base // res, self.channel_max)
 
+    def computes_in_bf16(self, res: int) -> bool:
+        return res in self.block_resolutions[len(self.block_resolutions) - self.bf16_resolutions:]
+
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        config = dataclasses.asdict(self)
+        if not self.bf16_resolutions:  # float32 networks: the config as saved before the option
+            del config["bf16_resolutions"]
+        return config
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "GeneratorConfig":

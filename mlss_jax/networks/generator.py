@@ -84,11 +84,12 @@ class SynthesisLayer(nn.Module):
                                     lambda: jax.random.normal(self.make_rng("params"), (res, res)))
         strength = self.param("noise_strength", nn.initializers.zeros, ())
         if noise_mode == "random":
-            x = x + jax.random.normal(self.make_rng("noise"), (x.shape[0], res, res, 1)) * strength
+            noise = jax.random.normal(self.make_rng("noise"), (x.shape[0], res, res, 1)) * strength
+            x = x + noise.astype(x.dtype)
         elif noise_mode == "const":
             # [R, R] shared by the batch, or [N, R, R] per sample (the projector's)
             noise = noise_const.value
-            x = x + (noise if noise.ndim == 3 else noise[None])[..., None] * strength
+            x = x + ((noise if noise.ndim == 3 else noise[None])[..., None] * strength).astype(x.dtype)
         bias = self.param("bias", nn.initializers.zeros, (self.features,))
         return bias_act(x, bias, act="lrelu", clamp=self.conv_clamp)
 
@@ -122,19 +123,25 @@ class SynthesisBlock(nn.Module):
                  noise_mode: str) -> tuple[jax.Array, jax.Array]:
         cfg, res = self.config, self.resolution
         channels = cfg.channels(res)
-        layer = lambda name, up: SynthesisLayer(channels, res, up=up, conv_clamp=cfg.conv_clamp,
+        # mixed precision: activations and convolutions in bfloat16, clamped (as NVIDIA's
+        # float16 blocks), styles and the image in float32
+        bf16 = cfg.computes_in_bf16(res)
+        dtype = jnp.bfloat16 if bf16 else jnp.float32
+        clamp = cfg.conv_clamp if cfg.conv_clamp is not None or not bf16 else 256.0
+        layer = lambda name, up: SynthesisLayer(channels, res, up=up, conv_clamp=clamp,
                                                 fused_modconv=cfg.fused_modconv, name=name)
         if res == 4:
             const = self.param("const", normal_init(), (4, 4, channels))
             x = jnp.broadcast_to(const[None], (block_ws.shape[0], 4, 4, channels))
-            x = layer("conv1", False)(x, block_ws[:, 0], noise_mode)
+            x = layer("conv1", False)(x.astype(dtype), block_ws[:, 0], noise_mode)
             num_conv = 1
         else:
-            x = layer("conv0", True)(x, block_ws[:, 0], noise_mode)
+            x = layer("conv0", True)(x.astype(dtype), block_ws[:, 0], noise_mode)
             x = layer("conv1", False)(x, block_ws[:, 1], noise_mode)
             num_conv = 2
-        y = ToRGBLayer(cfg.img_channels, conv_clamp=cfg.conv_clamp,
+        y = ToRGBLayer(cfg.img_channels, conv_clamp=clamp,
                        fused_modconv=cfg.fused_modconv, name="torgb")(x, block_ws[:, num_conv])
+        y = y.astype(jnp.float32)
         img = y if img is None else upsample_fir(img) + y
         return x, img
 

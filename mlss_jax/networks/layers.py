@@ -170,12 +170,15 @@ def modulated_conv(x: jax.Array, weight: jax.Array, styles: jax.Array, *,
     ``styles [N,I]`` scale the input channels per sample; demodulation rescales each
     output channel to unit expected variance. ``fused=True`` builds one kernel per
     sample (a grouped convolution, via vmap); ``fused=False`` scales activations
-    around one shared kernel. Both compute the same function.
+    around one shared kernel. Both compute the same function. The convolution runs in
+    ``x``'s dtype (bfloat16 in mixed precision); the demodulation coefficients are
+    computed in float32 from float32 ``weight`` and ``styles`` first.
     """
     if demodulate:
         # sum_{kh,kw,i} (W s_i)^2 = sum_i s_i^2 sum_{kh,kw} W^2
         weight_sq = jnp.sum(jnp.square(weight), axis=(0, 1))  # [I, O]
-        demod = jax.lax.rsqrt(jnp.square(styles) @ weight_sq + eps)  # [N, O]
+        demod = jax.lax.rsqrt(jnp.square(styles) @ weight_sq + eps).astype(x.dtype)  # [N, O]
+    weight, styles = weight.astype(x.dtype), styles.astype(x.dtype)
     if fused:
         kernels = weight[None] * styles[:, None, None, :, None]
         if demodulate:
@@ -191,7 +194,7 @@ def modulated_conv(x: jax.Array, weight: jax.Array, styles: jax.Array, *,
 def bias_act(x: jax.Array, bias: jax.Array, *, act: str = "linear", gain: float = 1.0,
              clamp: float | None = None) -> jax.Array:
     """Add bias, apply the activation (lrelu has slope 0.2 and gain sqrt 2), scale, clamp."""
-    x = x + bias
+    x = x + jnp.asarray(bias, x.dtype)
     if act == "lrelu":
         x = jax.nn.leaky_relu(x, 0.2)
         gain = gain * SQRT2
