@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import io
+import os
 import sys
 from pathlib import Path
 
@@ -20,6 +21,14 @@ def fixture_path(name: str) -> Path:
     if not path.exists():
         pytest.fail(f"missing test fixture {path} (tests/data/README.md lists them)")
     return path
+
+
+def env_without(*packages: str) -> dict[str, str]:
+    """An environment for a subprocess in which ``packages`` are not installed, as far as it can
+    tell (``tests/blocked_imports``)."""
+    path = [str(REPO / "tests" / "blocked_imports"), os.environ.get("PYTHONPATH")]
+    return {**os.environ, "MLSS_BLOCKED_IMPORTS": ",".join(packages),
+            "PYTHONPATH": os.pathsep.join(filter(None, path))}
 
 
 def rel_error(actual, expected) -> float:

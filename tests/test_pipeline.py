@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, env_without
 
 TINY = ["--quick", "--steps", "2", "--samples", "40", "--sweep-level", "fine", "--psis", "0,1"]
 STAGES = ["convert", "train-coarse", "train-medium", "train-fine", "level-report", "evaluate",
@@ -25,10 +25,7 @@ STAGES = ["convert", "train-coarse", "train-medium", "train-fine", "level-report
 
 # the demo pipeline needs no TensorFlow (GPU machines often lack it): every run here is
 # made without it (tests/blocked_imports)
-WITHOUT_TENSORFLOW = {**os.environ, "MLSS_BLOCKED_IMPORTS": "tensorflow,tensorflow_datasets",
-                      "PYTHONPATH": os.pathsep.join(
-                          filter(None, [str(REPO / "tests" / "blocked_imports"),
-                                        os.environ.get("PYTHONPATH")]))}
+WITHOUT_TENSORFLOW = env_without("tensorflow", "tensorflow_datasets")
 
 
 def run_pipeline(*args: str) -> subprocess.CompletedProcess:

