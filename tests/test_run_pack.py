@@ -118,6 +118,9 @@ def test_unsafe_entries_and_existing_runs_are_refused(fake_run, tmp_path):
     pack_run(fake_run, pack)
     with pytest.raises(FileExistsError, match="--force"):
         unpack_run(pack, fake_run)
+    with lock_run_dir(fake_run):                                # a run training there
+        with pytest.raises(RunDirInUse):
+            unpack_run(pack, fake_run, force=True)
     assert (fake_run / "corrupt-checkpoints").is_dir()        # untouched
     run_dir, _ = unpack_run(pack, fake_run, force=True)
     assert not (run_dir / "corrupt-checkpoints").exists()

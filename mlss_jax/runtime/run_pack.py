@@ -218,7 +218,17 @@ def unpack_run(pack: str | Path, run_dir: str | Path, force: bool = False) -> tu
     check_run_dir(run_dir, resume=False, force=force)
     if run_dir.exists() and any(run_dir.iterdir()) and not force:
         raise FileExistsError(f"{run_dir} is not empty (--force replaces what is there)")
+    # (with --force) a run still training there must not be replaced under it
+    lock = lock_run_dir(run_dir) if run_dir.is_dir() and any(run_dir.iterdir()) else None
+    try:
+        return _restore(manifest, pack, run_dir)
+    finally:
+        if lock is not None:
+            lock.close()
 
+
+def _restore(manifest: dict, pack: Path, run_dir: Path) -> tuple[Path, int]:
+    """Extract into a staging folder beside ``run_dir``, then put it in ``run_dir``'s place."""
     staging = run_dir.with_name(run_dir.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
