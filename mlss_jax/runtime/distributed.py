@@ -101,6 +101,7 @@ class _PeerWatch:
         self.beats: dict[int, str] = {}
         self.done: set[int] = set()
         self.failed: set[int] = set()
+        self.exiting: set[int] = set()
         self.stopped = False
         for target in (self._beat, self._check):
             threading.Thread(target=target, daemon=True, name=f"mlss-{target.__name__}").start()
@@ -120,6 +121,8 @@ class _PeerWatch:
                         self.done.add(peer)
                     elif kind == "failed":
                         self.failed.add(peer)
+                    elif kind == "exiting":
+                        self.exiting.add(peer)
                     elif self.beats.get(peer) != value:
                         self.beats[peer], self.last_change[peer] = value, now
                 self.last_contact = now
@@ -134,7 +137,8 @@ class _PeerWatch:
             if self.me != 0 and now - self.last_contact > self.timeout:
                 self._lost(0, "the coordinator")
             for peer, changed in self.last_change.items():
-                if peer != self.me and peer not in self.done and now - changed > self.timeout:
+                if (peer != self.me and peer not in self.done | self.exiting
+                        and now - changed > self.timeout):
                     self._lost(peer, "")
 
     def _lost(self, peer: int, what: str) -> None:
@@ -244,6 +248,15 @@ def fail(code: int, line: str) -> None:
     deadline = time.monotonic() + watch.timeout + 2 * BEAT_SECONDS
     while time.monotonic() < deadline and len(watch.failed | watch.done) < watch.n:
         time.sleep(0.2)  # the watchdog may end the process here, naming a lost peer
+    if watch.me == 0:
+        # process 0 serves the coordinator: the others must be gone before it goes, or their
+        # JAX client finds the service gone and aborts them (SIGABRT) instead of our exit
+        others = watch.n - 1
+        while time.monotonic() < deadline and len((watch.exiting | watch.done) - {0}) < others:
+            time.sleep(0.2)
+        time.sleep(2 * BEAT_SECONDS)
+    else:
+        watch.client.key_value_set(f"{KEY_PREFIX}/exiting/{watch.me}", "1", allow_overwrite=True)
     watch.stopped = True
     _exit_now(code, line)
 
