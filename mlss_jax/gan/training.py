@@ -37,7 +37,6 @@ from mlss_jax.networks.generator import Generator, init_generator
 from mlss_jax.runtime import distributed
 from mlss_jax.runtime.parallel import REPLICATED, SHARDED, check_batch, data_mesh, interleave
 from mlss_jax.runtime.loop import TrainingPaused, run_training_loop
-from mlss_jax.runtime.memory import OutOfMemory, names_setting
 
 
 @dataclasses.dataclass(frozen=True)
@@ -352,22 +351,17 @@ def train_gan(config: GANTrainConfig, images: np.ndarray, run_dir: str | Path,
 
     t0 = time.perf_counter()
     try:
-        with names_setting("GAN training", "batch_size", config.batch_size):
-            state = run_training_loop(
-                state=state, start=start, steps=config.steps,
-                step_fn=lambda st, step: step_fn(st, pool, np.int32(step),
-                                                 with_r1=step % config.r1_interval == 0),
-                checkpointer=checkpointer, run_dir=run_dir, log_every=config.log_every,
-                snapshot_every=config.snapshot_every, on_snapshot=write_samples,
-                postfix=("g_loss", "d_loss"), desc="train stylegan2", progress=progress, items_per_step=config.batch_size,
-                deadline=deadline)
+        state = run_training_loop(
+            state=state, start=start, steps=config.steps,
+            step_fn=lambda st, step: step_fn(st, pool, np.int32(step),
+                                             with_r1=step % config.r1_interval == 0),
+            checkpointer=checkpointer, run_dir=run_dir, log_every=config.log_every,
+            snapshot_every=config.snapshot_every, on_snapshot=write_samples,
+            postfix=("g_loss", "d_loss"), desc="train stylegan2", progress=progress,
+            items_per_step=config.batch_size, deadline=deadline, work="GAN training")
     except TrainingPaused as paused:
         write_pickle(paused.state)
         raise TrainingPaused(paused.step, paused.steps, run_dir, outputs=(pickle_path,)) from None
-    except OutOfMemory as err:
-        if checkpointer.latest_step() is None:   # the run's config.json holds the old size
-            err.advice = " and start again with --force (nothing was saved)"
-        raise
     finally:  # also when stopped by a signal or a NaN: release the run's lock
         checkpointer.close()
     seconds = time.perf_counter() - t0

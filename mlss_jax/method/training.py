@@ -188,7 +188,6 @@ def train_level(config: MLSSConfig, generator_path: str | Path, run_dir: str | P
 
     from mlss_jax.networks.stylegan2 import load_generator
     from mlss_jax.runtime.loop import run_training_loop
-    from mlss_jax.runtime.memory import OutOfMemory, names_setting
     from mlss_jax.runtime.run_state import open_run
 
     generator = generator if generator is not None else load_generator(generator_path)
@@ -212,18 +211,14 @@ def train_level(config: MLSSConfig, generator_path: str | Path, run_dir: str | P
 
     t0 = time.perf_counter()
     try:
-        with names_setting("level training", "batch_size", config.batch_size):
-            state = run_training_loop(
-                state=state, start=start, steps=config.steps,
-                step_fn=lambda st, step: step_fn(st, g_vars_on_mesh, np.int32(step)),
-                checkpointer=checkpointer, run_dir=run_dir, log_every=config.log_every,
-                snapshot_every=config.checkpoint_every, on_snapshot=preview,
-                postfix=("wasserstein", "classification", "accuracy"), desc=f"train {config.level}",
-                progress=progress, items_per_step=config.batch_size, deadline=deadline)
-    except OutOfMemory as err:
-        if checkpointer.latest_step() is None:   # the run's config.json holds the old size
-            err.advice = " and start again with --force (nothing was saved)"
-        raise
+        state = run_training_loop(
+            state=state, start=start, steps=config.steps,
+            step_fn=lambda st, step: step_fn(st, g_vars_on_mesh, np.int32(step)),
+            checkpointer=checkpointer, run_dir=run_dir, log_every=config.log_every,
+            snapshot_every=config.checkpoint_every, on_snapshot=preview,
+            postfix=("wasserstein", "classification", "accuracy"), desc=f"train {config.level}",
+            progress=progress, items_per_step=config.batch_size, deadline=deadline,
+            work="level training")
     finally:  # also when stopped by a signal or a NaN: release the run's lock
         checkpointer.close()
     seconds = time.perf_counter() - t0

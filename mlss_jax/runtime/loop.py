@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from mlss_jax.runtime import distributed
+from mlss_jax.runtime.memory import OutOfMemory, names_setting
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -122,13 +123,27 @@ def run_training_loop(*, state: Any, start: int, steps: int,
                       on_snapshot: Callable[[Any, int], None] | None = None,
                       postfix: tuple[str, ...] = (), desc: str = "train",
                       progress: bool | None = None, items_per_step: int = 1,
-                      deadline: float | None = None) -> Any:
+                      deadline: float | None = None, work: str = "training") -> Any:
     """Run steps ``start .. steps-1``; log, check and checkpoint; return the final state.
 
     ``deadline``: a ``time.monotonic()`` time after which the loop saves the step it finished
     and raises :class:`TrainingPaused` (checked after every step; with several processes, at
-    logging steps).
+    logging steps). A device out of memory raises :class:`~mlss_jax.runtime.memory.OutOfMemory`
+    naming ``work`` and the batch size (``items_per_step``).
     """
+    try:
+        with names_setting(work, "batch_size", items_per_step):
+            return _run_steps(state, start, steps, step_fn, checkpointer, run_dir, log_every,
+                              snapshot_every, on_snapshot, postfix, desc, progress,
+                              items_per_step, deadline)
+    except OutOfMemory as err:
+        if checkpointer.latest_step() is None:   # the run's config.json holds the old size
+            err.advice = " and start again with --force (nothing was saved)"
+        raise
+
+
+def _run_steps(state, start, steps, step_fn, checkpointer, run_dir, log_every, snapshot_every,
+               on_snapshot, postfix, desc, progress, items_per_step, deadline):
     from tqdm import tqdm
 
     main, shared = distributed.is_main(), distributed.multi_process()
