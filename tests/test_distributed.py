@@ -158,6 +158,20 @@ def test_an_unreachable_coordinator_is_one_line(tiny_generator, tmp_path):
     assert time.time() - started < 60 and not (tmp_path / "run").exists()
 
 
+def test_distributed_outside_a_cluster_is_one_line(tiny_generator, tmp_path):
+    """--distributed where JAX detects no cluster says so, instead of JAX's unrelated
+    "coordinator_address should be defined"."""
+    cluster_vars = ("SLURM_", "OMPI_", "KUBERNETES_", "TPU_")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(cluster_vars)}
+    proc = subprocess.run([sys.executable, str(REPO / "train.py"), "--generator", tiny_generator,
+                           "--out", str(tmp_path / "run"), "--distributed"],
+                          capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [proc.stderr.strip()]
+    assert "--distributed found no cluster here" in proc.stderr
+    assert not (tmp_path / "run").exists()
+
+
 def test_two_processes_train_a_level_like_one_and_one_process_resumes(tiny_generator, tmp_path):
     alone, shared = tmp_path / "alone", tmp_path / "shared"
     run_alone("train.py", ["--generator", tiny_generator, "--out", str(alone), *LEVEL_FLAGS,

@@ -173,6 +173,11 @@ def join(config: DistributedConfig) -> None:
     where = config.coordinator or "the cluster's coordinator"
     if config.coordinator is not None:
         _check_coordinator(config)
+    elif detected_cluster() is None:
+        raise DistributedError(
+            "--distributed found no cluster here: JAX detects processes started by SLURM's "
+            "srun, Open MPI 4's mpirun, Kubernetes (with the kubernetes package) and Cloud TPU "
+            "pods; start them so, or give --coordinator, --num-processes and --process-id")
     try:
         jax.distributed.initialize(
             config.coordinator, config.num_processes, config.process_id,
@@ -193,6 +198,16 @@ def join(config: DistributedConfig) -> None:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     _WATCH = _PeerWatch(jax_distributed.global_state.client, jax.process_index(),
                         jax.process_count(), config.peer_timeout)
+
+
+def detected_cluster() -> str | None:
+    """The kind of cluster JAX's auto-detection (``--distributed``) finds around this process,
+    or None. JAX lists its detectors in a private registry; without this check, finding none
+    surfaces as an unrelated message ("coordinator_address should be defined")."""
+    from jax._src.clusters import ClusterEnv
+
+    return next((env.name for env in ClusterEnv._cluster_types
+                 if not env.opt_in_only_method and env.is_env_present()), None)
 
 
 def _check_coordinator(config: DistributedConfig) -> None:
