@@ -1,6 +1,6 @@
 """Level-training speed: steps/s per level at the default batch, and the share spent in synthesis.
 
-    python benchmarks/level_training.py [--generator checkpoints/demo] [--steps 20] [--json out.json]
+    python benchmarks/level_training.py [--generator PKL_OR_CHECKPOINT] [--steps 20] [--json out.json]
 
 For each level the jitted training step (critic + joint mapper/classifier update)
 is timed after compilation. "Synthesis share" is the time of the synthesis
@@ -25,7 +25,7 @@ from mlss_jax.method.models import compose_ws
 from mlss_jax.method.training import init_level_state, make_level_step
 from mlss_jax.networks.generator import Generator
 from mlss_jax.networks.stylegan2 import load_generator
-from mlss_jax.app.paths import DEMO_CHECKPOINT
+from mlss_jax.demo.world import DEMO_PICKLE
 
 
 def timed(fn, repeats: int) -> float:
@@ -77,7 +77,8 @@ def bench_level(level: str, generator, steps: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--generator", type=Path, default=DEMO_CHECKPOINT)
+    parser.add_argument("--generator", type=Path, default=DEMO_PICKLE,
+                        help="a network pickle or converted checkpoint (default: the bundled demo)")
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
