@@ -99,3 +99,27 @@ def test_frechet_distance_matches_scipy():
     assert frechet_distance_of(a, a) == pytest.approx(0.0, abs=1e-8)
     # two Gaussians with the same covariance: the squared distance of the means
     assert frechet_distance(np.zeros(3), np.eye(3), np.full(3, 2.0), np.eye(3)) == pytest.approx(12.0)
+
+
+def test_row_sharded_membership_compiles_once_for_a_sweep_of_sets():
+    """The sweep calls it once per truncated set: one trace (and compilation) serves them all,
+    with the same results as the unsharded functions, padding rows included (odd row count)."""
+    from mlss_jax.runtime.distributed import row_sharded
+
+    traces = []
+
+    def both(fake, fake_radii, real, real_radii):
+        traces.append(fake.shape)
+        return mutual_membership(fake, real, fake_radii, real_radii, block=32)
+
+    both_ways = row_sharded(both, row_args=2, any_of=1)
+    rng = np.random.default_rng(2)
+    real = rng.standard_normal((101, 8)).astype(np.float32)
+    real_radii = knn_radii(real, k=3, block=32)
+    for shift in (0.0, 0.3, 0.6):
+        fake = rng.standard_normal((101, 8)).astype(np.float32) + shift
+        fake_radii = knn_radii(fake, k=3, block=32)
+        fake_in, real_in = both_ways(fake, fake_radii, real, real_radii)
+        np.testing.assert_array_equal(fake_in, in_manifold(fake, real, real_radii, block=32))
+        np.testing.assert_array_equal(real_in, in_manifold(real, fake, fake_radii, block=32))
+    assert len(traces) == 1

@@ -291,14 +291,15 @@ def run_sweep(generator: StyleGAN2Generator, levels: list[LevelModel], real_imag
     # the work is shared out by rows: generation and features over processes, the distance
     # tiles of precision/recall over every device
     real_features = distributed.split_rows(embed, real_images).astype(np.float32)
-    radii = lambda f: distributed.shard_rows(
-        lambda q, support: knn_radii(support, config.k, queries=q), f, f)
+    knn = distributed.row_sharded(lambda queries, support: knn_radii(support, config.k,
+                                                                     queries=queries))
+    radii = lambda f: knn(f, f)
     real_radii = radii(real_features)
     # one pass over the generated-to-real distances gives precision (by rows) and recall (by
     # columns); the generated rows travel with their radii
-    both_ways = lambda fake, fake_radii: distributed.shard_rows(
-        lambda rows, real, real_r: mutual_membership(rows[:, :-1], real, rows[:, -1], real_r),
-        np.concatenate([fake, fake_radii[:, None]], axis=1), real_features, real_radii, any_of=1)
+    both_ways = distributed.row_sharded(
+        lambda fake, fake_radii, real, real_r: mutual_membership(fake, real, fake_radii, real_r),
+        row_args=2, any_of=1)
     real_stats = gaussian_stats(real_features)
     labels = lambda x: {k: v.astype(np.int32) for k, v in factors(x).items()}
     reference_factors = distributed.split_rows(labels, images) if factors else None
@@ -318,7 +319,8 @@ def run_sweep(generator: StyleGAN2Generator, levels: list[LevelModel], real_imag
                                            disable=(not progress) if progress is not None else None):
         measured = distributed.split_rows(measure, result.truncated(method, psi_arg), images)
         features = measured["features"]
-        fake_in_real, real_in_fake = both_ways(features, radii(features))
+        fake_in_real, real_in_fake = both_ways(features, radii(features), real_features,
+                                               real_radii)
         fid = lambda f: frechet_distance(*real_stats, *gaussian_stats(f))
         row = {"method": name, "psi": psi,
                "precision": float(fake_in_real.mean()), "recall": float(real_in_fake.mean()),

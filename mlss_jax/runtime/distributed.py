@@ -334,27 +334,21 @@ def split_rows(fn: Callable[..., Any], *arrays: np.ndarray) -> Any:
     return jax.tree_util.tree_map(lambda x: np.asarray(x)[:n], gathered)
 
 
-def shard_rows(fn: Callable[..., Any], rows: np.ndarray, *shared: np.ndarray,
-               any_of: int = 0) -> Any:
-    """``fn(rows, *shared)`` for a row-wise ``fn``, with the rows sharded over every device of
-    every process (``shared`` replicated); every process gets the whole result as NumPy.
+def row_sharded(fn: Callable[..., Any], row_args: int = 1,
+                any_of: int = 0) -> Callable[..., Any]:
+    """``fn`` for row-wise work, as a function of NumPy arrays whose first ``row_args``
+    arguments (row-aligned) are sharded by rows over every device of every process and whose
+    others are replicated; every process gets the whole result as NumPy. It compiles once per
+    mesh and shapes, so that calling it for each set of a sweep costs no compilation.
 
-    ``any_of``: ``fn`` returns a row-wise array followed by ``any_of`` boolean arrays about
-    ``shared`` (each device's over its rows only), which are combined with a logical or over
-    every device; the result is then that tuple. (Padding rows repeat the first row, so they
-    change no or.)
+    ``any_of``: ``fn`` returns a row-wise array followed by ``any_of`` boolean arrays about the
+    replicated arguments (each device's over its rows only), which are combined with a logical
+    or over every device; the result is then that tuple. (Padding rows repeat the first row, so
+    they change no or.)
     """
-    from jax.experimental import multihost_utils
-    from jax.sharding import NamedSharding, PartitionSpec
+    from jax.sharding import PartitionSpec
 
-    from mlss_jax.runtime.parallel import DATA_AXIS, data_mesh
-
-    mesh = data_mesh()
-    n, devices = len(rows), mesh.devices.size
-    per = -(-n // devices)
-    padded = np.concatenate([rows, np.repeat(rows[:1], per * devices - n, axis=0)])
-    sharding = NamedSharding(mesh, PartitionSpec(DATA_AXIS))
-    global_rows = jax.make_array_from_callback(padded.shape, sharding, lambda index: padded[index])
+    from mlss_jax.runtime.parallel import DATA_AXIS
 
     def body(*args):
         if not any_of:
@@ -363,16 +357,38 @@ def shard_rows(fn: Callable[..., Any], rows: np.ndarray, *shared: np.ndarray,
         return (row_wise, *(jax.lax.pmax(x.astype(jnp.int32), DATA_AXIS) > 0 for x in combined))
 
     row_spec = PartitionSpec(DATA_AXIS)
-    mapped = jax.jit(jax.shard_map(
-        body, mesh=mesh, in_specs=(row_spec,) + (PartitionSpec(),) * len(shared),
-        out_specs=(row_spec, *(PartitionSpec(),) * any_of) if any_of else row_spec,
-        check_vma=False))
-    out = mapped(global_rows, *replicate(shared, mesh))
-    row_wise, combined = (out[0], out[1:]) if any_of else (out, ())
-    if multi_process():
-        row_wise = multihost_utils.process_allgather(row_wise, tiled=True)
-    row_wise = np.asarray(row_wise)[:n]
-    if not any_of:
-        return row_wise
-    # replicated over every device: this process's copy is the whole value
-    return (row_wise, *(np.asarray(x.addressable_data(0)) for x in combined))
+    out_specs = (row_spec, *(PartitionSpec(),) * any_of) if any_of else row_spec
+    compiled: dict[tuple[jax.sharding.Mesh, int], Callable[..., Any]] = {}
+
+    def sharded(*arrays: np.ndarray) -> Any:
+        from jax.experimental import multihost_utils
+        from jax.sharding import NamedSharding
+
+        from mlss_jax.runtime.parallel import data_mesh
+
+        mesh = data_mesh()
+        rows, shared = arrays[:row_args], arrays[row_args:]
+        key = (mesh, len(shared))
+        if key not in compiled:
+            compiled[key] = jax.jit(jax.shard_map(
+                body, mesh=mesh, in_specs=(row_spec,) * row_args + (PartitionSpec(),) * len(shared),
+                out_specs=out_specs, check_vma=False))
+        n, devices = len(rows[0]), mesh.devices.size
+        per = -(-n // devices)
+        sharding = NamedSharding(mesh, row_spec)
+
+        def global_rows(a: np.ndarray) -> jax.Array:
+            padded = np.concatenate([a, np.repeat(a[:1], per * devices - n, axis=0)])
+            return jax.make_array_from_callback(padded.shape, sharding, lambda index: padded[index])
+
+        out = compiled[key](*map(global_rows, rows), *replicate(shared, mesh))
+        row_wise, combined = (out[0], out[1:]) if any_of else (out, ())
+        if multi_process():
+            row_wise = multihost_utils.process_allgather(row_wise, tiled=True)
+        row_wise = np.asarray(row_wise)[:n]
+        if not any_of:
+            return row_wise
+        # replicated over every device: this process's copy is the whole value
+        return (row_wise, *(np.asarray(x.addressable_data(0)) for x in combined))
+
+    return sharded
