@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 
 import numpy as np
@@ -76,6 +78,20 @@ def test_tfds_builder_tiny_matches_the_renderer(tmp_path):
     np.testing.assert_array_equal(test_images[0], example(0, 512).image)
     info = Shapes(config="tiny", data_dir=str(tmp_path)).info
     assert info.features["hue"].names == list(FACTORS["hue"])
+
+
+def test_loading_through_tfds_prints_nothing(tmp_path):
+    """TensorFlow's start-up notices (oneDNN's, four lines) stay off a command's stderr."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("TF_ENABLE_ONEDNN_OPTS", "TF_CPP_MIN_LOG_LEVEL")}
+    code = ("from mlss_jax.demo.shapes_tfds import load_tfds_shapes; "
+            f"print(load_tfds_shapes('test', 'tiny', {str(tmp_path)!r})[0].shape)")
+    run = lambda: subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                 timeout=300, env=env)
+    assert run().returncode == 0   # builds the split (tfds reports that, with a progress bar)
+    proc = run()                   # loads it
+    assert proc.returncode == 0 and proc.stdout.strip() == f"(128, {RESOLUTION}, {RESOLUTION}, 3)"
+    assert proc.stderr == ""
 
 
 def test_rendered_splits_match_the_examples_in_parallel_and_without_tensorflow(monkeypatch):

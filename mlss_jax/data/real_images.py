@@ -7,7 +7,9 @@ the resolution, then padded with black, centred, to a square (512x384 -> 512x512
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -15,6 +17,17 @@ from PIL import Image, UnidentifiedImageError
 from mlss_jax.config import quote_error
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
+
+
+def import_tfds() -> ModuleType:
+    """``tensorflow_datasets``, with TensorFlow's start-up notices off: TensorFlow only decodes
+    images here, so its oneDNN notice (four lines on every command) tells a user nothing. A
+    user's own settings of these variables win."""
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+    import tensorflow_datasets as tfds
+
+    return tfds
 
 
 def fit_to_square(image: np.ndarray, resolution: int) -> np.ndarray:
@@ -58,8 +71,7 @@ def load_tfds_images(name: str, resolution: int, num: int, split: str = "train",
                      data_dir: str | Path | None = None) -> np.ndarray:
     """The first ``num`` images of a tfds dataset's split (the builder is prepared if needed, which
     needs the dataset's files or internet access)."""
-    import tensorflow_datasets as tfds
-
+    tfds = import_tfds()
     try:
         builder = tfds.builder(name, data_dir=None if data_dir is None else str(data_dir))
     except Exception as err:  # tfds raises several types for unknown names and configs

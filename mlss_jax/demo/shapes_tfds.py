@@ -12,9 +12,11 @@ import dataclasses
 from pathlib import Path
 
 import numpy as np
-import tensorflow_datasets as tfds
 
+from mlss_jax.data.real_images import import_tfds
 from mlss_jax.demo.shapes import FACTORS, RESOLUTION, SPLITS, example
+
+tfds = import_tfds()
 
 
 @dataclasses.dataclass
