@@ -296,7 +296,7 @@ def run_sweep(generator: StyleGAN2Generator, levels: list[LevelModel], real_imag
     radii = lambda f: knn(f, f)
     real_radii = radii(real_features)
     # one pass over the generated-to-real distances gives precision (by rows) and recall (by
-    # columns); the generated rows travel with their radii
+    # columns); the generated rows and their radii are sharded alike
     both_ways = distributed.row_sharded(
         lambda fake, fake_radii, real, real_r: mutual_membership(fake, real, fake_radii, real_r),
         row_args=2, any_of=1)
