@@ -27,6 +27,7 @@ from mlss_jax.metrics.precision_recall import knn_radii, mutual_membership
 from mlss_jax.networks.sampling import latents, synthesize
 from mlss_jax.networks.stylegan2 import StyleGAN2Generator
 from mlss_jax.runtime import distributed
+from mlss_jax.runtime.parallel import data_mesh
 from mlss_jax.method.truncation import (METHODS, TruncationTargets, multimodal_centres,
                                         nearest_centre, truncate)
 from mlss_jax.viz.grid import to_uint8
@@ -300,6 +301,8 @@ def run_sweep(generator: StyleGAN2Generator, levels: list[LevelModel], real_imag
     both_ways = distributed.row_sharded(
         lambda fake, fake_radii, real, real_r: mutual_membership(fake, real, fake_radii, real_r),
         row_args=2, any_of=1)
+    # the real set goes to every device once, not once per truncated set
+    real_on_devices = distributed.replicate((real_features, real_radii), data_mesh())
     real_stats = gaussian_stats(real_features)
     labels = lambda x: {k: v.astype(np.int32) for k, v in factors(x).items()}
     reference_factors = distributed.split_rows(labels, images) if factors else None
@@ -319,8 +322,7 @@ def run_sweep(generator: StyleGAN2Generator, levels: list[LevelModel], real_imag
                                            disable=(not progress) if progress is not None else None):
         measured = distributed.split_rows(measure, result.truncated(method, psi_arg), images)
         features = measured["features"]
-        fake_in_real, real_in_fake = both_ways(features, radii(features), real_features,
-                                               real_radii)
+        fake_in_real, real_in_fake = both_ways(features, radii(features), *real_on_devices)
         fid = lambda f: frechet_distance(*real_stats, *gaussian_stats(f))
         row = {"method": name, "psi": psi,
                "precision": float(fake_in_real.mean()), "recall": float(real_in_fake.mean()),

@@ -339,7 +339,8 @@ def row_sharded(fn: Callable[..., Any], row_args: int = 1,
     """``fn`` for row-wise work, as a function of NumPy arrays whose first ``row_args``
     arguments (row-aligned) are sharded by rows over every device of every process and whose
     others are replicated; every process gets the whole result as NumPy. It compiles once per
-    mesh and shapes, so that calling it for each set of a sweep costs no compilation.
+    mesh and shapes, so that calling it for each set of a sweep costs no compilation. A
+    replicated argument already placed by :func:`replicate` is not copied again.
 
     ``any_of``: ``fn`` returns a row-wise array followed by ``any_of`` boolean arrays about the
     replicated arguments (each device's over its rows only), which are combined with a logical
