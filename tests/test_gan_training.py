@@ -70,6 +70,11 @@ def test_resumed_run_equals_uninterrupted_and_writes_its_outputs(tmp_path):
     run = tmp_path / "split"
     log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     assert [entry["step"] for entry in log] == [1, 2, 3, 4]
+    full_log = [json.loads(line) for line in (tmp_path / "full" / "log.jsonl").read_text().splitlines()]
+    assert [entry["r1"] for entry in log] == [entry["r1"] for entry in full_log]
+    # R1 runs at steps 0 and 2 (r1_interval 2); the steps between log the latest penalty
+    r1 = [entry["r1"] for entry in log]
+    assert r1[0] == r1[1] > 0 and r1[2] == r1[3] > 0 and r1[0] != r1[2]
     assert json.loads((run / "config.json").read_text())["steps"] == 4
     samples = sorted(p.name for p in (run / "samples").iterdir())
     assert samples == ["fakes-000002.png", "fakes-000004.png", "reals.png"]

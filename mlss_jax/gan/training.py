@@ -349,12 +349,22 @@ def train_gan(config: GANTrainConfig, images: np.ndarray, run_dir: str | Path,
             tmp.replace(pickle_path)
         distributed.barrier("network.pkl written")
 
+    latest_r1 = {}
+
+    def train_step(st, step):
+        """One step; its metrics' ``r1`` is the latest R1 step's penalty (none before the
+        first since the start or resume), not the 0 of a step without R1."""
+        with_r1 = step % config.r1_interval == 0
+        st, metrics = step_fn(st, pool, np.int32(step), with_r1=with_r1)
+        if with_r1:
+            latest_r1["r1"] = metrics["r1"]
+        metrics = {k: v for k, v in metrics.items() if k != "r1"}
+        return st, {**metrics, **latest_r1}
+
     t0 = time.perf_counter()
     try:
         state = run_training_loop(
-            state=state, start=start, steps=config.steps,
-            step_fn=lambda st, step: step_fn(st, pool, np.int32(step),
-                                             with_r1=step % config.r1_interval == 0),
+            state=state, start=start, steps=config.steps, step_fn=train_step,
             checkpointer=checkpointer, run_dir=run_dir, log_every=config.log_every,
             snapshot_every=config.snapshot_every, on_snapshot=write_samples,
             postfix=("g_loss", "d_loss"), desc="train stylegan2", progress=progress,
