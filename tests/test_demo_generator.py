@@ -7,6 +7,8 @@ import json
 import pytest
 
 from conftest import run_script
+from mlss_jax.demo.quality import FactorQuality
+from mlss_jax.demo.shapes import FACTORS
 from mlss_jax.demo.world import DEMO_PICKLE
 from mlss_jax.weights.nvidia import convert_network_pickle
 
@@ -37,9 +39,40 @@ def test_convert_with_no_arguments_writes_checkpoints_demo(tmp_path, monkeypatch
 
 
 def test_quality_matches_the_readme(tmp_path):
+    # a baseline that every factor of any generator beats: nothing confident, all frequencies off
+    baseline = {"network": "worst.pkl", "threshold": 0.9, "confident_share": 0.0,
+                "confident_share_per_factor": dict.fromkeys(FACTORS, 0.0),
+                "total_variation": dict.fromkeys(FACTORS, 1.0)}
+    (tmp_path / "worst.json").write_text(json.dumps(baseline))
     code, out, err = run_script("tools/demo_quality.py", "--samples", "1000",
-                                "--dataset-config", "tiny", "--out", str(tmp_path))
+                                "--dataset-config", "tiny", "--out", str(tmp_path / "q"),
+                                "--baseline", str(tmp_path / "worst.json"))
     assert code == 0, err
-    report = json.loads((tmp_path / "quality.json").read_text())
+    report = json.loads((tmp_path / "q" / "quality.json").read_text())
     # 1,000 samples: the standard error of a share is at most 0.016
     assert report["confident_share"] == pytest.approx(README_CONFIDENT_SHARE, abs=0.05)
+    assert report["meets_bar"] is False and report["baseline"]["better_on_every_factor"] is True
+    assert "better on every factor: yes" in out and "quality bar: not met: all factors confident" in out
+
+
+def quality(confident_share, per_factor, tv):
+    return FactorQuality(num_samples=100, threshold=0.9, confident_share=confident_share,
+                         confident_share_per_factor=dict.fromkeys(FACTORS, per_factor),
+                         generated_frequencies={}, data_frequencies={},
+                         total_variation=dict.fromkeys(FACTORS, tv))
+
+
+def test_the_quality_bar_and_the_comparison_factor_by_factor():
+    assert quality(0.95, 0.99, 0.05).bar_shortfalls() == []
+    short = quality(0.80, 0.99, 0.05)
+    short.total_variation["tint"] = 0.3
+    assert short.bar_shortfalls() == ["all factors confident: 0.800 < 0.90",
+                                      "tint total variation: 0.300 > 0.10"]
+    baseline = quality(0.40, 0.80, 0.20).to_dict()
+    assert quality(0.50, 0.85, 0.15).comparison(baseline)[1] is True
+    assert quality(0.50, 0.85, 0.20).comparison(baseline)[1] is True      # TV no larger
+    worse_tint = quality(0.50, 0.85, 0.15)
+    worse_tint.total_variation["tint"] = 0.21
+    rows, better = worse_tint.comparison(baseline)
+    assert better is False and "| tint | 0.800 | 0.850 | 0.200 | 0.210 |" in rows
+    assert quality(0.50, 0.80, 0.15).comparison(baseline)[1] is False     # confidence not higher

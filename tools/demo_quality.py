@@ -1,13 +1,14 @@
-"""Measure a demo generator against the demo world's ground truth (the README's quality table).
+"""Measure a demo generator against the demo world's ground truth (docs/demo-world.md's quality table).
 
     python tools/demo_quality.py                       # the bundled demo generator, 10k samples
-    python tools/demo_quality.py --network runs/stylegan2-shapes/network.pkl
+    python tools/demo_quality.py --network runs/stylegan2-shapes/network.pkl \
+        --baseline out/demo_quality/quality.json       # compared with an earlier measurement
 
 Generates samples, labels them with the shipped factor classifier and reports
 (a) the share of samples whose every factor is predicted with confidence >=
 --threshold and (b) per factor, the class frequencies of the samples next to
-those of the training data, with their total variation distance. Writes
-quality.json, quality.md and samples.png to --out.
+those of the training data, with their total variation distance, and what keeps
+it below the quality bar. Writes quality.json, quality.md and samples.png to --out.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 
 
 from mlss_jax.app import cli
+from mlss_jax.demo.shapes import FACTORS
 from mlss_jax.demo.world import DEMO_PICKLE, FACTOR_CLASSIFIER
 
 
@@ -35,11 +37,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="factor classifier directory (default: the shipped one)")
     parser.add_argument("--out", type=Path, default=Path("out/demo_quality"),
                         help="output directory (out/demo_quality)")
+    parser.add_argument("--baseline", type=Path, default=None,
+                        help="an earlier quality.json to compare with, factor by factor")
     args = parser.parse_args(argv)
     if args.samples <= 0 or args.batch_size <= 0:
         parser.error("--samples and --batch-size must be positive")
     if not 0.0 < args.threshold <= 1.0:
         parser.error("--threshold must be in (0, 1]")
+    baseline = None if args.baseline is None else read_baseline(args.baseline, args.threshold)
 
     from mlss_jax.demo.shapes import load_shapes
     from mlss_jax.demo.quality import factor_quality
@@ -62,16 +67,42 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     report = {"network": str(args.network), "samples": args.samples, "seed": args.seed,
               "dataset": f"shapes/{args.dataset_config}", **quality.to_dict()}
+    lines = quality.table()
+    if baseline is not None:
+        rows, better = quality.comparison(baseline)
+        report["baseline"] = {"path": str(args.baseline), "better_on_every_factor": better}
+        lines += ["", f"Against {args.baseline} ({baseline['network']}):", "", *rows, "",
+                  f"better on every factor: {'yes' if better else 'no'}"]
+    shortfalls = quality.bar_shortfalls()
+    report["meets_bar"] = not shortfalls
+    lines += ["", "quality bar: " + ("met" if not shortfalls else "not met: " + "; ".join(shortfalls))]
     (args.out / "quality.json").write_text(json.dumps(report, indent=2) + "\n")
-    (args.out / "quality.md").write_text("\n".join(quality.table()) + "\n")
+    (args.out / "quality.md").write_text("\n".join(lines) + "\n")
     save_image_grid(images[:64], args.out / "samples.png", ncols=8)
-    print("\n".join(quality.table()))
+    print("\n".join(lines))
     print(f"\nall factors confident (>= {args.threshold}): {quality.confident_share:.3f} of "
           f"{args.samples} samples; largest total variation: "
           f"{max(quality.total_variation.values()):.3f}")
     for name in ("quality.json", "quality.md", "samples.png"):
         print(f"wrote {args.out / name}")
     return 0
+
+
+def read_baseline(path: Path, threshold: float) -> dict:
+    """An earlier run's quality.json, checked before any work: one line if it is not one."""
+    try:
+        baseline = json.loads(path.read_text())
+        keys = {"network", "threshold", "confident_share", "confident_share_per_factor",
+                "total_variation"}
+        if (not isinstance(baseline, dict) or not keys <= baseline.keys()
+                or not all(set(FACTORS) <= baseline[k].keys()
+                           for k in ("confident_share_per_factor", "total_variation"))):
+            raise ValueError
+    except (UnicodeDecodeError, json.JSONDecodeError, ValueError):
+        raise ValueError(f"{path}: not a quality.json written by demo_quality.py") from None
+    if baseline["threshold"] != threshold:
+        raise ValueError(f"{path} was measured at --threshold {baseline['threshold']}, not {threshold}")
+    return baseline
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""What each trained level's clusters capture in the demo world (the README's NMI table).
+"""What each trained level's clusters capture in the demo world (the NMI table of docs/results.md).
 
     python tools/level_report.py                 # levels in checkpoints/mlss, demo generator
 

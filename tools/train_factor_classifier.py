@@ -3,7 +3,7 @@
     python tools/train_factor_classifier.py            # writes assets/factor_classifier/
 
 The held-out accuracy it prints (and stores in the output's config.json) is the
-number the README reports.
+number docs/demo-world.md reports.
 """
 
 from __future__ import annotations

@@ -206,15 +206,17 @@ def add_config_flags(parser: argparse.ArgumentParser, config_class: type,
     base = config_class()
     if presets:
         parser.add_argument("--preset", choices=sorted(presets), default=None,
-                            help="a named recipe; other flags override its values ("
-                                 + "; ".join(f"{k}: {v.description}" for k, v in presets.items()) + ")")
+                            help=_literal("a named recipe; other flags override its values ("
+                                          + "; ".join(f"{k}: {v.description}"
+                                                      for k, v in presets.items()) + ")"))
     for field in dataclasses.fields(config_class):
         if field.name in skip:
             continue
         kind = hints[field.name]
         options = field.metadata.get("choices")
         known = f"one of: {', '.join(options)}; " if options else ""
-        text = f"{docs.get(field.name, '')} ({known}default: {getattr(base, field.name)})".strip()
+        text = _literal(f"{docs.get(field.name, '')} ({known}default: {getattr(base, field.name)})"
+                        .strip())
         if kind is bool:
             parser.add_argument(_flag(field.name), action=argparse.BooleanOptionalAction,
                                 default=argparse.SUPPRESS, help=text)
@@ -229,6 +231,11 @@ def add_config_flags(parser: argparse.ArgumentParser, config_class: type,
         # choices are the config's to check, so that its message is the one the user sees
         parser.add_argument(_flag(field.name), type=parse, default=argparse.SUPPRESS,
                             metavar=field.name.upper(), help=text)
+
+
+def _literal(help_text: str) -> str:
+    """``help_text`` as argparse prints it: its ``%`` signs are not format codes ("95% interval")."""
+    return help_text.replace("%", "%%")
 
 
 def config_from_args(parser: argparse.ArgumentParser, config_class: type, args: argparse.Namespace,
