@@ -181,6 +181,15 @@ def test_explore_commands_write_their_images(demo_sized_world, tmp_path):
             assert str(path) in stdout, (args, stdout)
             magic = {".png": PNG, ".gif": GIF, ".npy": b"\x93NUMPY"}[path.suffix]
             assert path.read_bytes()[:len(magic)] == magic
+    # each command's settings are kept beside its outputs
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["settings"]["explore mix"] == {
+        "generator": str(demo_sized_world / "gen"), "levels_dir": str(demo_sized_world / "levels"),
+        "seeds": [1, 2, 3], "level": "all", "split": "2,4"}
+    assert manifest["settings"]["explore interpolate"]["space"] == "w"     # the latest run's
+    assert manifest["settings"]["explore truncate"]["methods"] == ["multilevel"]
+    assert manifest["settings"]["explore edit"]["layers"] == [2, 5]
+    assert "levels_dir" not in manifest["settings"]["explore edit"]
     # the truncation grid: the untruncated row on top, then one row per method (32 px cells, 2 px pad)
     from PIL import Image
 
@@ -209,6 +218,8 @@ def test_explore_project_writes_latents_and_a_report(demo_sized_world, tmp_path)
                               "--steps", "2", *_world_args(demo_sized_world, out))
     assert code == 0, err
     assert (out / "reconstruction-photo.png").read_bytes()[:8] == PNG
+    settings = json.loads((out / "manifest.json").read_text())["settings"]["explore project"]
+    assert settings["image"] == str(tmp_path / "photo.png") and settings["steps"] == 2
 
 
 @pytest.mark.parametrize("args, code, message", [

@@ -2,7 +2,8 @@
 
 Every command takes an :class:`ExploreContext` (generator, trained levels, output folder,
 loaded on first use) and its own options; outputs go to the context's folder, written
-only once all the work is done, and are recorded in its manifest.
+only once all the work is done, and are recorded in its manifest with the settings that made
+them (under ``explore <command>``).
 """
 
 from __future__ import annotations
@@ -51,9 +52,14 @@ class ExploreContext:
     def levels_trained(self) -> bool:
         return self.levels_dir is not None and all((self.levels_dir / lv).is_dir() for lv in LEVELS)
 
-    def write(self, files: dict[str, Callable[[Path], Path]], settings: dict) -> list[Path]:
-        """Write each ``key -> writer(folder)`` all or nothing, and record them in the manifest."""
-        return list(write_outputs(self.out, PRODUCER, files, settings or None).values())
+    def write(self, command: str, files: dict[str, Callable[[Path], Path]], settings: dict) -> list[Path]:
+        """Write each ``key -> writer(folder)`` all or nothing, and record them in the manifest
+        with ``command``'s ``settings`` and the networks it read."""
+        networks = {"generator": str(self.generator_path)}
+        if self.levels_dir is not None:
+            networks["levels_dir"] = str(self.levels_dir)
+        return list(write_outputs(self.out, f"{PRODUCER} {command}", files,
+                                  {**networks, **settings}).values())
 
 
 def _grid(name: str, images: np.ndarray, ncols: int) -> Callable[[Path], Path]:
@@ -80,7 +86,8 @@ def control(ctx: ExploreContext, level: str = "fine", clusters: list[int] | None
     else:
         images = ex.control_images(ctx.generator, levels, LEVELS.index(level), columns, seed)
         name = f"control-{level}"
-    return ctx.write({name: _grid(name, images, columns)}, {})
+    return ctx.write("control", {name: _grid(name, images, columns)},
+                     {"level": level, "clusters": clusters, "columns": columns, "seed": seed})
 
 
 def tsne(ctx: ExploreContext, samples: int = 1000, perplexity: float = 30.0, seed: int = 0) -> list[Path]:
@@ -89,7 +96,8 @@ def tsne(ctx: ExploreContext, samples: int = 1000, perplexity: float = 30.0, see
     from mlss_jax.viz.plots import tsne_plot
 
     embeddings = ex.tsne_embeddings(ctx.generator, ctx.levels, samples, perplexity, seed)
-    return ctx.write({"tsne": lambda out: tsne_plot(embeddings, out / "tsne.png")}, {})
+    return ctx.write("tsne", {"tsne": lambda out: tsne_plot(embeddings, out / "tsne.png")},
+                     {"samples": samples, "perplexity": perplexity, "seed": seed})
 
 
 def interpolate(ctx: ExploreContext, seeds: list[int] = (1, 2), space: str = "z",
@@ -104,8 +112,9 @@ def interpolate(ctx: ExploreContext, seeds: list[int] = (1, 2), space: str = "z"
         raise UsageError("W is not Gaussian: use --mode lerp with --space w")
     frames = ex.interpolation_images(ctx.generator, *seeds, steps, space, mode)
     stem = f"interpolate-{space}-{mode}-{seeds[0]}-{seeds[1]}"
-    return ctx.write({stem: _grid(stem, frames, len(frames)),
-                      f"{stem}-gif": lambda out: save_gif(frames, out / f"{stem}.gif")}, {})
+    return ctx.write("interpolate", {stem: _grid(stem, frames, len(frames)),
+                                     f"{stem}-gif": lambda out: save_gif(frames, out / f"{stem}.gif")},
+                     {"seeds": list(seeds), "space": space, "mode": mode, "steps": steps})
 
 
 def mix(ctx: ExploreContext, seeds: list[int] = (1, 2, 3, 4, 5), level: str = "all") -> list[Path]:
@@ -118,7 +127,7 @@ def mix(ctx: ExploreContext, seeds: list[int] = (1, 2, 3, 4, 5), level: str = "a
     chosen = LEVELS if level == "all" else (level,)
     grids = {f"mix-{lv}": _grid(f"mix-{lv}", ex.mixing_images(ctx.generator, list(seeds), split.range(lv)),
                                 len(seeds) + 1) for lv in chosen}
-    return ctx.write(grids, {})
+    return ctx.write("mix", grids, {"seeds": list(seeds), "level": level, "split": split.text()})
 
 
 def edit(ctx: ExploreContext, direction: Path | None = None, pca: int | None = None,
@@ -152,7 +161,9 @@ def edit(ctx: ExploreContext, direction: Path | None = None, pca: int | None = N
     if direction is None:  # a computed direction is kept, to reuse with --direction
         vector = np.asarray(vector, np.float32)
         files[f"direction-{name}"] = lambda out: _save_npy(out / f"direction-{name}.npy", vector)
-    return ctx.write(files, {}), info
+    settings = {"direction": direction, "pca": pca, "interfacegan": interfacegan, "layers": layers,
+                "strengths": list(strengths), "seeds": list(seeds), "samples": samples}
+    return ctx.write("edit", files, settings), info
 
 
 def _save_npy(path: Path, array: np.ndarray) -> Path:
@@ -225,7 +236,8 @@ def project(ctx: ExploreContext, config, image: Path | None = None,
                                              np.concatenate([targets, recon]), len(targets)),
              f"progress-{stem}": _grid(f"progress-{stem}", strip, steps.shape[1] + 1),
              f"project-{stem}": save_report}
-    return ctx.write(files, {}), report
+    settings = {"image": image, "seeds": seeds, **dataclasses.asdict(config)}
+    return ctx.write("project", files, settings), report
 
 
 def truncate(ctx: ExploreContext, seeds: list[int] = tuple(range(8)), psi: float = 0.5,
@@ -258,4 +270,6 @@ def truncate(ctx: ExploreContext, seeds: list[int] = tuple(range(8)), psi: float
         strength = level_strengths if method == "multilevel" else psi
         rows.append(ex.synthesize(generator, truncated_ws(method, np.asarray(ws), strength, targets)))
     stem = f"truncate-psi{psi:g}" + (f"-{level_psi.replace('=', '').replace(',', '-')}" if level_psi else "")
-    return ctx.write({stem: _grid(stem, np.concatenate(rows), len(seeds))}, {})
+    settings = {"seeds": list(seeds), "psi": psi, "level_psi": level_psi, "methods": list(chosen),
+                "centres": centres, "samples": samples, "multimodal_k": multimodal_k, "seed": seed}
+    return ctx.write("truncate", {stem: _grid(stem, np.concatenate(rows), len(seeds))}, settings)
