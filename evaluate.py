@@ -6,7 +6,8 @@
 
 Writes to --out: sweep.json and sweep.csv (one row per method and psi),
 pr_curve.png, precision_fid.png, and truncation_grid.png (rows: untruncated,
-then each method of --methods at a few psi, same latents), listed in
+then each method of --methods at a few psi, same latents) and centres.npz
+(the clustering methods' centres, for --centres), listed in
 manifest.json. Faithfulness: LPIPS (VGG16) between truncated and untruncated
 images for any generator (--lpips, default on); on the demo world also the share
 of samples whose ground-truth factors truncation leaves unchanged.

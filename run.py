@@ -6,8 +6,9 @@
     python run.py --pkl network.pkl --real lsun/car --features vgg16
 
 Everything goes to --out (runs/pipeline): generator/, levels/, level_report/,
-evaluate/, control/, logs/<stage>.log, stages.json, report.html and report.md.
-Finished stages are skipped when run again (--force re-runs them all).
+evaluate/, control/, logs/<stage>.log, config.json, stages.json, report.html and
+report.md. Finished stages are skipped when run again, unless their settings, inputs or an
+earlier stage changed (--force re-runs them all).
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
-"""``evaluate.py --pr-curve``: StyleGAN vs multi-level truncation on one generator, written out.
+"""``evaluate.py --pr-curve``: the truncation methods compared on one generator, written out.
 
 :func:`evaluate` checks its inputs, runs the psi sweep (:mod:`mlss_jax.metrics.truncation_sweep`),
-writes ``sweep.json``, ``sweep.csv``, the two plots and a grid of truncated images, records them
-in the output's manifest, and returns what it wrote.
+writes ``sweep.json``, ``sweep.csv``, the two plots, a grid of truncated images and the centres
+the clustering methods used (``centres.npz``), records them in the output's manifest, and
+returns what it wrote.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ class EvaluateConfig:
       sweep_level: also sweep multi-level truncation along this level only (all: each level in
         turn), the others at --psi.
       psi: fixed per-level strengths for --sweep-level, e.g. coarse=0.5,medium=0.8 (others 1).
-      bootstrap: resamples of each value's 95% interval (0: none).
+      bootstrap: resamples of each value's 95% interval (0: none; FID takes at most 50).
       batch_size: images generated per batch (lower it if the device runs out of memory).
       feature_batch: images per batch of the feature network and LPIPS (None: 500 for demo,
         32 for vgg16 and inception, 100 for LPIPS).

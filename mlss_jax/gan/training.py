@@ -2,7 +2,7 @@
 
 Non-saturating logistic loss, lazy R1 regularisation, style mixing, an EMA
 generator with ramp-up and the running W average, on the project's own networks,
-data-parallel over all local devices. Not the product's centre: it exists so that
+data-parallel over every device of every process. Not the product's centre: it exists so that
 the demo world has a real StyleGAN2 generator trained where the truth is known.
 
 One step, given the host's step counter ``t`` (all randomness is

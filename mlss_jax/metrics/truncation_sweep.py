@@ -3,7 +3,8 @@
 Every method (:data:`mlss_jax.method.truncation.METHODS`) truncates the *same* latents at every
 psi. Each truncated set is embedded by a feature network and compared with real images'
 features: improved precision/recall and Fréchet distance, each with a 95% bootstrap interval
-over the generated samples (the real set held fixed). On the demo world, the factor classifier
+(precision and FID resample the truncated set, recall the real samples, the other set's
+manifold held fixed; FID's interval takes at most 50 resamples, each a full Fréchet distance). On the demo world, the factor classifier
 also says how faithful truncation is: the share of samples whose ground-truth factors are all
 unchanged by it.
 """
@@ -51,7 +52,7 @@ class SweepConfig:
       sweep_level: also sweep multi-level truncation along this level only (or each level in
         turn: all), the others held at ``level_psis`` (rows named ``multilevel:<level>``).
       level_psis: fixed psi of each level for ``sweep_level`` (a level left out: 1).
-      bootstrap: resamples of the 95% intervals (0: none).
+      bootstrap: resamples of the 95% intervals (0: none; FID's at most 50).
     """
 
     num_samples: int = 10_000
@@ -112,6 +113,7 @@ class SweepCentres:
     Attributes:
       modes: [K, w_dim] multimodal centres (k-means of standardised W).
       level_centres: per level, its cluster centres [K_l, w_dim].
+      settings: what made them (:func:`centre_settings`), checked when they are reused.
     """
 
     modes: np.ndarray

@@ -2,8 +2,8 @@
 
 Each object holds a config and a variable tree and calls the pure, jitted functions
 ``generator_mapping``, ``generator_synthesis`` (:mod:`mlss_jax.networks.generator`) and
-``discriminator_logits`` (:mod:`mlss_jax.networks.discriminator`), which training and
-evaluation use directly.
+``discriminator_logits`` (:mod:`mlss_jax.networks.discriminator`). Training applies the Flax
+modules to its own parameters instead.
 """
 
 from __future__ import annotations

@@ -45,7 +45,7 @@ def sweep_plot(rows: list[dict], x: str, path: str | Path, title: str) -> Path:
 
 
 def tsne_plot(embeddings: list, path: str | Path) -> Path:
-    """One row per level (``exploration.LevelEmbedding``): t-SNE of the level's own latents
+    """One row per level (:class:`mlss_jax.explore.toolkit.LevelEmbedding`): t-SNE of the level's own latents
     and of the same samples mapped into W, coloured by Gaussian; and of the generator's W
     samples, coloured by the cluster C_l assigns."""
     import matplotlib
