@@ -21,6 +21,7 @@ from pathlib import Path
 
 from mlss_jax.app import cli, explore
 from mlss_jax.app.paths import DEMO_CHECKPOINT, LEVELS_DIR
+from mlss_jax.explore.latent_ops import INTERPOLATIONS
 from mlss_jax.explore.projection import ProjectConfig
 from mlss_jax.method.levels import LEVELS
 
@@ -85,7 +86,7 @@ def build_parser() -> cli.ArgumentParser:
     p = sub.add_parser("interpolate", parents=[common], help="interpolate between two seeds")
     p.add_argument("--seeds", type=int_list, default=[1, 2], help="two seeds (1,2)")
     p.add_argument("--space", choices=("z", "w"), default="z", help="interpolate in Z or W (z)")
-    p.add_argument("--mode", choices=("lerp", "slerp"), default="slerp",
+    p.add_argument("--mode", choices=INTERPOLATIONS, default="slerp",
                    help="lerp or slerp (slerp; W takes lerp only)")
     p.add_argument("--steps", type=int, default=10, help="frames (10)")
 

@@ -26,7 +26,7 @@ import optax
 from mlss_jax.config import check_finite, check_positive, check_unit_interval
 from mlss_jax.metrics.lpips import downsample_to
 from mlss_jax.networks.generator import generator_synthesis
-from mlss_jax.networks.sampling import latents
+from mlss_jax.networks.sampling import latents, mapped_w
 from mlss_jax.networks.vgg16 import load_vgg16, lpips_distance
 from mlss_jax.networks.stylegan2 import StyleGAN2Generator
 
@@ -113,8 +113,7 @@ def noise_maps(variables: dict) -> dict:
 
 def w_statistics(generator: StyleGAN2Generator, num: int, seed: int) -> tuple[jax.Array, jax.Array]:
     """Mean of W and its spread: the root mean squared distance of f(z) to the mean."""
-    z = latents(generator, num, seed)
-    w = jnp.concatenate([generator.mapping(z[i:i + 1000])[:, 0] for i in range(0, num, 1000)])
+    w = jnp.asarray(mapped_w(generator, latents(generator, num, seed)))
     mean = jnp.mean(w, axis=0)
     return mean, jnp.sqrt(jnp.mean(jnp.sum((w - mean) ** 2, axis=1)))
 

@@ -14,13 +14,13 @@ from mlss_jax.explore.latent_ops import (edit_along, lerp, mix_levels, pca_direc
 from mlss_jax.method.control import compose, control_grid_latents
 from mlss_jax.method.models import LevelModel
 from mlss_jax.networks.stylegan2 import StyleGAN2Generator
-from mlss_jax.networks.sampling import latents, seed_latents, synthesize
+from mlss_jax.networks.sampling import latents, mapped_w, seed_latents, synthesize
 
 
 def control_images(generator: StyleGAN2Generator, levels: list[LevelModel], level_index: int,
-                   columns: int, seed: int, fixed: np.ndarray | None = None) -> np.ndarray:
+                   columns: int, seed: int) -> np.ndarray:
     """Rows: the chosen level's clusters; columns: everything else fixed."""
-    clusters, eps, z = control_grid_latents(levels, level_index, columns, seed, fixed)
+    clusters, eps, z = control_grid_latents(levels, level_index, columns, seed)
     return synthesize(generator, compose(generator, levels, clusters, eps, z))
 
 
@@ -114,18 +114,10 @@ def edit_images(generator: StyleGAN2Generator, seeds: list[int], direction: np.n
     return synthesize(generator, edited.reshape(-1, *ws.shape[1:]))
 
 
-def sample_w(generator: StyleGAN2Generator, num: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """z [N, z_dim] and w = f(z) [N, w_dim] of ``num`` samples."""
-    z = latents(generator, num, seed)
-    w = np.concatenate([np.asarray(generator.mapping(z[i:i + 1000])[:, 0])
-                        for i in range(0, num, 1000)])
-    return z, w
-
-
 def pca_direction(generator: StyleGAN2Generator, component: int, samples: int, seed: int
                   ) -> tuple[np.ndarray, float]:
     """GANSpace: the ``component``-th principal direction of W, scaled to one standard deviation."""
-    _, w = sample_w(generator, samples, seed)
+    w = mapped_w(generator, latents(generator, samples, seed))
     directions, stds = pca_directions(w, component + 1)
     return directions[component] * stds[component], float(stds[component])
 
@@ -139,9 +131,8 @@ def interfacegan_direction(generator: StyleGAN2Generator, factor: str, value: st
     if factor not in FACTORS or value not in FACTORS[factor]:
         known = "; ".join(f"{f}: {', '.join(v)}" for f, v in FACTORS.items())
         raise ValueError(f"unknown attribute {factor}={value} (known: {known})")
-    z = latents(generator, samples, seed)
-    ws = jnp.concatenate([generator.mapping(z[i:i + 1000]) for i in range(0, samples, 1000)])
-    w, images = np.asarray(ws[:, 0]), synthesize(generator, ws)
+    w = mapped_w(generator, latents(generator, samples, seed))
+    images = synthesize(generator, np.repeat(w[:, None], generator.num_ws, axis=1))
     labels = factor_predictor(classifier_dir).labels(images)[factor] == FACTORS[factor].index(value)
     direction, accuracy = svm_boundary(w, labels)
     return direction, {"samples": samples, "positive_share": float(labels.mean()),

@@ -11,7 +11,6 @@ import functools
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 
 def _sq_distances(x: jax.Array) -> jax.Array:
@@ -72,14 +71,3 @@ def tsne(x: jax.Array, rng: jax.Array, perplexity: float = 30.0, iterations: int
     init = (y0, jnp.zeros_like(y0), jnp.ones_like(y0))
     (y, _, _), _ = jax.lax.scan(step, init, jnp.arange(iterations))
     return y
-
-
-def neighbourhood_preservation(x: np.ndarray, y: np.ndarray, k: int = 10) -> float:
-    """Mean share of each point's k nearest neighbours in x that stay among its k in y."""
-    def knn(a):
-        d = np.asarray(_sq_distances(jnp.asarray(a, jnp.float32)))
-        np.fill_diagonal(d, np.inf)
-        return np.argsort(d, axis=1)[:, :k]
-
-    nx, ny = knn(x), knn(y)
-    return float(np.mean([len(set(a) & set(b)) / k for a, b in zip(nx, ny, strict=True)]))

@@ -23,18 +23,15 @@ def compose(generator: StyleGAN2Generator, levels: list[LevelModel], clusters: n
     return ws
 
 
-def control_grid_latents(levels: list[LevelModel], level_index: int, columns: int, seed: int,
-                         fixed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def control_grid_latents(levels: list[LevelModel], level_index: int, columns: int, seed: int
+                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(clusters [K*C, L], eps [K*C, L, z_dim], z [K*C, z_dim]) of a control grid: row k sets the
     chosen level to cluster k; down each column everything else stays fixed (the other
-    levels' clusters: ``fixed`` [L] or random per column, their noise, and z)."""
+    levels' clusters, drawn per column, their noise, and z)."""
     rng = np.random.default_rng(seed)
     num_levels, z_dim = len(levels), levels[0].generator_config.z_dim
     k = levels[level_index].config.num_clusters
-    if fixed is None:
-        column_clusters = np.stack([rng.integers(0, m.config.num_clusters, columns) for m in levels], 1)
-    else:
-        column_clusters = np.tile(np.asarray(fixed)[None], (columns, 1))
+    column_clusters = np.stack([rng.integers(0, m.config.num_clusters, columns) for m in levels], 1)
     eps = rng.standard_normal((columns, num_levels, z_dim)).astype(np.float32)
     z = rng.standard_normal((columns, z_dim)).astype(np.float32)
     clusters = np.tile(column_clusters, (k, 1))

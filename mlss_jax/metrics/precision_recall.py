@@ -168,12 +168,11 @@ class PrecisionRecall:
 
 
 def precision_recall(real: np.ndarray | jax.Array, fake: np.ndarray | jax.Array, k: int = 3,
-                     block: int = 1024, columns: int = 8192,
-                     real_radii: jax.Array | None = None) -> PrecisionRecall:
+                     block: int = 1024, columns: int = 8192) -> PrecisionRecall:
     """Improved precision and recall of ``fake`` against ``real`` features [N, D].
 
-    ``block`` x ``columns`` bounds the distance tile in memory. ``real_radii`` may be passed
-    to reuse the real set's radii across a sweep.
+    ``block`` x ``columns`` bounds the distance tile in memory. (A sweep, which compares many
+    sets with one real set, computes the real radii once: ``truncation_sweep.run_sweep``.)
     """
     real, fake = jnp.asarray(real, jnp.float32), jnp.asarray(fake, jnp.float32)
     if real.ndim != 2 or fake.ndim != 2 or real.shape[1] != fake.shape[1]:
@@ -181,8 +180,7 @@ def precision_recall(real: np.ndarray | jax.Array, fake: np.ndarray | jax.Array,
     if min(len(real), len(fake)) <= k:
         raise ValueError(f"each set needs more than k = {k} samples")
     block = min(block, max(len(real), len(fake)))
-    if real_radii is None:
-        real_radii = knn_radii(real, k, block, columns)
+    real_radii = knn_radii(real, k, block, columns)
     fake_radii = knn_radii(fake, k, block, columns)
     fake_in_real, real_in_fake = mutual_membership(fake, real, fake_radii, real_radii, block,
                                                    columns)

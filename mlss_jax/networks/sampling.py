@@ -49,6 +49,13 @@ def generate_images(generator: StyleGAN2Generator, z: np.ndarray, batch_size: in
                                                      generator.img_channels), np.uint8)
 
 
+def mapped_w(generator: StyleGAN2Generator, z: np.ndarray, batch_size: int = 1000) -> np.ndarray:
+    """w = f(z) [N, w_dim], ``batch_size`` latents at a time (f's ws [N, num_ws, w_dim] are
+    num_ws copies of it)."""
+    return np.concatenate([np.asarray(generator.mapping(z[i:i + batch_size])[:, 0])
+                           for i in range(0, len(z), batch_size)])
+
+
 def synthesize(generator: StyleGAN2Generator, ws, batch_size: int = 256) -> np.ndarray:
     """uint8 images [N, R, R, C] of latents ws [N, num_ws, w_dim], ``batch_size`` at a time."""
     return np.concatenate([to_uint8(np.asarray(generator.synthesis(ws[i:i + batch_size])))

@@ -82,9 +82,6 @@ class DistributedConfig:
     def enabled(self) -> bool:
         return self.distributed or self.coordinator is not None
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
 
 class _PeerWatch:
     """Beats (a counter in the coordinator's key-value store) and watches the others' beats.
