@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import shutil
 import uuid
 from pathlib import Path
 from typing import Callable
+
+from mlss_jax.runtime.files import write_atomic
 
 MANIFEST = "manifest.json"
 
@@ -35,11 +36,7 @@ def record_outputs(out_dir: str | Path, producer: str, outputs: dict[str, Path],
                                 for key, path in outputs.items()})
     if settings is not None:
         manifest["settings"][producer] = settings
-    path = out_dir / MANIFEST
-    tmp = path.with_name(f".{MANIFEST}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(manifest, indent=2, default=str) + "\n")
-    tmp.replace(path)
-    return path
+    return write_atomic(out_dir / MANIFEST, json.dumps(manifest, indent=2, default=str) + "\n")
 
 
 def output_path(out_dir: str | Path, key: str) -> Path | None:

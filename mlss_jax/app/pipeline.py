@@ -27,6 +27,7 @@ from mlss_jax.demo.world import DEMO_PICKLE, is_demo_world
 from mlss_jax.method.levels import LEVELS
 from mlss_jax.metrics.features import FEATURE_NETWORKS
 from mlss_jax.runtime.run_state import lock_run_dir
+from mlss_jax.runtime.files import write_atomic
 
 @dataclasses.dataclass(frozen=True)
 class PipelineConfig:
@@ -180,10 +181,7 @@ def read_stages(out: Path) -> dict:
 def _record(out: Path, name: str, entry: dict) -> None:
     done = read_stages(out)
     done[name] = entry
-    path = RunLayout(out).stages
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(done, indent=2) + "\n")
-    tmp.replace(path)
+    write_atomic(RunLayout(out).stages, json.dumps(done, indent=2) + "\n")
 
 
 def _read_pty(fd: int) -> bytes:

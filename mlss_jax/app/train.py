@@ -15,6 +15,7 @@ from mlss_jax.app.paths import require_generator, require_output_dir
 from mlss_jax.method.config import MLSSConfig
 from mlss_jax.runtime import distributed
 from mlss_jax.runtime.distributed import DistributedConfig
+from mlss_jax.runtime.files import write_atomic
 from mlss_jax.runtime.run_state import RUN_CONFIG, check_run_dir
 
 
@@ -70,10 +71,7 @@ def train_levels(config: MLSSConfig, generator_path: Path, out: Path, levels: tu
             accuracy = classifier_accuracy(result.model, generator.variables,
                                            eval_samples, seed=level_config.seed + 1)
             metrics.update(classifier_accuracy=accuracy, eval_samples=eval_samples)
-        path = result.run_dir / "metrics.json"
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(metrics, indent=2) + "\n")
-        tmp.replace(path)
+        path = write_atomic(result.run_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
         record_outputs(result.run_dir, "train", {"metrics": path, "preview": result.preview})
         summaries.append(LevelSummary(level, result.run_dir, result.step, result.steps_per_second,
                                       result.preview, accuracy))

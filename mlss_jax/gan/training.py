@@ -37,6 +37,7 @@ from mlss_jax.networks.generator import Generator, init_generator
 from mlss_jax.runtime import distributed
 from mlss_jax.runtime.parallel import REPLICATED, SHARDED, check_batch, data_mesh, interleave
 from mlss_jax.runtime.loop import TrainingPaused, run_training_loop
+from mlss_jax.runtime.files import write_atomic
 
 
 @dataclasses.dataclass(frozen=True)
@@ -343,10 +344,8 @@ def train_gan(config: GANTrainConfig, images: np.ndarray, run_dir: str | Path,
     def write_pickle(state: dict) -> None:
         if main:
             host = distributed.to_host(state)
-            tmp = pickle_path.with_suffix(".pkl.tmp")
-            tmp.write_bytes(export_tf_pickle(g_cfg, host["g_ema"], d_cfg, host["d"],
-                                             training_generator_vars=host["g"]))
-            tmp.replace(pickle_path)
+            write_atomic(pickle_path, export_tf_pickle(g_cfg, host["g_ema"], d_cfg, host["d"],
+                                                       training_generator_vars=host["g"]))
         distributed.barrier("network.pkl written")
 
     latest_r1 = {}

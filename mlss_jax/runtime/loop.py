@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from mlss_jax.runtime import distributed
+from mlss_jax.runtime.files import write_atomic
 from mlss_jax.runtime.memory import OutOfMemory, names_setting
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -112,9 +113,7 @@ def trim_log(log_path: Path, step: int) -> None:
         return
     kept = [line for line in log_path.read_text().splitlines(keepends=True)
             if line.strip() and json.loads(line)["step"] <= step]
-    tmp = log_path.with_name(log_path.name + ".tmp")
-    tmp.write_text("".join(kept))
-    tmp.replace(log_path)
+    write_atomic(log_path, "".join(kept))
 
 
 def run_training_loop(*, state: Any, start: int, steps: int,

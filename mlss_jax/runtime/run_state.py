@@ -24,6 +24,7 @@ import jax
 
 from mlss_jax.config import quote_error
 from mlss_jax.runtime import distributed
+from mlss_jax.runtime.files import write_atomic
 from mlss_jax.weights.checkpoint import CheckpointError
 
 RUN_CONFIG = "config.json"
@@ -167,9 +168,7 @@ def prepare_run_dir(run_dir: str | Path, config: dict, resume: bool,
                     shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
         elif resume:
             _check_resumed_config(path, config, mutable)
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(config, indent=2) + "\n")
-        tmp.replace(path)
+        write_atomic(path, json.dumps(config, indent=2) + "\n")
     except BaseException:
         lock.close()
         raise
