@@ -187,3 +187,33 @@ def test_stopping_run_py_stops_its_stage_and_leaves_no_process(tmp_path):
         proc.kill()
         for pid in _processes_mentioning(str(out)):
             os.kill(pid, signal.SIGKILL)
+
+
+# a stage command that records its arguments in its output folder and fails on its first call
+# (as if interrupted), succeeding when called again
+_RECORDING_STAGE = """
+import json, sys
+from pathlib import Path
+out = Path(sys.argv[1]); out.mkdir(exist_ok=True)
+calls = out / "calls.json"
+seen = json.loads(calls.read_text()) if calls.exists() else []
+calls.write_text(json.dumps(seen + [sys.argv[2:]]))
+sys.exit(0 if seen else 1)
+"""
+
+
+@pytest.mark.parametrize("resume_args, expected", [(("--resume",), ["--resume"]), ((), [])])
+def test_an_interrupted_resumable_stage_keeps_its_outputs_and_continues(tmp_path, resume_args,
+                                                                        expected):
+    from mlss_jax.app.pipeline import Stage, StageFailed, run_stages
+
+    out, stage_out = tmp_path / "run", tmp_path / "run" / "stage"
+    stage = Stage("work", [[sys.executable, "-c", _RECORDING_STAGE, str(stage_out), "--steps", "9"]],
+                  clean=(stage_out,), resumable=True, resume_args=resume_args)
+    with pytest.raises(StageFailed, match="stage 'work' failed"):
+        run_stages([stage], out, force=False)
+    run_stages([stage], out, force=False)
+    # the first call's record is still there (nothing was cleaned), and the second call got
+    # the stage's resume arguments
+    assert json.loads((stage_out / "calls.json").read_text()) == [["--steps", "9"],
+                                                                   ["--steps", "9", *expected]]

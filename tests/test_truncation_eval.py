@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 
 import jax
@@ -11,9 +12,10 @@ import numpy as np
 import pytest
 
 from conftest import REPO, env_without, run_script
+from mlss_jax.app.evaluate import EvaluateConfig, SweepJournal, sweep_fingerprint
 from mlss_jax.method.centres import cluster_centres
 from mlss_jax.method.levels import LEVELS
-from mlss_jax.method.runs import load_level
+from mlss_jax.method.runs import load_level, load_levels
 from mlss_jax.method.truncation import (METHODS, TruncationTargets, kmeans, multilevel_truncation,
                                         multimodal_centres, multimodal_truncation, nearest_centre,
                                         parse_level_psis, parse_methods, stylegan_truncation,
@@ -171,13 +173,14 @@ def test_cluster_centres_are_means_of_assigned_samples(demo_sized_world):
     np.testing.assert_allclose(centres[1], mixture[1])  # empty cluster: the mixture's centre
 
 
-def test_evaluate_pr_curve_writes_its_outputs(demo_sized_world, tmp_path):
+def test_evaluate_pr_curve_writes_its_outputs(demo_sized_world, tmp_path, monkeypatch):
     out = tmp_path / "eval"
     world = ["--generator", str(demo_sized_world / "gen"), "--levels-dir",
              str(demo_sized_world / "levels"), "--real", "shapes/tiny", "--samples", "40",
              "--multimodal-k", "4", "--bootstrap", "20"]
-    code, stdout, err = run_script("evaluate.py", "--pr-curve", *world, "--psis", "0,0.5,1",
-                                   "--sweep-level", "fine", "--psi", "coarse=0.5", "--out", str(out))
+    sweep_args = ["--pr-curve", *world, "--psis", "0,0.5,1", "--sweep-level", "fine", "--psi",
+                  "coarse=0.5"]
+    code, stdout, err = run_script("evaluate.py", *sweep_args, "--out", str(out))
     assert code == 0, err
     sweep = json.loads((out / "sweep.json").read_text())
     rows = sweep["rows"]
@@ -202,6 +205,36 @@ def test_evaluate_pr_curve_writes_its_outputs(demo_sized_world, tmp_path):
     for name in ("pr_curve.png", "precision_fid.png", "truncation_grid.png"):
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert str(out / name) in stdout
+    assert not (out / SweepJournal.NAME).exists()   # a finished sweep keeps no journal
+
+    # Ctrl-C keeps the sets measured; the same command continues to the same rows
+    split = tmp_path / "split"
+    keep = SweepJournal.add
+
+    def add_then_ctrl_c(journal, row, rng_state):   # Ctrl-C just after the fifth set is kept
+        keep(journal, row, rng_state)
+        if len(journal.entries) == 5:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(SweepJournal, "add", add_then_ctrl_c)
+    code, _, err = run_script("evaluate.py", *sweep_args, "--out", str(split))
+    assert code == 130 and err.strip().splitlines() == [
+        f"evaluate.py: stopped by SIGINT after 5 of 15 sets; they are kept in "
+        f"{split / SweepJournal.NAME} (run the same command again to continue)"]
+    assert sorted(p.name for p in split.iterdir()) == [SweepJournal.NAME]
+    journal = split / SweepJournal.NAME
+    fingerprint = json.loads(journal.read_text().splitlines()[0])["fingerprint"]
+    assert len(SweepJournal(split, fingerprint).load()) == 5
+    assert SweepJournal(split, "another sweep's").load() == []     # other settings start again
+    with open(journal, "a") as f:
+        f.write('{"row": {"method": "sty')                        # a crash in mid-line
+    assert len(SweepJournal(split, fingerprint).load()) == 5
+    monkeypatch.setattr(SweepJournal, "add", keep)
+    code, resumed, err = run_script("evaluate.py", *sweep_args, "--out", str(split))
+    assert code == 0, err
+    assert "5 of 15 sets were measured before" in resumed
+    assert json.loads((split / "sweep.json").read_text())["rows"] == rows   # bootstrap included
+    assert not journal.exists()
     with np.load(out / "centres.npz") as saved:
         assert saved["modes"].shape == (4, 8) and saved["level_0"].shape == (3, 8)
 
@@ -231,6 +264,16 @@ def test_evaluate_pr_curve_writes_its_outputs(demo_sized_world, tmp_path):
                               "--centres", str(out / "centres.npz"), "--out", str(tmp_path / "no"))
     assert code == 1 and "was made with multimodal_k 4, this sweep asks for 3" in err
     assert not (tmp_path / "no").exists()
+
+
+def test_the_sweep_fingerprint_holds_what_the_rows_depend_on(demo_sized_world, tmp_path):
+    levels = load_levels(demo_sized_world / "levels")
+    config = EvaluateConfig(generator=demo_sized_world / "gen", levels_dir=demo_sized_world / "levels")
+    same = sweep_fingerprint(config, levels)
+    assert sweep_fingerprint(dataclasses.replace(config, out=tmp_path), levels) == same
+    assert sweep_fingerprint(dataclasses.replace(config, bootstrap=10), levels) != same
+    assert sweep_fingerprint(config, levels[:2]) != same
+
 
 
 @pytest.mark.parametrize("args, code, message", [

@@ -16,7 +16,7 @@ from typing import Callable, NoReturn, Sequence
 
 from mlss_jax.config import Preset
 from mlss_jax.runtime import distributed
-from mlss_jax.runtime.loop import TrainingInterrupted, TrainingPaused
+from mlss_jax.runtime.loop import RunStopped
 from mlss_jax.runtime.memory import OutOfMemory
 from mlss_jax.runtime.distributed import DistributedError
 from mlss_jax.runtime.run_state import RunDirInUse
@@ -70,8 +70,9 @@ def run(main: Callable[[Sequence[str] | None], int | None],
     """Run ``main`` and exit; user errors become ``prog: error: message`` on stderr, exit 1.
 
     Ctrl-C and SIGTERM end the command with one line and exit 130 / 143; a trainer saves a
-    checkpoint first (:class:`mlss_jax.runtime.loop.TrainingInterrupted`). A trainer's
-    ``--time-limit`` ends it with one line and exit 75 (:class:`~mlss_jax.runtime.loop.TrainingPaused`).
+    checkpoint first (:class:`mlss_jax.runtime.loop.TrainingInterrupted`), a sweep keeps the
+    sets it measured. A trainer's ``--time-limit`` ends it with one line and exit 75
+    (:class:`~mlss_jax.runtime.loop.TrainingPaused`).
     """
     prog = sys.argv[0].rsplit("/", 1)[-1]
     previous = signal.signal(signal.SIGTERM, _raise_terminated)
@@ -85,7 +86,7 @@ def run(main: Callable[[Sequence[str] | None], int | None],
     except USER_ERRORS as err:
         message = str(err).splitlines()[0] if str(err) else type(err).__name__
         _stop(1, f"{prog}: error: {message}")
-    except (TrainingInterrupted, TrainingPaused) as err:
+    except RunStopped as err:
         _stop(err.exit_code, f"{prog}: {err}")
     except Terminated:
         _stop(128 + signal.SIGTERM, f"{prog}: terminated")

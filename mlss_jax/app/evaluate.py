@@ -3,14 +3,18 @@
 :func:`evaluate` checks its inputs, runs the psi sweep (:mod:`mlss_jax.metrics.truncation_sweep`),
 writes ``sweep.json``, ``sweep.csv``, the two plots, a grid of truncated images and the centres
 the clustering methods used (``centres.npz``), records them in the output's manifest, and
-returns what it wrote.
+returns what it wrote. Each set the sweep measures is kept as it finishes (:class:`SweepJournal`),
+so a sweep stopped by Ctrl-C, SIGTERM or a crash continues when the same command runs again.
 """
 
 from __future__ import annotations
 
 import csv
 import dataclasses
+import hashlib
 import json
+import os
+import signal
 from pathlib import Path
 
 from mlss_jax.app.paths import DEMO_CHECKPOINT, LEVELS_DIR, require_generator, require_output_dir
@@ -22,6 +26,8 @@ from mlss_jax.method.truncation import METHODS, parse_level_psis, parse_methods
 from mlss_jax.metrics.features import FEATURE_NETWORKS
 from mlss_jax.runtime import distributed
 from mlss_jax.runtime.distributed import DistributedConfig
+from mlss_jax.runtime.files import write_atomic
+from mlss_jax.runtime.loop import RunStopped
 from mlss_jax.runtime.memory import names_setting, naming_setting
 
 GRID_PSIS = (0.7, 0.5, 0.3)
@@ -137,6 +143,76 @@ class EvaluateResult:
     outputs: dict[str, Path]
 
 
+class SweepJournal:
+    """The sets of a sweep measured so far, in ``<out>/.sweep-journal.jsonl``: a header with the
+    sweep's fingerprint, then one line per set (its row, and the bootstrap generator's state
+    after it). Run again with the same fingerprint, the sweep continues after those sets and
+    ends with the rows an uninterrupted run gives; with another, it starts again.
+    """
+
+    NAME = ".sweep-journal.jsonl"
+
+    def __init__(self, out: Path, fingerprint: str) -> None:
+        self.path, self.fingerprint = Path(out) / self.NAME, fingerprint
+        self.entries: list[dict] = []
+        self._written = False
+
+    def load(self) -> list[dict]:
+        """The sets kept under this fingerprint: [{"row": ..., "rng": ...}] (a line cut short by
+        a crash, and everything after it, is dropped)."""
+        lines = self.path.read_text().splitlines() if self.path.is_file() else []
+        entries = []
+        try:
+            if not lines or json.loads(lines[0]).get("fingerprint") != self.fingerprint:
+                return []
+            for line in lines[1:]:
+                entry = json.loads(line)
+                entries.append({"row": entry["row"], "rng": entry["rng"]})
+        except (json.JSONDecodeError, KeyError, AttributeError, TypeError):
+            pass
+        self.entries = entries
+        return entries
+
+    def add(self, row: dict, rng_state: dict) -> None:
+        """Keep one more set (its line is appended whole, after the header and the kept sets)."""
+        self.entries.append({"row": row, "rng": rng_state})
+        if not self._written:  # the first new set: the header and the kept sets, then append
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(self.path, "".join(json.dumps(line) + "\n" for line in
+                                            [{"fingerprint": self.fingerprint}, *self.entries]))
+            self._written = True
+            return
+        with open(self.path, "a") as f:
+            f.write(json.dumps(self.entries[-1]) + "\n")
+
+    def remove(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+class SweepInterrupted(RunStopped):
+    """SIGINT or SIGTERM stopped the sweep; the sets it finished are kept in its journal."""
+
+    def __init__(self, signum: int, done: int, total: int, out: Path) -> None:
+        self.exit_code = 128 + signum
+        name = signal.Signals(signum).name
+        super().__init__(f"stopped by {name} before the first set of {total}" if not done else
+                         f"stopped by {name} after {done} of {total} sets; they are kept in "
+                         f"{out / SweepJournal.NAME} (run the same command again to continue)")
+
+
+def sweep_fingerprint(config: EvaluateConfig, levels: list) -> str:
+    """What the sweep's rows depend on: its settings, the generator file and the trained levels."""
+    stat = os.stat(config.generator)
+    identity = {"settings": {k: v for k, v in _jsonable(dataclasses.asdict(config)).items()
+                             if k not in ("out", "data_dir")},
+                "generator": [str(config.generator), stat.st_size, stat.st_mtime_ns],
+                "levels": [[m.step, m.config.to_dict()] for m in levels]}
+    if config.centres is not None:
+        centres = os.stat(config.centres)
+        identity["centres"] = [centres.st_size, centres.st_mtime_ns]
+    return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
+
+
 def check_inputs(config: EvaluateConfig) -> None:
     """Fail fast, before any model is loaded, on what would fail later."""
     if config.centres is not None and not config.centres.is_file():
@@ -177,7 +253,7 @@ def evaluate(config: EvaluateConfig, progress: bool | None = None,
     from mlss_jax.metrics.features import feature_network
     from mlss_jax.metrics.lpips import lpips_images
     from mlss_jax.metrics.truncation_sweep import (SweepCentres, SweepConfig, centre_settings,
-                                                   pairwise_summary, run_sweep)
+                                                   pairwise_summary, run_sweep, sweep_sets)
     from mlss_jax.networks.sampling import synthesize
     from mlss_jax.networks.stylegan2 import StyleGAN2Generator, load_generator
     from mlss_jax.viz.grid import save_image_grid
@@ -212,15 +288,28 @@ def evaluate(config: EvaluateConfig, progress: bool | None = None,
     centres = (SweepCentres.load(config.centres, levels, generator.w_dim,
                                  expect=centre_settings(generator, levels, sweep))
                if config.centres is not None else None)
-    with names_setting("image generation", "batch_size", config.batch_size):
-        result = run_sweep(generator, levels, real_images, embed, sweep, factors=factors,
-                           perceptual=perceptual,
-                           progress=progress if distributed.is_main() else False,
-                           centres=centres)
+    # process 0 keeps the sets as they finish; every process skips the ones it kept
+    journal = SweepJournal(config.out, sweep_fingerprint(config, levels))
+    kept = journal.load() if distributed.is_main() else []
+    skip, total = distributed.main_value(len(kept)), len(sweep_sets(sweep, levels))
+    if kept:
+        print(f"continuing the sweep in {config.out}: {skip} of {total} sets were measured before")
+    try:
+        with names_setting("image generation", "batch_size", config.batch_size):
+            result = run_sweep(generator, levels, real_images, embed, sweep, factors=factors,
+                               perceptual=perceptual,
+                               progress=progress if distributed.is_main() else False,
+                               centres=centres, skip=skip, rng_state=kept[-1]["rng"] if kept else None,
+                               on_row=journal.add if distributed.is_main() else None)
+    except KeyboardInterrupt as interrupt:  # Ctrl-C, or SIGTERM (the CLI's Terminated)
+        from mlss_jax.app.cli import Terminated
+
+        signum = signal.SIGTERM if isinstance(interrupt, Terminated) else signal.SIGINT
+        raise SweepInterrupted(signum, len(journal.entries), total, config.out) from None
     distributed.leave()
     if not distributed.is_main():
         return None
-    rows = result.rows
+    rows = [entry["row"] for entry in journal.entries]
     summary = pairwise_summary(rows)
 
     settings = {**_jsonable(dataclasses.asdict(config)), "samples": config.num_samples,
@@ -255,6 +344,7 @@ def evaluate(config: EvaluateConfig, progress: bool | None = None,
                                                      ncols=GRID_COLUMNS),
         "centres": lambda f: result.centres.save(f / "centres.npz"),
     }, settings)
+    journal.remove()
     return EvaluateResult(rows, summary, outputs)
 
 

@@ -118,7 +118,8 @@ class Stage:
     run_inline: Callable[[], None] | None = None
     skip_reason: str | None = None     # why this stage does not apply to this run
     clean: tuple[Path, ...] = ()       # outputs to delete before a forced or fresh run
-    resumable: bool = False            # pass --resume when its output exists
+    resumable: bool = False            # interrupted, it continues: its outputs are kept
+    resume_args: tuple[str, ...] = ("--resume",)   # ... and its commands get these
     reads: tuple[str, ...] = ()        # the stages whose outputs it reads
     inputs: tuple[Path, ...] = ()      # files outside the run it reads (the pickle)
 
@@ -163,7 +164,8 @@ def stages(config: PipelineConfig, out: Path, write_report: Callable[[], None]) 
                             "--levels-dir", str(levels), "--real", config.real,
                             "--features", config.features, "--samples", str(config.samples),
                             *sweep_args, "--lpips" if config.lpips else "--no-lpips",
-                            "--out", str(layout.evaluate)]], clean=(layout.evaluate,), reads=trained),
+                            "--out", str(layout.evaluate)]], clean=(layout.evaluate,), reads=trained,
+              resumable=True, resume_args=()),   # evaluate.py continues its sweep by itself
         Stage("control", [[python, "explore.py", "control", *args, "--generator", str(gen),
                            "--levels-dir", str(levels), "--out", str(layout.control)]
                           for args in ([["--level", lv] for lv in LEVELS] + [["--clusters", "0,0,0"]])],
@@ -243,7 +245,8 @@ def run_stages(stage_list: list[Stage], out: Path, force: bool) -> list[dict]:
 
     A stage finished earlier is reused only if its fingerprint (settings, inputs, upstream
     stages) is unchanged; otherwise its outputs are deleted and it runs again. A level whose
-    training was interrupted under the same fingerprint resumes from its checkpoint.
+    training was interrupted under the same fingerprint resumes from its checkpoint, and an
+    interrupted sweep from the sets it kept.
     """
     logs = RunLayout(out).logs
     logs.mkdir(parents=True, exist_ok=True)
@@ -265,7 +268,7 @@ def run_stages(stage_list: list[Stage], out: Path, force: bool) -> list[dict]:
         log = logs / f"{stage.name}.log"
         commands = [list(c) for c in stage.commands]
         if same and stage.resumable and all(p.exists() for p in stage.clean):
-            commands = [c + ["--resume"] for c in commands]   # interrupted: continue it
+            commands = [c + list(stage.resume_args) for c in commands]   # interrupted: continue it
         else:
             for path in stage.clean:
                 shutil.rmtree(path, ignore_errors=True)

@@ -236,6 +236,11 @@ def bootstrap_interval(values: np.ndarray, resamples: int, rng: np.random.Genera
     return float(np.percentile(stats, 2.5)), float(np.percentile(stats, 97.5))
 
 
+def sweep_sets(config: SweepConfig, levels: list[LevelModel]) -> list[tuple[str, float]]:
+    """(row name, psi) of every set of the sweep, in the order it measures them."""
+    return [(name, psi) for name, _, psi, _ in _jobs(config, levels)]
+
+
 def _jobs(config: SweepConfig, levels: list[LevelModel]) -> list[tuple[str, str, float, object]]:
     """(row name, method, psi, the psi passed to truncate) of every set of the sweep."""
     jobs = [(m, m, p, p) for p in config.psis for m in config.methods]
@@ -267,7 +272,9 @@ def run_sweep(generator: StyleGAN2Generator, levels: list[LevelModel], real_imag
               embed: Callable[[np.ndarray], np.ndarray], config: SweepConfig,
               factors: Callable[[np.ndarray], dict[str, np.ndarray]] | None = None,
               perceptual: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
-              progress: bool | None = None, centres: SweepCentres | None = None) -> SweepResult:
+              progress: bool | None = None, centres: SweepCentres | None = None,
+              skip: int = 0, rng_state: dict | None = None,
+              on_row: Callable[[dict, dict], None] | None = None) -> SweepResult:
     """Every method of ``config`` at every psi, on the same latents.
 
     ``factors``: ground-truth factor predictions of images (the demo world); a row's
@@ -275,6 +282,10 @@ def run_sweep(generator: StyleGAN2Generator, levels: list[LevelModel], real_imag
     ``perceptual``: a distance of image pairs (LPIPS); a row's ``lpips`` is its mean
     between truncated and untruncated images. ``centres``: clusterings computed before
     (:meth:`SweepCentres.load`), instead of computing them here.
+
+    To continue an interrupted sweep: ``skip`` its first sets (the result's rows start after
+    them) with the bootstrap generator's ``rng_state`` after the last of them. ``on_row(row,
+    rng_state)`` is called after each set, to keep both.
     """
     from tqdm import tqdm
 
@@ -310,6 +321,9 @@ def run_sweep(generator: StyleGAN2Generator, levels: list[LevelModel], real_imag
     reference_factors = distributed.split_rows(labels, images) if factors else None
     result = SweepResult([], ws, targets, centres)
     rng = np.random.default_rng(config.seed)
+    if rng_state is not None:
+        rng.bit_generator.state = rng_state
+    jobs = _jobs(config, levels)
 
     def measure(ws_truncated: np.ndarray, untruncated: np.ndarray) -> dict[str, np.ndarray]:
         truncated = synthesize(generator, ws_truncated, config.batch_size)
@@ -320,7 +334,8 @@ def run_sweep(generator: StyleGAN2Generator, levels: list[LevelModel], real_imag
             out.update({f"factor_{k}": v for k, v in labels(truncated).items()})
         return out
 
-    for name, method, psi, psi_arg in tqdm(_jobs(config, levels), desc="psi sweep", unit="set",
+    for name, method, psi, psi_arg in tqdm(jobs[skip:], desc="psi sweep", unit="set", initial=skip,
+                                           total=len(jobs),
                                            disable=(not progress) if progress is not None else None):
         measured = distributed.split_rows(measure, result.truncated(method, psi_arg), images)
         features = measured["features"]
@@ -343,6 +358,8 @@ def run_sweep(generator: StyleGAN2Generator, levels: list[LevelModel], real_imag
             row["faithful"] = float(same.mean())
             row.update({f"faithful_{k}": float(np.mean(got[k] == reference_factors[k])) for k in got})
         result.rows.append(row)
+        if on_row is not None:
+            on_row(row, rng.bit_generator.state)
     return result
 
 

@@ -299,6 +299,15 @@ def any_process(flag: bool) -> bool:
     return bool(np.any(multihost_utils.process_allgather(np.asarray([flag]))))
 
 
+def main_value(value: int) -> int:
+    """Process 0's ``value``, on every process (a collective: all must call it)."""
+    if not multi_process():
+        return value
+    from jax.experimental import multihost_utils
+
+    return int(multihost_utils.broadcast_one_to_all(np.asarray(value, np.int32)))
+
+
 def replicate(tree: Any, mesh: jax.sharding.Mesh) -> Any:
     """``tree`` (the same on every process) as arrays replicated over every device of ``mesh``."""
     sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())

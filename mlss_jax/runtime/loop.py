@@ -39,7 +39,14 @@ class TrainingDiverged(ValueError):
     """A loss became NaN or inf; no checkpoint of the diverged state is written."""
 
 
-class TrainingInterrupted(Exception):
+class RunStopped(Exception):
+    """A run stopped before its end with its work so far kept: the command ends with this
+    message and ``exit_code``, and the same command continues it."""
+
+    exit_code: int
+
+
+class TrainingInterrupted(RunStopped):
     """SIGINT or SIGTERM stopped training; the last finished step was saved first."""
 
     def __init__(self, signum: int, step: int, run_dir: Path) -> None:
@@ -53,7 +60,7 @@ class TrainingInterrupted(Exception):
         return 128 + self.signum
 
 
-class TrainingPaused(Exception):
+class TrainingPaused(RunStopped):
     """The run's time limit passed; the last finished step was saved. ``state`` is that step's
     state, for the trainer to write its outputs from; ``outputs`` lists them for the message."""
 
