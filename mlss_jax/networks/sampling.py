@@ -10,12 +10,13 @@ from typing import Callable
 
 import numpy as np
 
+from mlss_jax.networks.config import GeneratorConfig
 from mlss_jax.networks.stylegan2 import StyleGAN2Generator
 from mlss_jax.viz.grid import to_uint8
 
 
-def latents(generator: StyleGAN2Generator, num: int, seed: int) -> np.ndarray:
-    """``num`` standard-normal z [num, z_dim] from ``seed``.
+def latents(generator: StyleGAN2Generator | GeneratorConfig, num: int, seed: int) -> np.ndarray:
+    """``num`` standard-normal z [num, z_dim] from ``seed``, for a generator or its config.
 
     The project's one seed convention: ``np.random.default_rng(seed)`` (PCG64, host-side).
     NVIDIA's generate.py draws a seed's z with ``RandomState(seed)`` instead, so seed 42

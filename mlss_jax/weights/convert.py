@@ -7,11 +7,11 @@ import hashlib
 from pathlib import Path
 from typing import Callable
 
-import jax
 import numpy as np
 from tqdm import tqdm
 
 from mlss_jax.networks.generator import generator_mapping, generator_synthesis
+from mlss_jax.networks.sampling import latents
 from mlss_jax.viz.grid import save_image_grid
 from mlss_jax.weights.checkpoint import count_params, save_networks
 from mlss_jax.weights.nvidia import ConvertedNetworks, convert_network_pickle
@@ -54,7 +54,7 @@ def preview_images(networks: ConvertedNetworks, num: int, seed: int = 0,
                    on_batch: Callable[[], None] = lambda: None) -> np.ndarray:
     """``num`` samples (psi = 1, constant noise) from the converted generator, in small batches."""
     cfg = networks.generator_config
-    z = jax.random.normal(jax.random.PRNGKey(seed), (num, cfg.z_dim))
+    z = latents(cfg, num, seed)      # the project's seed convention
     images = []
     for start in range(0, num, PREVIEW_BATCH):
         ws = generator_mapping(cfg, networks.generator_vars, z[start:start + PREVIEW_BATCH])
