@@ -59,6 +59,8 @@ CASES = [
     ("run.py", "--out {t}/o --steps -1", 2, "--steps must be positive"),
     ("tools/train_stylegan2.py", "--out {t}/a-file", 1, "is a file, not a run directory"),
     ("tools/train_stylegan2.py", "--out {t}/o --ema-rampup 2", 2, "--ema-rampup must be"),
+    ("tools/train_stylegan2.py", "--out {t}/o --fresh-discriminator", 2,
+     "--fresh-discriminator needs --init-from"),
     ("tools/demo_quality.py", "--baseline {t}/corrupt.pkl --out {t}/o", 1, "not a quality.json"),
     ("tools/demo_quality.py", "--baseline {t}/missing.json --out {t}/o", 1, "No such file"),
     ("tools/train_factor_classifier.py", "--out {t}/o --learning-rate -1", 2,

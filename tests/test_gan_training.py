@@ -17,6 +17,7 @@ from mlss_jax.runtime.loop import TrainingDiverged
 from mlss_jax.networks.stylegan2 import load_generator
 from mlss_jax.runtime.parallel import interleave
 from mlss_jax.runtime.run_state import RunCheckpointer
+from mlss_jax.weights.nvidia import convert_network_pickle
 
 from two_devices import GAN_TINY as TINY
 
@@ -137,3 +138,15 @@ def test_a_run_can_start_from_a_pickle(tmp_path):
     other = GANTrainConfig(**{**start.to_dict(), "w_dim": 16})
     with pytest.raises(ValueError, match="differs from this run's"):
         train_gan(other, tiny_images(), tmp_path / "c", progress=False, init_from=first.pickle_path)
+
+    # a wider D: only G comes from the pickle, and only when asked
+    wider_d = GANTrainConfig(**{**start.to_dict(), "d_channel_base": 128, "d_channel_max": 16})
+    with pytest.raises(ValueError, match="no discriminator matching.*--fresh-discriminator"):
+        train_gan(wider_d, tiny_images(), tmp_path / "d", progress=False, init_from=first.pickle_path)
+    third = train_gan(wider_d, tiny_images(), tmp_path / "e", progress=False,
+                      init_from=first.pickle_path, fresh_discriminator=True)
+    nets = convert_network_pickle(third.pickle_path.read_bytes())
+    jax.tree_util.tree_map(np.testing.assert_array_equal, a.variables,
+                           load_generator(third.pickle_path).variables)
+    assert nets.generator_config.channel_max == 8 and nets.discriminator_config.channel_max == 16
+    assert json.loads((tmp_path / "e" / "config.json").read_text())["fresh_discriminator"] is True

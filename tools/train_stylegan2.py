@@ -35,6 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--init-from", type=Path, default=None,
                         help="start a new run from this network pickle's G/D weights "
                              "(e.g. the bundled demo pickle, to train it further)")
+    parser.add_argument("--fresh-discriminator", action="store_true",
+                        help="with --init-from: take only G from the pickle; D starts from random "
+                             "(e.g. a wider D, --d-channel-base / --d-channel-max)")
     parser.add_argument("--export", type=Path, default=None,
                         help="also copy the final network.pkl here")
     cli.add_time_limit_flag(parser)
@@ -52,12 +55,15 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.init_from is not None and not args.init_from.is_file():
         raise FileNotFoundError(f"no such pickle: {args.init_from}")
+    if args.fresh_discriminator and args.init_from is None:
+        parser.error("--fresh-discriminator needs --init-from")
     check_run_dir(args.out, args.resume, args.force)  # before the data is loaded
     join(cluster)
     images, _ = load_shapes("train", args.dataset_config, args.data_dir, progress=is_main())
     result = train_gan(config, images, args.out, resume=args.resume,
                        dataset_name=f"shapes/{args.dataset_config}", init_from=args.init_from,
-                       force=args.force, cluster=cluster, deadline=deadline)
+                       force=args.force, cluster=cluster, deadline=deadline,
+                       fresh_discriminator=args.fresh_discriminator)
     if not is_main():
         return 0
     print(f"step {result.step}: {result.images_per_second:.1f} img/s over "

@@ -49,8 +49,10 @@ class GANTrainConfig:
       w_dim: size of the intermediate latent w.
       mapping_layers: layers of the mapping network.
       channel_base: feature maps of a block at resolution r are min(channel_base // r,
-        channel_max), for both G and D.
+        channel_max), for G and (unless d_channel_base is set) D.
       channel_max: the most feature maps of any block.
+      d_channel_base, d_channel_max: D's own channel_base and channel_max (None: G's). D's width
+        costs nothing once G is trained: only G is used by the method.
       batch_size: global batch (split over devices; a multiple of devices x mbstd_group).
       steps: optimisation steps (one G and one D update each); 0 exports the starting weights.
       learning_rate: Adam step of G and D (beta1 = 0, eps = 1e-8, as NVIDIA).
@@ -74,6 +76,8 @@ class GANTrainConfig:
     mapping_layers: int = 4
     channel_base: int = 1024
     channel_max: int = 128
+    d_channel_base: int | None = None
+    d_channel_max: int | None = None
     batch_size: int = 32
     steps: int = 6000
     learning_rate: float = 0.0025
@@ -92,6 +96,7 @@ class GANTrainConfig:
     def __post_init__(self) -> None:
         check_finite(self)
         check_positive(self, ("z_dim", "w_dim", "mapping_layers", "channel_base", "channel_max",
+                              "d_channel_base", "d_channel_max",
                               "batch_size", "r1_interval", "mbstd_group_size",
                               "snapshot_every", "log_every", "learning_rate",
                               "ema_half_life_images"))
@@ -109,9 +114,11 @@ class GANTrainConfig:
                                fused_modconv=self.fused_modconv)
 
     def discriminator_config(self, resolution: int, img_channels: int) -> DiscriminatorConfig:
-        return DiscriminatorConfig(resolution=resolution, img_channels=img_channels,
-                                   channel_base=self.channel_base, channel_max=self.channel_max,
-                                   mbstd_group_size=self.mbstd_group_size)
+        return DiscriminatorConfig(
+            resolution=resolution, img_channels=img_channels,
+            channel_base=self.channel_base if self.d_channel_base is None else self.d_channel_base,
+            channel_max=self.channel_max if self.d_channel_max is None else self.d_channel_max,
+            mbstd_group_size=self.mbstd_group_size)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -267,9 +274,10 @@ class TrainResult:
 
 
 def init_from_pickle(state: dict, pickle_path: str | Path, g_cfg: GeneratorConfig,
-                     d_cfg: DiscriminatorConfig) -> dict:
+                     d_cfg: DiscriminatorConfig, fresh_discriminator: bool = False) -> dict:
     """Start from a network pickle's weights (NVIDIA's ``--resume=pkl``): G and G_ema from its
-    Gs, D from its D; the optimiser states stay fresh. The architecture must match."""
+    Gs, D from its D (or, with ``fresh_discriminator``, D as initialised); the optimiser states
+    stay fresh. The architectures taken must match."""
     from mlss_jax.weights.nvidia import convert_network_pickle
 
     nets = convert_network_pickle(Path(pickle_path).read_bytes())
@@ -277,22 +285,25 @@ def init_from_pickle(state: dict, pickle_path: str | Path, g_cfg: GeneratorConfi
     if shapes(nets.generator_vars) != shapes(state["g"]):
         raise ValueError(f"{pickle_path}: its generator ({nets.generator_config}) differs from "
                          f"this run's ({g_cfg})")
-    if nets.discriminator_vars is None or shapes(nets.discriminator_vars) != shapes(state["d"]):
-        raise ValueError(f"{pickle_path}: no discriminator matching this run's ({d_cfg})")
     g_vars = jax.tree_util.tree_map(jnp.asarray, nets.generator_vars)
-    return {**state, "g": g_vars, "g_ema": jax.tree_util.tree_map(jnp.copy, g_vars),
-            "d": jax.tree_util.tree_map(jnp.asarray, nets.discriminator_vars)}
+    state = {**state, "g": g_vars, "g_ema": jax.tree_util.tree_map(jnp.copy, g_vars)}
+    if fresh_discriminator:
+        return state
+    if nets.discriminator_vars is None or shapes(nets.discriminator_vars) != shapes(state["d"]):
+        raise ValueError(f"{pickle_path}: no discriminator matching this run's ({d_cfg}); "
+                         "--fresh-discriminator starts D from random instead")
+    return {**state, "d": jax.tree_util.tree_map(jnp.asarray, nets.discriminator_vars)}
 
 
 def train_gan(config: GANTrainConfig, images: np.ndarray, run_dir: str | Path,
               resume: bool = False, dataset_name: str = "shapes",
               progress: bool | None = None, init_from: str | Path | None = None,
               force: bool = False, cluster: distributed.DistributedConfig | None = None,
-              deadline: float | None = None) -> TrainResult:
+              deadline: float | None = None, fresh_discriminator: bool = False) -> TrainResult:
     """Train (or resume) a run in ``run_dir``; writes checkpoints, samples, log and ``network.pkl``.
 
     ``images``: the training set, uint8 [N, R, R, C]. ``init_from``: a network
-    pickle whose weights a new run starts from. ``force``: replace a run already in ``run_dir``.
+    pickle whose weights a new run starts from (only its G with ``fresh_discriminator``). ``force``: replace a run already in ``run_dir``.
     ``cluster``: the processes that share the run (each calls this with the same images);
     process 0 writes the samples and the pickle. ``deadline``: a ``time.monotonic()`` time
     at which to pause (checkpoint, samples and ``network.pkl`` of the step reached, then
@@ -310,8 +321,12 @@ def train_gan(config: GANTrainConfig, images: np.ndarray, run_dir: str | Path,
     resolution, channels = images.shape[1], images.shape[3]
     g_cfg = config.generator_config(resolution, channels)
     d_cfg = config.discriminator_config(resolution, channels)
+    if fresh_discriminator and init_from is None:
+        raise ValueError("a fresh discriminator is for a run started from a pickle (init_from)")
     run_config = {**config.to_dict(), "dataset": dataset_name,
                   "init_from": None if init_from is None else str(init_from),
+                  # recorded only when set, so that runs written before it resume unchanged
+                  **({"fresh_discriminator": True} if fresh_discriminator else {}),
                   "generator": g_cfg.to_dict(), "discriminator": d_cfg.to_dict()}
     if cluster is not None:
         distributed.join(cluster)
@@ -321,7 +336,7 @@ def train_gan(config: GANTrainConfig, images: np.ndarray, run_dir: str | Path,
         init_train_state(config, g_cfg, d_cfg), force, mesh)
     if start == 0 and init_from is not None:
         state = distributed.replicate(distributed.to_host(
-            init_from_pickle(state, init_from, g_cfg, d_cfg)), mesh)
+            init_from_pickle(state, init_from, g_cfg, d_cfg, fresh_discriminator)), mesh)
     main = distributed.is_main()
     samples_dir = run_dir / "samples"
     step_fn = make_train_step(config, g_cfg, d_cfg, mesh)
