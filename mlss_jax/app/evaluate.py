@@ -253,7 +253,7 @@ def evaluate(config: EvaluateConfig, progress: bool | None = None,
     from mlss_jax.metrics.features import feature_network
     from mlss_jax.metrics.lpips import lpips_images
     from mlss_jax.metrics.truncation_sweep import (SweepCentres, SweepConfig, centre_settings,
-                                                   pairwise_summary, run_sweep, sweep_sets)
+                                                   pairwise_summary, run_sweep, sweep_size)
     from mlss_jax.networks.sampling import synthesize
     from mlss_jax.networks.stylegan2 import StyleGAN2Generator, load_generator
     from mlss_jax.viz.grid import save_image_grid
@@ -291,7 +291,7 @@ def evaluate(config: EvaluateConfig, progress: bool | None = None,
     # process 0 keeps the sets as they finish; every process skips the ones it kept
     journal = SweepJournal(config.out, sweep_fingerprint(config, levels))
     kept = journal.load() if distributed.is_main() else []
-    skip, total = distributed.main_value(len(kept)), len(sweep_sets(sweep, levels))
+    skip, total = distributed.main_value(len(kept)), sweep_size(sweep, levels)
     if kept:
         print(f"continuing the sweep in {config.out}: {skip} of {total} sets were measured before")
     try:

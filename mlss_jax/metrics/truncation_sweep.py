@@ -236,9 +236,9 @@ def bootstrap_interval(values: np.ndarray, resamples: int, rng: np.random.Genera
     return float(np.percentile(stats, 2.5)), float(np.percentile(stats, 97.5))
 
 
-def sweep_sets(config: SweepConfig, levels: list[LevelModel]) -> list[tuple[str, float]]:
-    """(row name, psi) of every set of the sweep, in the order it measures them."""
-    return [(name, psi) for name, _, psi, _ in _jobs(config, levels)]
+def sweep_size(config: SweepConfig, levels: list[LevelModel]) -> int:
+    """How many sets (method and psi) the sweep measures."""
+    return len(_jobs(config, levels))
 
 
 def _jobs(config: SweepConfig, levels: list[LevelModel]) -> list[tuple[str, str, float, object]]:
