@@ -7,9 +7,14 @@ Metrics are fetched from the device only every ``log_every`` steps (no host
 round trip per step); NaN/inf propagates through parameters, so checking then
 and before every checkpoint is enough to never save a diverged state.
 
-A signal only sets a flag (an exception raised inside XLA's callbacks would be lost); the
-loop sees it after the step in flight, saves that step and raises
-:class:`TrainingInterrupted`. A second signal stops at once. A ``deadline`` (``--time-limit``)
+JAX dispatches steps asynchronously, so the loop waits for each step's metrics after
+dispatching the next one: the host runs at most one step ahead of the device. Otherwise it
+would run up to ``log_every`` steps ahead, and a stop or a deadline would only take effect
+once all of them had run.
+
+A signal only sets a flag (an exception raised inside XLA's callbacks would be lost) and says
+so on stderr; the loop sees it after the step in flight, saves that step and raises
+:class:`TrainingInterrupted`. A second signal stops at once, without saving. A ``deadline`` (``--time-limit``)
 stops the same way with :class:`TrainingPaused`, so that a long run fits in calls of bounded
 length (a batch job's time slot, a lent accelerator's ten minutes) and resumes exactly. With several processes, they
 agree on stopping every ``log_every`` steps (a signal to any of them stops all at the same
@@ -23,10 +28,13 @@ import json
 import math
 import os
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
+
+import jax
 
 from mlss_jax.runtime import distributed
 from mlss_jax.runtime.files import write_atomic
@@ -79,8 +87,8 @@ class TrainingPaused(RunStopped):
 
 @contextlib.contextmanager
 def stop_requests() -> Iterator[list[int]]:
-    """While open, SIGINT and SIGTERM append their number to the yielded list instead of
-    raising; a second one raises ``KeyboardInterrupt`` at once. Elsewhere than the main
+    """While open, SIGINT and SIGTERM append their number to the yielded list (and say so on
+    stderr) instead of raising; a second one raises ``KeyboardInterrupt`` at once. Elsewhere than the main
     thread (signals cannot be caught there) the list stays empty."""
     received: list[int] = []
     if threading.current_thread() is not threading.main_thread():
@@ -91,6 +99,8 @@ def stop_requests() -> Iterator[list[int]]:
         if received:
             raise KeyboardInterrupt
         received.append(signum)
+        print(f"{signal.Signals(signum).name} received: stopping after the step in flight "
+              "(a second one stops at once, without saving)", file=sys.stderr, flush=True)
 
     previous = {s: signal.signal(s, request_stop) for s in STOP_SIGNALS}
     try:
@@ -162,8 +172,11 @@ def _run_steps(state, start, steps, step_fn, checkpointer, run_dir, log_every, s
     bar = tqdm(range(start, steps), initial=start, total=steps, desc=desc, unit="step",
                disable=hide)
     with stop_requests() as stop, open(log_path if main else os.devnull, "a") as log:
+        previous_metrics = None
         for step in bar:
             state, metrics = step_fn(state, step)
+            jax.block_until_ready(previous_metrics)  # the host stays one step ahead
+            previous_metrics = metrics
             done = step + 1
             last = done == steps
             out_of_time = deadline is not None and not last and time.monotonic() >= deadline
