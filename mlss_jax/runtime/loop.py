@@ -3,8 +3,8 @@ stopping cleanly on SIGINT or SIGTERM.
 
 Per-step randomness lives inside the jitted step (``fold_in(seed, step)``), so the
 loop only counts steps; a resumed run repeats an uninterrupted one exactly.
-Metrics are fetched from the device only every ``log_every`` steps (no host
-round trip per step); NaN/inf propagates through parameters, so checking then
+Metrics are fetched from the device only every ``log_every`` steps (no copy to the
+host per step); NaN/inf propagates through parameters, so checking then
 and before every checkpoint is enough to never save a diverged state.
 
 JAX dispatches steps asynchronously, so the loop waits for each step's metrics after
@@ -14,11 +14,12 @@ once all of them had run.
 
 A signal only sets a flag (an exception raised inside XLA's callbacks would be lost) and says
 so on stderr; the loop sees it after the step in flight, saves that step and raises
-:class:`TrainingInterrupted`. A second signal stops at once, without saving. A ``deadline`` (``--time-limit``)
-stops the same way with :class:`TrainingPaused`, so that a long run fits in calls of bounded
-length (a batch job's time slot, a lent accelerator's ten minutes) and resumes exactly. With several processes, they
-agree on stopping every ``log_every`` steps (a signal to any of them stops all at the same
-step), and only process 0 logs, shows progress and writes snapshots.
+:class:`TrainingInterrupted`. A second signal stops at once, without saving. A ``deadline``
+(``--time-limit``) stops the same way with :class:`TrainingPaused`, so that a long run fits in
+calls of bounded length (a batch job's time slot, a lent accelerator's ten minutes) and
+resumes exactly. With several processes, they agree on stopping every ``log_every`` steps (a
+signal to any of them stops all at the same step), and only process 0 logs, shows progress
+and writes snapshots.
 """
 
 from __future__ import annotations
@@ -88,8 +89,8 @@ class TrainingPaused(RunStopped):
 @contextlib.contextmanager
 def stop_requests() -> Iterator[list[int]]:
     """While open, SIGINT and SIGTERM append their number to the yielded list (and say so on
-    stderr) instead of raising; a second one raises ``KeyboardInterrupt`` at once. Elsewhere than the main
-    thread (signals cannot be caught there) the list stays empty."""
+    stderr) instead of raising; a second one raises ``KeyboardInterrupt`` at once. Elsewhere
+    than the main thread (signals cannot be caught there) the list stays empty."""
     received: list[int] = []
     if threading.current_thread() is not threading.main_thread():
         yield received
