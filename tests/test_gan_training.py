@@ -26,10 +26,10 @@ def tiny_images(n: int = 64) -> np.ndarray:
     return np.random.default_rng(0).integers(0, 256, (n, 8, 8, 3), dtype=np.uint8)
 
 
-def restored_state(config: GANTrainConfig, run_dir) -> tuple[int, dict]:
+def restored_state(config: GANTrainConfig, run_dir, step: int | None = None) -> tuple[int, dict]:
     template = init_train_state(config, config.generator_config(8, 3),
                                 config.discriminator_config(8, 3))
-    return RunCheckpointer(run_dir).restore(template)
+    return RunCheckpointer(run_dir).restore(template, step)
 
 
 def test_interleave_keeps_minibatch_groups_on_one_device():
@@ -60,8 +60,9 @@ def test_resumed_run_equals_uninterrupted_and_writes_its_outputs(tmp_path):
     images = tiny_images()
     full = train_gan(config, images, tmp_path / "full", progress=False)
     train_gan(GANTrainConfig(**{**config.to_dict(), "steps": 2}), images, tmp_path / "split",
-              progress=False)
-    resumed = train_gan(config, images, tmp_path / "split", resume=True, progress=False)
+              progress=False, snapshot_pickles=True)
+    resumed = train_gan(config, images, tmp_path / "split", resume=True, progress=False,
+                        snapshot_pickles=True)
     assert full.step == resumed.step == 4
     step_a, state_a = restored_state(config, tmp_path / "full")
     step_b, state_b = restored_state(config, tmp_path / "split")
@@ -83,6 +84,15 @@ def test_resumed_run_equals_uninterrupted_and_writes_its_outputs(tmp_path):
     generator = load_generator(resumed.pickle_path)
     jax.tree_util.tree_map(np.testing.assert_array_equal, generator.variables["params"],
                            state_b["g_ema"]["params"])
+    # snapshot pickles: one per snapshot, each that step's EMA generator
+    snapshots = sorted(p.name for p in (run / "snapshots").iterdir())
+    assert snapshots == ["network-000002.pkl", "network-000004.pkl"]
+    assert (run / "snapshots" / snapshots[1]).read_bytes() == resumed.pickle_path.read_bytes()
+    _, state_at_2 = restored_state(config, run, step=2)
+    at_2 = load_generator(run / "snapshots" / snapshots[0])
+    jax.tree_util.tree_map(np.testing.assert_array_equal, at_2.variables["params"],
+                           state_at_2["g_ema"]["params"])
+    assert not (tmp_path / "full" / "snapshots").exists()   # only when asked for
 
 
 def test_resume_refuses_a_changed_config(tmp_path):

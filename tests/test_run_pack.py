@@ -29,7 +29,7 @@ def _tree(root) -> dict[str, str]:
 @pytest.fixture
 def fake_run(tmp_path):
     """A run directory shaped like a trainer's: two checkpoints (deep folders), a log, samples,
-    a large network.pkl, a lock file and a checkpoint set aside as corrupt."""
+    a large network.pkl, snapshot pickles, a lock file and a checkpoint set aside as corrupt."""
     run = tmp_path / "run"
     rng = np.random.default_rng(0)
     for step in (2, 4):
@@ -44,6 +44,8 @@ def fake_run(tmp_path):
     (run / "config.json").write_text(json.dumps({"steps": 10}))
     (run / "log.jsonl").write_text('{"step": 4}\n')
     (run / "network.pkl").write_bytes(rng.bytes(1_500_000))
+    (run / "snapshots").mkdir()
+    (run / "snapshots" / "network-000004.pkl").write_bytes(rng.bytes(1_500_000))
     (run / ".lock").write_text("123\n")
     return run
 
@@ -64,7 +66,8 @@ def test_a_pack_is_flat_parts_of_the_newest_checkpoint_and_restores_the_run(fake
     run_dir, step = unpack_run(pack, tmp_path / "restored")
     assert step == 4
     expected = {k: v for k, v in _tree(fake_run).items()
-                if not k.startswith(("checkpoints/2/", "corrupt-checkpoints/", ".lock"))}
+                if not k.startswith(("checkpoints/2/", "corrupt-checkpoints/", ".lock",
+                                     "snapshots/"))}
     assert _tree(run_dir) == expected
     assert not (tmp_path / "restored.partial").exists()
 

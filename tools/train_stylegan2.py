@@ -7,7 +7,8 @@
     python tools/train_stylegan2.py --out runs/gpu --resume --time-limit 8   # in calls of 10 minutes
 
 The run directory gets config.json, checkpoints/, samples/*.png, log.jsonl and,
-at the end, network.pkl in NVIDIA's TensorFlow StyleGAN2 format.
+at the end, network.pkl in NVIDIA's TensorFlow StyleGAN2 format (with
+--snapshot-pickles, also snapshots/network-<step>.pkl at every snapshot).
 """
 
 from __future__ import annotations
@@ -40,6 +41,9 @@ def main(argv: list[str] | None = None) -> int:
                              "(e.g. a wider D, --d-channel-base / --d-channel-max)")
     parser.add_argument("--export", type=Path, default=None,
                         help="also copy the final network.pkl here")
+    parser.add_argument("--snapshot-pickles", action="store_true",
+                        help="also write each snapshot's network as snapshots/network-<step>.pkl "
+                             "(about 10 MB each at demo width), to pick the best afterwards")
     cli.add_time_limit_flag(parser)
     cli.add_config_flags(parser, GANTrainConfig, presets=GAN_PRESETS)
     cli.add_config_flags(parser, DistributedConfig)
@@ -63,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     result = train_gan(config, images, args.out, resume=args.resume,
                        dataset_name=f"shapes/{args.dataset_config}", init_from=args.init_from,
                        force=args.force, cluster=cluster, deadline=deadline,
-                       fresh_discriminator=args.fresh_discriminator)
+                       fresh_discriminator=args.fresh_discriminator,
+                       snapshot_pickles=args.snapshot_pickles)
     if not is_main():
         return 0
     print(f"step {result.step}: {result.images_per_second:.1f} img/s over "

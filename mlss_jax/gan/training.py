@@ -299,7 +299,8 @@ def train_gan(config: GANTrainConfig, images: np.ndarray, run_dir: str | Path,
               resume: bool = False, dataset_name: str = "shapes",
               progress: bool | None = None, init_from: str | Path | None = None,
               force: bool = False, cluster: distributed.DistributedConfig | None = None,
-              deadline: float | None = None, fresh_discriminator: bool = False) -> TrainResult:
+              deadline: float | None = None, fresh_discriminator: bool = False,
+              snapshot_pickles: bool = False) -> TrainResult:
     """Train (or resume) a run in ``run_dir``; writes checkpoints, samples, log and ``network.pkl``.
 
     ``images``: the training set, uint8 [N, R, R, C]. ``init_from``: a network
@@ -307,7 +308,9 @@ def train_gan(config: GANTrainConfig, images: np.ndarray, run_dir: str | Path,
     ``cluster``: the processes that share the run (each calls this with the same images);
     process 0 writes the samples and the pickle. ``deadline``: a ``time.monotonic()`` time
     at which to pause (checkpoint, samples and ``network.pkl`` of the step reached, then
-    :class:`~mlss_jax.runtime.loop.TrainingPaused`).
+    :class:`~mlss_jax.runtime.loop.TrainingPaused`). ``snapshot_pickles``: also write each
+    snapshot's network as ``snapshots/network-<step>.pkl``, to pick the best one afterwards
+    (a GAN's quality wanders from snapshot to snapshot).
     """
     from mlss_jax.networks.stylegan2 import StyleGAN2Generator
     from mlss_jax.networks.sampling import generate_images
@@ -344,23 +347,31 @@ def train_gan(config: GANTrainConfig, images: np.ndarray, run_dir: str | Path,
     # of the batch from it inside the step
     pool = distributed.replicate(images, mesh)
     grid_z = np.random.default_rng(1234).standard_normal((64, g_cfg.z_dim)).astype(np.float32)
+    snapshots_dir = run_dir / "snapshots"
     if main:
         samples_dir.mkdir(exist_ok=True)
         if start == 0:
             save_image_grid(images[:64], samples_dir / "reals.png", ncols=8)
+        if snapshot_pickles:
+            snapshots_dir.mkdir(exist_ok=True)
 
-    def write_samples(state: dict, step: int) -> None:  # process 0, on its own devices
+    def network_pickle(state: dict) -> bytes:
+        host = distributed.to_host(state)
+        return export_tf_pickle(g_cfg, host["g_ema"], d_cfg, host["d"],
+                                training_generator_vars=host["g"])
+
+    def write_snapshot(state: dict, step: int) -> None:  # process 0, on its own devices
         ema = StyleGAN2Generator(g_cfg, distributed.to_host(state["g_ema"]))
         save_image_grid(generate_images(ema, grid_z, batch_size=64, progress=False),
                         samples_dir / f"fakes-{step:06d}.png", ncols=8)
+        if snapshot_pickles:
+            write_atomic(snapshots_dir / f"network-{step:06d}.pkl", network_pickle(state))
 
     pickle_path = run_dir / "network.pkl"
 
     def write_pickle(state: dict) -> None:
         if main:
-            host = distributed.to_host(state)
-            write_atomic(pickle_path, export_tf_pickle(g_cfg, host["g_ema"], d_cfg, host["d"],
-                                                       training_generator_vars=host["g"]))
+            write_atomic(pickle_path, network_pickle(state))
         distributed.barrier("network.pkl written")
 
     latest_r1 = {}
@@ -380,7 +391,7 @@ def train_gan(config: GANTrainConfig, images: np.ndarray, run_dir: str | Path,
         state = run_training_loop(
             state=state, start=start, steps=config.steps, step_fn=train_step,
             checkpointer=checkpointer, run_dir=run_dir, log_every=config.log_every,
-            snapshot_every=config.snapshot_every, on_snapshot=write_samples,
+            snapshot_every=config.snapshot_every, on_snapshot=write_snapshot,
             postfix=("g_loss", "d_loss"), desc="train stylegan2", progress=progress,
             items_per_step=config.batch_size, deadline=deadline, work="GAN training")
     except TrainingPaused as paused:

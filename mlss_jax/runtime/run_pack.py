@@ -1,8 +1,9 @@
 """A training run as a few flat files, to carry it between machines that share no disk.
 
 A run directory is deep (orbax writes ``checkpoints/<step>/…`` several folders down) and
-holds old checkpoints that a resume does not need. :func:`pack_run` writes what resuming
-needs, the run's newest checkpoint, its config, log and small outputs, as a gzipped tar
+holds old checkpoints and snapshot pickles (``snapshots/``) that a resume does not need.
+:func:`pack_run` writes what resuming needs, the run's newest checkpoint, its config, log
+and small outputs, as a gzipped tar
 split into parts of at most ``part_bytes``, beside ``pack.json`` (the parts' sizes and
 SHA-256, the step). Large outputs (``network.pkl``) are copied beside the parts as plain
 files: they come back with the pack but need not travel back, since a resumed run rewrites
@@ -28,6 +29,8 @@ ARCHIVE = "run.tar.gz"
 FORMAT = 1
 # outputs at least this large are copied beside the parts instead of into them
 LOOSE_BYTES = 1 << 20
+# the GAN trainer's --snapshot-pickles outputs: each 10 MB or more, none needed to resume
+SNAPSHOTS = "snapshots"
 _CHUNK = 1 << 20
 
 
@@ -56,7 +59,8 @@ def _run_files(run_dir: Path, step: int) -> tuple[list[Path], list[Path]]:
     archived, loose = [], []
     for path in sorted(run_dir.rglob("*")):
         rel = path.relative_to(run_dir)
-        if not path.is_file() or rel.name == LOCK or rel.name.endswith(".tmp"):
+        if (not path.is_file() or rel.name == LOCK or rel.name.endswith(".tmp")
+                or rel.parts[0] == SNAPSHOTS):
             continue
         if rel.parts[0] == CHECKPOINTS:
             if len(rel.parts) > 2 and rel.parts[1] == str(step):
