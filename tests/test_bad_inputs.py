@@ -63,6 +63,8 @@ CASES = [
      "--fresh-discriminator needs --init-from"),
     ("tools/demo_quality.py", "--baseline {t}/corrupt.pkl --out {t}/o", 1, "not a quality.json"),
     ("tools/demo_quality.py", "--baseline {t}/missing.json --out {t}/o", 1, "No such file"),
+    ("tools/demo_quality.py", "--network {t}/missing.pkl --out {t}/o", 1, "no such network"),
+    ("tools/demo_quality.py", "--network {g} {t}/gen --out {t}/o", 2, "share a name"),
     ("tools/train_factor_classifier.py", "--out {t}/o --learning-rate -1", 2,
      "--learning-rate must be positive"),
 ]

@@ -55,6 +55,28 @@ def test_quality_matches_the_readme(tmp_path):
     assert "better on every factor: yes" in out and "quality bar: not met: all factors confident" in out
 
 
+def test_several_networks_are_measured_on_the_same_latents_and_ranked(tmp_path,
+                                                                      demo_sized_world):
+    noise = demo_sized_world / "gen"     # a random generator of the demo's size: draws noise
+    args = ["--samples", "300", "--dataset-config", "tiny", "--out", str(tmp_path / "q")]
+    code, out, err = run_script("tools/demo_quality.py", "--network", str(noise), str(DEMO_PICKLE),
+                                *args)
+    assert code == 0, err
+    ranking = json.loads((tmp_path / "q" / "ranking.json").read_text())
+    assert [r["network"] for r in ranking] == [str(DEMO_PICKLE), str(noise)]   # best first
+    assert ranking[0]["confident_share"] > ranking[1]["confident_share"]
+    for report, name in zip(ranking, (DEMO_PICKLE.stem, "gen")):
+        assert json.loads((tmp_path / "q" / name / "quality.json").read_text()) == report
+        assert (tmp_path / "q" / name / "samples.png").is_file()
+    rows = (tmp_path / "q" / "ranking.md").read_text().splitlines()[2:]
+    assert [row.split(" | ")[0] for row in rows] == [f"| {DEMO_PICKLE}", f"| {noise}"]
+    # the same latents: measuring the bundled generator alone gives the same numbers
+    code, _, err = run_script("tools/demo_quality.py", *args[:-1], str(tmp_path / "alone"))
+    assert code == 0, err
+    alone = json.loads((tmp_path / "alone" / "quality.json").read_text())
+    assert alone == ranking[0]
+
+
 def quality(confident_share, per_factor, tv):
     return FactorQuality(num_samples=100, threshold=0.9, confident_share=confident_share,
                          confident_share_per_factor=dict.fromkeys(FACTORS, per_factor),

@@ -3,12 +3,15 @@
     python tools/demo_quality.py                       # the bundled demo generator, 10k samples
     python tools/demo_quality.py --network runs/stylegan2-shapes/network.pkl \
         --baseline out/demo_quality/quality.json       # compared with an earlier measurement
+    python tools/demo_quality.py --network runs/gan/snapshots/*.pkl --out out/snapshots
 
 Generates samples, labels them with the shipped factor classifier and reports
 (a) the share of samples whose every factor is predicted with confidence >=
 --threshold and (b) per factor, the class frequencies of the samples next to
 those of the training data, with their total variation distance, and what keeps
-it below the quality bar. Writes quality.json, quality.md and samples.png to --out.
+it below the quality bar. Writes quality.json, quality.md and samples.png to --out;
+with several networks, to --out/<pickle name>/ each, and a ranking of them in
+--out/ranking.md and ranking.json.
 """
 
 from __future__ import annotations
@@ -24,8 +27,9 @@ from mlss_jax.demo.world import DEMO_PICKLE, FACTOR_CLASSIFIER
 
 def main(argv: list[str] | None = None) -> int:
     parser = cli.ArgumentParser(prog="demo_quality.py", description=__doc__.splitlines()[0])
-    parser.add_argument("--network", type=Path, default=DEMO_PICKLE,
-                        help="network pickle or checkpoint directory (default: the bundled demo pickle)")
+    parser.add_argument("--network", type=Path, nargs="+", default=[DEMO_PICKLE],
+                        help="network pickles or checkpoint directories (default: the bundled "
+                             "demo pickle); several are measured on the same latents and ranked")
     parser.add_argument("--samples", type=int, default=10_000, help="generated samples (10000)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the latents (0)")
     parser.add_argument("--threshold", type=float, default=0.9, help="confidence threshold (0.9)")
@@ -44,28 +48,50 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--samples and --batch-size must be positive")
     if not 0.0 < args.threshold <= 1.0:
         parser.error("--threshold must be in (0, 1]")
+    networks = args.network
+    names = [path.stem if path.suffix == ".pkl" else path.name for path in networks]
+    if len(networks) > 1 and len(set(names)) < len(names):
+        parser.error("several --network paths share a name; their outputs would overwrite each other")
+    for path in networks:
+        if not path.exists():
+            raise FileNotFoundError(f"no such network: {path}")
     baseline = None if args.baseline is None else read_baseline(args.baseline, args.threshold)
 
     from mlss_jax.demo.shapes import load_shapes
+    from mlss_jax.demo.world import factor_predictor
+
+    predictor = factor_predictor(args.classifier)
+    _, data_labels = load_shapes("train", args.dataset_config, args.data_dir)
+    reports = []
+    for path, name in zip(networks, names):
+        out = args.out if len(networks) == 1 else args.out / name
+        if len(networks) > 1:
+            print(f"== {path}")
+        reports.append(measure(path, out, args, predictor, data_labels, baseline))
+    if len(networks) > 1:
+        write_ranking(args.out, reports, baseline is not None)
+    return 0
+
+
+def measure(network: Path, out: Path, args, predictor, data_labels, baseline: dict | None) -> dict:
+    """Measure one generator; write its quality.json, quality.md and samples.png to ``out``."""
     from mlss_jax.demo.quality import factor_quality
-    from mlss_jax.demo.world import factor_predictor, is_demo_world
+    from mlss_jax.demo.world import is_demo_world
     from mlss_jax.networks.stylegan2 import load_generator
     from mlss_jax.networks.sampling import generate_images, latents
     from mlss_jax.viz.grid import save_image_grid
 
-    generator = load_generator(args.network)
+    generator = load_generator(network)
     shape = (generator.resolution, generator.resolution, generator.img_channels)
     if not is_demo_world(image_shape=shape):
-        raise ValueError(f"{args.network} makes {generator.resolution}x{generator.resolution}x"
+        raise ValueError(f"{network} makes {generator.resolution}x{generator.resolution}x"
                          f"{generator.img_channels} images; the demo world is 32x32x3")
-    predictor = factor_predictor(args.classifier)
-    _, data_labels = load_shapes("train", args.dataset_config, args.data_dir)
     images = generate_images(generator, latents(generator, args.samples, args.seed),
                              batch_size=args.batch_size)
     quality = factor_quality(predictor.probabilities(images), data_labels, args.threshold)
 
-    args.out.mkdir(parents=True, exist_ok=True)
-    report = {"network": str(args.network), "samples": args.samples, "seed": args.seed,
+    out.mkdir(parents=True, exist_ok=True)
+    report = {"network": str(network), "samples": args.samples, "seed": args.seed,
               "dataset": f"shapes/{args.dataset_config}", **quality.to_dict()}
     lines = quality.table()
     if baseline is not None:
@@ -76,16 +102,40 @@ def main(argv: list[str] | None = None) -> int:
     shortfalls = quality.bar_shortfalls()
     report["meets_bar"] = not shortfalls
     lines += ["", "quality bar: " + ("met" if not shortfalls else "not met: " + "; ".join(shortfalls))]
-    (args.out / "quality.json").write_text(json.dumps(report, indent=2) + "\n")
-    (args.out / "quality.md").write_text("\n".join(lines) + "\n")
-    save_image_grid(images[:64], args.out / "samples.png", ncols=8)
+    (out / "quality.json").write_text(json.dumps(report, indent=2) + "\n")
+    (out / "quality.md").write_text("\n".join(lines) + "\n")
+    save_image_grid(images[:64], out / "samples.png", ncols=8)
     print("\n".join(lines))
     print(f"\nall factors confident (>= {args.threshold}): {quality.confident_share:.3f} of "
           f"{args.samples} samples; largest total variation: "
           f"{max(quality.total_variation.values()):.3f}")
     for name in ("quality.json", "quality.md", "samples.png"):
-        print(f"wrote {args.out / name}")
-    return 0
+        print(f"wrote {out / name}")
+    return report
+
+
+def write_ranking(out: Path, reports: list[dict], with_baseline: bool) -> None:
+    """Several networks' results, best first: better than the baseline on every factor (when
+    one is given), then the larger share with all factors confident."""
+    ranked = sorted(reports, key=lambda r: (not r.get("baseline", {}).get("better_on_every_factor",
+                                                                          False),
+                                            -r["confident_share"]))
+    header = "| network | all factors confident | largest total variation | meets the bar |"
+    rule = "|---|---:|---:|---|"
+    if with_baseline:
+        header += " better than the baseline on every factor |"
+        rule += "---|"
+    lines = [header, rule]
+    for r in ranked:
+        row = (f"| {r['network']} | {r['confident_share']:.3f} | "
+               f"{max(r['total_variation'].values()):.3f} | {'yes' if r['meets_bar'] else 'no'} |")
+        if with_baseline:
+            row += f" {'yes' if r['baseline']['better_on_every_factor'] else 'no'} |"
+        lines.append(row)
+    (out / "ranking.json").write_text(json.dumps(ranked, indent=2) + "\n")
+    (out / "ranking.md").write_text("\n".join(lines) + "\n")
+    print("\n" + "\n".join(lines))
+    print(f"wrote {out / 'ranking.md'}\nwrote {out / 'ranking.json'}")
 
 
 def read_baseline(path: Path, threshold: float) -> dict:
