@@ -206,11 +206,15 @@ def test_two_processes_under_slurm_train_the_gan_like_one(tmp_path):
     """Started as srun starts them (--distributed; JAX reads SLURM's variables)."""
     alone, shared = tmp_path / "alone", tmp_path / "shared"
     run_alone("tools/train_stylegan2.py", ["--out", str(alone), *GAN_FLAGS])
-    results = finish(launch("tools/train_stylegan2.py", ["--out", str(shared), *GAN_FLAGS],
-                            slurm=True))
+    results = finish(launch("tools/train_stylegan2.py", ["--out", str(shared), *GAN_FLAGS,
+                                                         "--snapshot-pickles"], slurm=True))
     for code, _, err in results:
         assert code == 0, err[-2000:]
     assert results[1][1] == ""
+    # the snapshot pickle, written by process 0, is the final network at the last snapshot
+    assert ((shared / "snapshots" / "network-000002.pkl").read_bytes()
+            == (shared / "network.pkl").read_bytes())
+    assert not (alone / "snapshots").exists()
     for a, b in zip(log_lines(alone), log_lines(shared), strict=True):
         for key in ("g_loss", "d_loss", "r1", "real_score", "fake_score"):
             np.testing.assert_allclose(b[key], a[key], rtol=1e-5, atol=1e-7, err_msg=key)
