@@ -51,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     networks = args.network
     names = [path.stem if path.suffix == ".pkl" else path.name for path in networks]
     if len(networks) > 1 and len(set(names)) < len(names):
-        parser.error("several --network paths share a name; their outputs would overwrite each other")
+        parser.error("several --network paths share a name; "
+                     "their outputs would overwrite each other")
     for path in networks:
         if not path.exists():
             raise FileNotFoundError(f"no such network: {path}")
@@ -69,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"== {path}")
         reports.append(measure(path, out, args, predictor, data_labels, baseline))
     if len(networks) > 1:
-        write_ranking(args.out, reports, baseline is not None)
+        write_ranking(args.out, reports)
     return 0
 
 
@@ -114,11 +115,12 @@ def measure(network: Path, out: Path, args, predictor, data_labels, baseline: di
     return report
 
 
-def write_ranking(out: Path, reports: list[dict], with_baseline: bool) -> None:
+def write_ranking(out: Path, reports: list[dict]) -> None:
     """Several networks' results, best first: better than the baseline on every factor (when
     one is given), then the larger share with all factors confident."""
-    ranked = sorted(reports, key=lambda r: (not r.get("baseline", {}).get("better_on_every_factor",
-                                                                          False),
+    with_baseline = "baseline" in reports[0]
+    ranked = sorted(reports, key=lambda r: (with_baseline
+                                            and not r["baseline"]["better_on_every_factor"],
                                             -r["confident_share"]))
     header = "| network | all factors confident | largest total variation | meets the bar |"
     rule = "|---|---:|---:|---|"

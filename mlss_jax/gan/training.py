@@ -315,7 +315,7 @@ def train_gan(config: GANTrainConfig, images: np.ndarray, run_dir: str | Path,
     from mlss_jax.networks.stylegan2 import StyleGAN2Generator
     from mlss_jax.networks.sampling import generate_images
     from mlss_jax.viz.grid import save_image_grid
-    from mlss_jax.runtime.run_state import open_run
+    from mlss_jax.runtime.run_state import SNAPSHOTS, open_run
     from mlss_jax.weights.tf_format import export_tf_pickle
 
     if images.ndim != 4 or images.dtype != np.uint8:
@@ -347,7 +347,7 @@ def train_gan(config: GANTrainConfig, images: np.ndarray, run_dir: str | Path,
     # of the batch from it inside the step
     pool = distributed.replicate(images, mesh)
     grid_z = np.random.default_rng(1234).standard_normal((64, g_cfg.z_dim)).astype(np.float32)
-    snapshots_dir = run_dir / "snapshots"
+    snapshots_dir = run_dir / SNAPSHOTS
     if main:
         samples_dir.mkdir(exist_ok=True)
         if start == 0:
@@ -355,23 +355,26 @@ def train_gan(config: GANTrainConfig, images: np.ndarray, run_dir: str | Path,
         if snapshot_pickles:
             snapshots_dir.mkdir(exist_ok=True)
 
-    def network_pickle(state: dict) -> bytes:
-        host = distributed.to_host(state)
+    def networks_on_host(state: dict) -> dict:   # the networks only, not the Adam states
+        return distributed.to_host({k: state[k] for k in ("g", "g_ema", "d")})
+
+    def network_pickle(host: dict) -> bytes:
         return export_tf_pickle(g_cfg, host["g_ema"], d_cfg, host["d"],
                                 training_generator_vars=host["g"])
 
     def write_snapshot(state: dict, step: int) -> None:  # process 0, on its own devices
-        ema = StyleGAN2Generator(g_cfg, distributed.to_host(state["g_ema"]))
+        host = networks_on_host(state)
+        ema = StyleGAN2Generator(g_cfg, host["g_ema"])
         save_image_grid(generate_images(ema, grid_z, batch_size=64, progress=False),
                         samples_dir / f"fakes-{step:06d}.png", ncols=8)
         if snapshot_pickles:
-            write_atomic(snapshots_dir / f"network-{step:06d}.pkl", network_pickle(state))
+            write_atomic(snapshots_dir / f"network-{step:06d}.pkl", network_pickle(host))
 
     pickle_path = run_dir / "network.pkl"
 
     def write_pickle(state: dict) -> None:
         if main:
-            write_atomic(pickle_path, network_pickle(state))
+            write_atomic(pickle_path, network_pickle(networks_on_host(state)))
         distributed.barrier("network.pkl written")
 
     latest_r1 = {}

@@ -3,12 +3,12 @@
 A run directory is deep (orbax writes ``checkpoints/<step>/…`` several folders down) and
 holds old checkpoints and snapshot pickles (``snapshots/``) that a resume does not need.
 :func:`pack_run` writes what resuming needs, the run's newest checkpoint, its config, log
-and small outputs, as a gzipped tar
-split into parts of at most ``part_bytes``, beside ``pack.json`` (the parts' sizes and
-SHA-256, the step). Large outputs (``network.pkl``) are copied beside the parts as plain
-files: they come back with the pack but need not travel back, since a resumed run rewrites
-them. :func:`unpack_run` checks every part before it writes anything, then restores the
-run directory, from which ``--resume`` continues exactly where the packed run stopped.
+and small outputs, as a gzipped tar split into parts of at most ``part_bytes``, beside
+``pack.json`` (the parts' sizes and SHA-256, the step). Large outputs (``network.pkl``) are
+copied beside the parts as plain files: they come back with the pack but need not travel
+back, since a resumed run rewrites them. :func:`unpack_run` checks every part before it
+writes anything, then restores the run directory, from which ``--resume`` continues exactly
+where the packed run stopped.
 
     pack/pack.json  pack/run.tar.gz.000  pack/run.tar.gz.001  pack/network.pkl
 """
@@ -22,15 +22,14 @@ import shutil
 import tarfile
 from pathlib import Path, PurePosixPath
 
-from mlss_jax.runtime.run_state import CHECKPOINTS, LOCK, RUN_CONFIG, check_run_dir, lock_run_dir
+from mlss_jax.runtime.run_state import (CHECKPOINTS, LOCK, RUN_CONFIG, SNAPSHOTS, check_run_dir,
+                                        lock_run_dir)
 
 MANIFEST = "pack.json"
 ARCHIVE = "run.tar.gz"
 FORMAT = 1
 # outputs at least this large are copied beside the parts instead of into them
 LOOSE_BYTES = 1 << 20
-# the GAN trainer's --snapshot-pickles outputs: each 10 MB or more, none needed to resume
-SNAPSHOTS = "snapshots"
 _CHUNK = 1 << 20
 
 

@@ -31,6 +31,8 @@ RUN_CONFIG = "config.json"
 CHECKPOINTS = "checkpoints"
 CORRUPT = "corrupt-checkpoints"
 LOCK = ".lock"
+# the GAN trainer's --snapshot-pickles outputs (not needed to resume)
+SNAPSHOTS = "snapshots"
 
 
 class RunDirInUse(RuntimeError):
