@@ -5,7 +5,8 @@
     python run.py --quick     # a short schedule: a few minutes on 2 CPU cores
     python run.py --pkl network.pkl --real lsun/car --features vgg16
 
-Everything goes to --out (runs/pipeline): generator/, levels/, level_report/,
+Everything goes to --out (runs/demo, where the single-step commands look by default):
+generator/, levels/, level_report/,
 evaluate/, control/, logs/<stage>.log, config.json, stages.json, report.html and
 report.md. Finished stages are skipped when run again, unless their settings, inputs or an
 earlier stage changed (--force re-runs them all).
@@ -17,6 +18,7 @@ import sys
 from pathlib import Path
 
 from mlss_jax.app import cli
+from mlss_jax.app.paths import DEMO_RUN
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,8 +26,9 @@ def main(argv: list[str] | None = None) -> int:
                                        summary_table)
 
     parser = cli.ArgumentParser(prog="run.py", description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path("runs/pipeline"),
-                        help="run directory (default: runs/pipeline)")
+    parser.add_argument("--out", type=Path, default=DEMO_RUN,
+                        help=f"run directory (default: {DEMO_RUN}, where the single-step "
+                             "commands look by default)")
     parser.add_argument("--quick", action="store_true", help="the same as --preset quick")
     parser.add_argument("--force", action="store_true", help="re-run every stage")
     cli.add_config_flags(parser, PipelineConfig, presets=PIPELINE_PRESETS)

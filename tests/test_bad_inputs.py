@@ -24,6 +24,10 @@ def inputs(tmp_path, demo_sized_world):
     np.save(tmp_path / "nan.npy", np.full(8, np.nan, np.float32))
     np.save(tmp_path / "short.npy", np.zeros(3, np.float32))
     (tmp_path / "broken.png").write_bytes(PNG + b"truncated")
+    (tmp_path / "mine" / "fine").mkdir(parents=True)   # a folder of the user's
+    for folder in (tmp_path / "mine", tmp_path / "mine" / "fine"):
+        (folder / "notes.txt").write_text("the user's own data")
+        (folder / "config.json").write_text("{}")
     return tmp_path, str(demo_sized_world / "gen"), str(demo_sized_world / "levels")
 
 
@@ -70,8 +74,25 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("script, args, code, message", CASES,
-                         ids=[f"{c[0]}:{c[3]}" for c in CASES])
+# --force and fresh runs replace only what the project wrote; outputs must be writable
+OUTPUT_CASES = [
+    ("convert/from_pkl.py", "--out {t}/mine --force", 1, "was not written by mlss-jax"),
+    ("convert/from_pkl.py", "--out {t}/a-file --force", 1, "is a file, not a checkpoint"),
+    ("train.py", "--generator {g} --out {t}/mine --level fine --force", 1,
+     "was not written by mlss-jax"),
+    ("train.py", "--generator {g} --out /proc/mlss-out --level fine", 1, "cannot be written"),
+    ("tools/train_stylegan2.py", "--out {t}/mine --force", 1, "was not written by mlss-jax"),
+    ("run.py", "--out {t}/mine", 1, "which run.py did not write"),
+    ("run.py", "--out {t}/mine --force", 1, "which run.py did not write"),
+    ("evaluate.py", "--pr-curve --generator {g} --levels-dir {l} --out /proc/mlss-out", 1,
+     "cannot be written"),
+    ("explore.py", "interpolate --generator {g} --out /proc/mlss-out", 1, "cannot be written"),
+]
+ALL_CASES = CASES + OUTPUT_CASES
+
+
+@pytest.mark.parametrize("script, args, code, message", ALL_CASES,
+                         ids=[f"{c[0]}:{c[3]}" for c in ALL_CASES])
 def test_bad_input_is_one_line_and_leaves_no_trace(inputs, script, args, code, message):
     folder, generator, levels = inputs
     before = _tree(folder)

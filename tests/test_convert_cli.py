@@ -113,18 +113,58 @@ def test_unsupported_discriminator_keeps_the_generator(tmp_path):
 
 def test_existing_output_needs_force(tmp_path):
     out = tmp_path / "out"
-    out.mkdir()
-    (out / "keep.txt").write_text("user data")
+    assert convert(fixture_path("tf_small.pkl"), out, "--preview", "0")[0] == 0
     code, _, stderr = convert(fixture_path("pt_small.pkl"), out, "--preview", "0")
     assert_one_line_error(code, stderr, "already exists (use --force")
-    assert (out / "keep.txt").read_text() == "user data"
+    assert load_generator(out).resolution == 32
 
     code, stdout, _ = convert(fixture_path("pt_small.pkl"), out, "--force", "--preview", "0")
     assert code == 0
-    assert not (out / "keep.txt").exists()
     assert not (out / "preview.png").exists()
     assert load_generator(out).resolution == 16
     assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+def _snapshot(root):
+    return {str(p.relative_to(root)): p.read_bytes() if p.is_file() else None
+            for p in sorted(root.rglob("*"))}
+
+
+@pytest.mark.parametrize("target", ["user folder", "file", "training run", "symlink"])
+def test_force_replaces_only_a_checkpoint_it_wrote(tmp_path, target):
+    """--force never deletes what the project did not write: a folder of the user's, a file,
+    a link, or another kind of output (a training run); one line, nothing changed."""
+    out = tmp_path / "out"
+    if target == "user folder":
+        out.mkdir()
+        (out / "thesis.tex").write_text("user data")
+        (out / "config.json").write_text("{}")     # even with a file of a checkpoint's name
+    elif target == "file":
+        out.write_text("user data")
+    elif target == "training run":
+        out.mkdir()
+        (out / "config.json").write_text("{}")
+        (out / ".mlss-jax").write_text('{"written_by": "mlss-jax", "kind": "run"}')
+    else:
+        (tmp_path / "elsewhere").mkdir()
+        (tmp_path / "elsewhere" / "data.txt").write_text("user data")
+        out.symlink_to(tmp_path / "elsewhere")
+    before = _snapshot(tmp_path)
+    code, _, stderr = convert(fixture_path("pt_small.pkl"), out, "--force", "--preview", "0")
+    expected = {"user folder": "was not written by mlss-jax", "file": "is a file",
+                "training run": "holds a run", "symlink": "is a link"}[target]
+    assert_one_line_error(code, stderr, expected)
+    assert "--force replaces only a checkpoint directory" in stderr
+    assert _snapshot(tmp_path) == before
+
+
+def test_force_replaces_a_checkpoint_written_before_marker_files(tmp_path):
+    out = tmp_path / "out"
+    assert convert(fixture_path("tf_small.pkl"), out, "--preview", "2")[0] == 0
+    (out / ".mlss-jax").unlink()      # as an older version wrote it
+    assert sorted(p.name for p in out.iterdir()) == ["config.json", "preview.png", "variables"]
+    assert convert(fixture_path("pt_small.pkl"), out, "--force", "--preview", "0")[0] == 0
+    assert load_generator(out).resolution == 16 and (out / ".mlss-jax").is_file()
 
 
 def test_failed_force_leaves_the_old_checkpoint(tmp_path):

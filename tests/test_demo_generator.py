@@ -26,16 +26,16 @@ def test_bundled_pickle_is_a_tf_stylegan2_pickle_under_20_mb():
     assert nets.discriminator_vars is not None
 
 
-def test_convert_with_no_arguments_writes_checkpoints_demo(tmp_path, monkeypatch):
+def test_convert_with_no_arguments_writes_the_demo_run_generator(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     code, out, err = run_script("convert/from_pkl.py", "--preview", "4")
     assert code == 0, err
-    config = json.loads((tmp_path / "checkpoints" / "demo" / "config.json").read_text())
+    config = json.loads((tmp_path / "runs" / "demo" / "generator" / "config.json").read_text())
     assert config["generator"]["resolution"] == 32
-    assert "checkpoints/demo" in out
+    assert "runs/demo/generator" in out
     code, _, err = run_script("convert/from_pkl.py")          # a second time: refused, kept
     assert code == 1 and "already exists (use --force" in err
-    assert (tmp_path / "checkpoints" / "demo" / "config.json").exists()
+    assert (tmp_path / "runs" / "demo" / "generator" / "config.json").exists()
 
 
 def test_quality_matches_the_readme(tmp_path):

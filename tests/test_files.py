@@ -24,3 +24,65 @@ def test_a_file_is_replaced_whole_or_kept_as_it_was(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         write_atomic(target, "newer")
     assert target.read_bytes() == b"new" and list(tmp_path.iterdir()) == [target]
+
+
+def test_a_run_lock_is_exclusive_and_its_file_goes_with_it(tmp_path):
+    from mlss_jax.runtime.run_state import LOCK, RunDirInUse, lock_run_dir
+
+    lock = lock_run_dir(tmp_path)
+    assert (tmp_path / LOCK).read_text().strip() == str(__import__("os").getpid())
+    with pytest.raises(RunDirInUse, match="in use by another process"):
+        lock_run_dir(tmp_path)
+    lock.close()
+    assert not (tmp_path / LOCK).exists()
+    with lock_run_dir(tmp_path):       # free again
+        assert (tmp_path / LOCK).exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def _open_new_run(run_dir, force=False):
+    import numpy as np
+
+    from mlss_jax.runtime.run_state import open_run
+
+    return open_run(run_dir, {"lr": 1.0}, resume=False, mutable=(),
+                    fresh_state={"w": np.zeros(3, np.float32)}, force=force)
+
+
+def test_a_new_run_that_fails_before_its_first_checkpoint_leaves_nothing(tmp_path):
+    from mlss_jax.runtime.run_state import releasing
+
+    with pytest.raises(RuntimeError, match="out of memory"):
+        run_dir, checkpointer, _, _ = _open_new_run(tmp_path / "new" / "run")
+        with releasing(checkpointer):
+            (run_dir / "log.jsonl").write_text("{}\n")
+            raise RuntimeError("out of memory")
+    assert list(tmp_path.iterdir()) == [tmp_path / "new"] and not any((tmp_path / "new").iterdir())
+
+    mine = tmp_path / "mine"             # an existing folder: only what the run wrote goes
+    mine.mkdir()
+    (mine / "notes.txt").write_text("the user's")
+    with pytest.raises(RuntimeError):
+        _, checkpointer, _, _ = _open_new_run(mine)
+        with releasing(checkpointer):
+            raise RuntimeError("diverged")
+    assert [p.name for p in mine.iterdir()] == ["notes.txt"]
+
+
+def test_a_run_that_saved_a_checkpoint_keeps_it_when_it_fails(tmp_path):
+    import numpy as np
+
+    from mlss_jax.runtime.files import dir_kind
+    from mlss_jax.runtime.run_state import LOCK, releasing
+
+    run_dir, checkpointer, _, _ = _open_new_run(tmp_path / "run")
+    with pytest.raises(KeyboardInterrupt):
+        with releasing(checkpointer):
+            checkpointer.save(5, {"w": np.ones(3, np.float32)})
+            raise KeyboardInterrupt
+    assert (run_dir / "checkpoints" / "5").is_dir() and not (run_dir / LOCK).exists()
+    assert dir_kind(run_dir) == "run"
+    # --force replaces it: the project's own run
+    run_dir, checkpointer, _, _ = _open_new_run(run_dir, force=True)
+    assert checkpointer.latest_step() is None and not (run_dir / "checkpoints" / "5").exists()
+    checkpointer.close()

@@ -220,8 +220,9 @@ def test_a_batch_too_large_for_the_device_is_one_line_naming_the_flag(tiny_gener
     assert len(err.strip().splitlines()) == 1, err
     assert err.startswith(f"train.py: error: out of memory on cpu in level training at "
                           f"--batch-size {batch} (Out of memory allocating")
-    assert err.strip().endswith("; lower --batch-size and start again with --force (nothing was "
-                                "saved)")
+    assert err.strip().endswith("; lower --batch-size (nothing was saved)")
+    # a failed start leaves nothing: a plain rerun is not refused, and no lock is left
+    assert not (tmp_path / "run").exists(), sorted((tmp_path / "run").rglob("*"))
 
 
 def test_a_run_directory_in_use_is_refused(tiny_generator, tmp_path):

@@ -17,6 +17,7 @@ from conftest import run_script
 from mlss_jax.gan.training import GANTrainConfig, train_gan
 from mlss_jax.runtime.loop import TrainingPaused
 from mlss_jax.runtime.run_pack import RunPackError, pack_run, unpack_run
+from mlss_jax.runtime.files import mark_dir
 from mlss_jax.runtime.run_state import RunDirInUse, lock_run_dir
 from test_gan_training import TINY, restored_state, tiny_images
 
@@ -29,7 +30,8 @@ def _tree(root) -> dict[str, str]:
 @pytest.fixture
 def fake_run(tmp_path):
     """A run directory shaped like a trainer's: two checkpoints (deep folders), a log, samples,
-    a large network.pkl, snapshot pickles, a lock file and a checkpoint set aside as corrupt."""
+    a large network.pkl, snapshot pickles, a lock file, a checkpoint set aside as corrupt and
+    the marker that says the project wrote it."""
     run = tmp_path / "run"
     rng = np.random.default_rng(0)
     for step in (2, 4):
@@ -47,6 +49,7 @@ def fake_run(tmp_path):
     (run / "snapshots").mkdir()
     (run / "snapshots" / "network-000004.pkl").write_bytes(rng.bytes(1_500_000))
     (run / ".lock").write_text("123\n")
+    mark_dir(run, "run")
     return run
 
 

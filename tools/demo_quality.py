@@ -21,7 +21,6 @@ from pathlib import Path
 
 
 from mlss_jax.app import cli
-from mlss_jax.demo.shapes import FACTORS
 from mlss_jax.demo.world import DEMO_PICKLE, FACTOR_CLASSIFIER
 
 
@@ -56,13 +55,17 @@ def main(argv: list[str] | None = None) -> int:
     for path in networks:
         if not path.exists():
             raise FileNotFoundError(f"no such network: {path}")
-    baseline = None if args.baseline is None else read_baseline(args.baseline, args.threshold)
+    from mlss_jax.demo.factor_classifier import load_classifier_config
+
+    world = load_classifier_config(args.classifier).world   # the world the instrument reads
+    baseline = None if args.baseline is None else read_baseline(args.baseline, args.threshold,
+                                                                 world)
 
     from mlss_jax.demo.shapes import load_shapes
     from mlss_jax.demo.world import factor_predictor
 
     predictor = factor_predictor(args.classifier)
-    _, data_labels = load_shapes("train", args.dataset_config, args.data_dir)
+    _, data_labels = load_shapes("train", args.dataset_config, args.data_dir, world=world)
     reports = []
     for path, name in zip(networks, names):
         out = args.out if len(networks) == 1 else args.out / name
@@ -89,11 +92,13 @@ def measure(network: Path, out: Path, args, predictor, data_labels, baseline: di
                          f"{generator.img_channels} images; the demo world is 32x32x3")
     images = generate_images(generator, latents(generator, args.samples, args.seed),
                              batch_size=args.batch_size)
-    quality = factor_quality(predictor.probabilities(images), data_labels, args.threshold)
+    quality = factor_quality(predictor.probabilities(images), data_labels, args.threshold,
+                             predictor.world)
 
     out.mkdir(parents=True, exist_ok=True)
     report = {"network": str(network), "samples": args.samples, "seed": args.seed,
-              "dataset": f"shapes/{args.dataset_config}", **quality.to_dict()}
+              "dataset": f"shapes/{args.dataset_config}", "classifier": str(args.classifier),
+              **quality.to_dict()}
     lines = quality.table()
     if baseline is not None:
         rows, better = quality.comparison(baseline)
@@ -140,18 +145,21 @@ def write_ranking(out: Path, reports: list[dict]) -> None:
     print(f"wrote {out / 'ranking.md'}\nwrote {out / 'ranking.json'}")
 
 
-def read_baseline(path: Path, threshold: float) -> dict:
+def read_baseline(path: Path, threshold: float, world: int) -> dict:
     """An earlier run's quality.json, checked before any work: one line if it is not one."""
+    from mlss_jax.demo.shapes import world_factors
+
     try:
         baseline = json.loads(path.read_text())
         keys = {"network", "threshold", "confident_share", "confident_share_per_factor",
                 "total_variation"}
         if (not isinstance(baseline, dict) or not keys <= baseline.keys()
-                or not all(set(FACTORS) <= baseline[k].keys()
+                or not all(set(world_factors(world)) <= baseline[k].keys()
                            for k in ("confident_share_per_factor", "total_variation"))):
             raise ValueError
     except (UnicodeDecodeError, json.JSONDecodeError, ValueError):
-        raise ValueError(f"{path}: not a quality.json written by demo_quality.py") from None
+        raise ValueError(f"{path}: not a quality.json written by demo_quality.py for the "
+                         f"factors of world {world}") from None
     if baseline["threshold"] != threshold:
         raise ValueError(f"{path} was measured at --threshold {baseline['threshold']}, not {threshold}")
     return baseline

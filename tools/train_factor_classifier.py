@@ -32,14 +32,17 @@ def main(argv: list[str] | None = None) -> int:
     from mlss_jax.demo.shapes import load_shapes
     from mlss_jax.demo.factor_classifier import accuracy, save_classifier, train_classifier
 
-    train_images, train_labels = load_shapes("train", args.dataset_config, args.data_dir)
-    test_images, test_labels = load_shapes("test", args.dataset_config, args.data_dir)
+    train_images, train_labels = load_shapes("train", args.dataset_config, args.data_dir,
+                                             world=config.world)
+    test_images, test_labels = load_shapes("test", args.dataset_config, args.data_dir,
+                                           world=config.world)
     params = train_classifier(config, train_images, train_labels)
     held_out = accuracy(config, params, test_images, test_labels)
-    report = {"dataset_config": args.dataset_config, "test_examples": int(len(test_images)),
+    report = {"dataset_config": args.dataset_config, "world": config.world, "test_examples": int(len(test_images)),
               "held_out_accuracy": held_out}
     out = save_classifier(args.out, config, params, report)
-    print(f"held-out accuracy on {len(test_images)} shapes/{args.dataset_config} test images:")
+    print(f"held-out accuracy on {len(test_images)} shapes/{args.dataset_config} test images "
+          f"(world {config.world}):")
     for name, value in held_out.items():
         print(f"  {name:<10} {value:.4f}")
     print(f"wrote {out}/")

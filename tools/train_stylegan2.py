@@ -20,7 +20,14 @@ from pathlib import Path
 from mlss_jax.app import cli
 
 
+def dataset_name(config: str, world: int) -> str:
+    """The name a run records for its training data: ``shapes/default``, or with world 2
+    ``shapes/default@world2``."""
+    return f"shapes/{config}" + ("" if world == 1 else f"@world{world}")
+
+
 def main(argv: list[str] | None = None) -> int:
+    from mlss_jax.demo.shapes import DEFAULT_WORLD, WORLDS
     from mlss_jax.gan.training import GAN_PRESETS, GANTrainConfig
     from mlss_jax.runtime.distributed import DistributedConfig
 
@@ -33,6 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dataset-config", default="default", choices=["default", "tiny"],
                         help="shapes config to train on (default: default)")
     parser.add_argument("--data-dir", default=None, help="tfds data directory (default: tfds's)")
+    parser.add_argument("--world", type=int, default=DEFAULT_WORLD, choices=WORLDS,
+                        help=f"shapes world version to train on (default: {DEFAULT_WORLD}; "
+                             "docs/demo-world.md)")
     parser.add_argument("--init-from", type=Path, default=None,
                         help="start a new run from this network pickle's G/D weights "
                              "(e.g. the bundled demo pickle, to train it further)")
@@ -63,9 +73,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--fresh-discriminator needs --init-from")
     check_run_dir(args.out, args.resume, args.force)  # before the data is loaded
     join(cluster)
-    images, _ = load_shapes("train", args.dataset_config, args.data_dir, progress=is_main())
+    images, _ = load_shapes("train", args.dataset_config, args.data_dir, progress=is_main(),
+                            world=args.world)
     result = train_gan(config, images, args.out, resume=args.resume,
-                       dataset_name=f"shapes/{args.dataset_config}", init_from=args.init_from,
+                       dataset_name=dataset_name(args.dataset_config, args.world), init_from=args.init_from,
                        force=args.force, cluster=cluster, deadline=deadline,
                        fresh_discriminator=args.fresh_discriminator,
                        snapshot_pickles=args.snapshot_pickles)

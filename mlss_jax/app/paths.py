@@ -5,8 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-DEMO_CHECKPOINT = Path("checkpoints") / "demo"   # relative to the working directory
-LEVELS_DIR = Path("checkpoints") / "mlss"
+# One place a user's demo run lives, relative to the working directory: ./run.sh writes it, and
+# every single-step command reads (and convert/from_pkl.py and train.py write) the same paths.
+DEMO_RUN = Path("runs") / "demo"
+DEMO_CHECKPOINT = DEMO_RUN / "generator"
+LEVELS_DIR = DEMO_RUN / "levels"
 
 
 def require_generator(path: Path) -> None:
@@ -16,7 +19,28 @@ def require_generator(path: Path) -> None:
                                 "python convert/from_pkl.py)")
 
 
-def require_output_dir(path: Path) -> None:
-    """An output folder may be missing (it is made) but not be a file."""
-    if Path(path).exists() and not Path(path).is_dir():
-        raise NotADirectoryError(f"--out {path} is a file, not a directory")
+def require_output_dir(path: Path, flag: str = "--out") -> None:
+    """An output folder may be missing (it is made) but not be a file, and must be writable:
+    checked by writing a probe file there, before any work, and leaving nothing behind."""
+    import tempfile
+
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise NotADirectoryError(f"{flag} {path} is a file, not a directory")
+    missing = []
+    parent = path
+    while not parent.exists() and parent != parent.parent:
+        missing.append(parent)
+        parent = parent.parent
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as err:
+        raise PermissionError(f"{flag} {path} cannot be written ({err.strerror or err})") from None
+    finally:
+        for folder in missing:   # deepest first: made only for the probe
+            try:
+                folder.rmdir()
+            except OSError:
+                break

@@ -27,7 +27,9 @@ from mlss_jax.demo.world import DEMO_PICKLE, is_demo_world
 from mlss_jax.method.levels import LEVELS
 from mlss_jax.metrics.features import FEATURE_NETWORKS
 from mlss_jax.runtime.run_state import lock_run_dir
-from mlss_jax.runtime.files import write_atomic
+from mlss_jax.runtime.files import NotOurs, dir_kind, mark_dir, write_atomic
+
+PIPELINE_KIND = "pipeline"
 
 @dataclasses.dataclass(frozen=True)
 class PipelineConfig:
@@ -314,14 +316,32 @@ class PipelineResult:
     report_md: Path
 
 
+def check_pipeline_dir(out: Path) -> None:
+    """The pipeline deletes a stage's outputs before running it again, so it works only in an
+    empty folder or one it made (marked; or, from before marks, holding its names only)."""
+    if not out.is_dir() or dir_kind(out) == PIPELINE_KIND:
+        return
+    layout = RunLayout(out)
+    own = {p.name for p in (layout.generator, layout.levels, layout.level_report,
+                            layout.evaluate, layout.control, layout.logs, layout.stages)}
+    own |= {"config.json", "report.html", "report.md", ".lock", ".mlss-jax"}
+    strangers = sorted(e.name for e in out.iterdir() if e.name not in own)
+    if strangers or dir_kind(out) is not None:
+        what = f"holds {strangers[0]!r}" if strangers else f"holds a {dir_kind(out)}"
+        raise NotOurs(f"--out {out} {what}, which run.py did not write; choose an empty or "
+                      "new folder")
+
+
 def run_pipeline(config: PipelineConfig, out: Path, force: bool = False,
                  preset: str | None = None) -> PipelineResult:
     """Every stage of ``config`` into the run directory ``out``, then the report."""
     if not Path(config.pkl).is_file():
         raise FileNotFoundError(f"no network pickle at {config.pkl}")
     require_output_dir(out)
+    check_pipeline_dir(out)
     out.mkdir(parents=True, exist_ok=True)
     lock = lock_run_dir(out)   # one pipeline per run directory at a time
+    mark_dir(out, PIPELINE_KIND)
     saved = {"pipeline": {k: str(v) if isinstance(v, Path) else v
                           for k, v in dataclasses.asdict(config).items()},
              "preset": preset, "quick": preset == "quick"}

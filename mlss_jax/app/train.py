@@ -41,11 +41,6 @@ def train_levels(config: MLSSConfig, generator_path: Path, out: Path, levels: tu
     ``cluster``: the processes that share the work (every one calls this); process 0 writes
     the metrics and manifests. ``deadline``: a ``time.monotonic()`` time at which training
     pauses (:class:`~mlss_jax.runtime.loop.TrainingPaused`) in whichever level it has reached."""
-    from mlss_jax.app.manifest import record_outputs
-    from mlss_jax.method.models import classifier_accuracy
-    from mlss_jax.method.training import train_level
-    from mlss_jax.networks.stylegan2 import load_generator
-
     if eval_samples < 0:
         raise ValueError("eval_samples must be >= 0")
     require_generator(generator_path)
@@ -53,6 +48,22 @@ def train_levels(config: MLSSConfig, generator_path: Path, out: Path, levels: tu
     started = {level: (out / level / RUN_CONFIG).is_file() for level in levels}
     for level in levels:
         check_run_dir(out / level, resume and started[level], force)
+
+    created = not out.exists()
+    try:
+        return _train_levels(config, generator_path, out, levels, resume, force, eval_samples,
+                             cluster, deadline, started)
+    finally:   # a failed first level leaves no empty folder behind either
+        if created and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()
+
+
+def _train_levels(config, generator_path, out, levels, resume, force, eval_samples, cluster,
+                  deadline, started) -> list[LevelSummary]:
+    from mlss_jax.app.manifest import record_outputs
+    from mlss_jax.method.models import classifier_accuracy
+    from mlss_jax.method.training import train_level
+    from mlss_jax.networks.stylegan2 import load_generator
 
     distributed.join(cluster)
     generator = load_generator(generator_path)

@@ -21,7 +21,7 @@ import optax
 from tqdm import tqdm
 
 from mlss_jax.config import check_finite, check_positive
-from mlss_jax.demo.shapes import FACTORS
+from mlss_jax.demo.shapes import DEFAULT_WORLD, check_world, world_factors
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,6 +35,7 @@ class ClassifierConfig:
       batch_size: images per step.
       steps: training steps.
       seed: initialisation and batch order.
+      world: the shapes world version whose factors it reads (its heads follow them).
     """
 
     width: int = 32
@@ -43,10 +44,16 @@ class ClassifierConfig:
     batch_size: int = 64
     steps: int = 2500
     seed: int = 0
+    world: int = DEFAULT_WORLD
 
     def __post_init__(self) -> None:
         check_finite(self)
         check_positive(self, ("width", "feature_dim", "learning_rate", "batch_size", "steps"))
+        check_world(self.world)
+
+    @property
+    def factors(self) -> dict[str, tuple[str, ...]]:
+        return world_factors(self.world)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -57,6 +64,7 @@ class FactorClassifier(nn.Module):
 
     width: int = 32
     feature_dim: int = 128
+    world: int = DEFAULT_WORLD
 
     @nn.compact
     def __call__(self, images: jax.Array) -> tuple[dict[str, jax.Array], jax.Array]:
@@ -68,12 +76,12 @@ class FactorClassifier(nn.Module):
             x = nn.avg_pool(x, (2, 2), strides=(2, 2))
         features = nn.relu(nn.Dense(self.feature_dim, name="features")(x.reshape(x.shape[0], -1)))
         logits = {name: nn.Dense(len(classes), name=f"head_{name}")(features)
-                  for name, classes in FACTORS.items()}
+                  for name, classes in world_factors(self.world).items()}
         return logits, features
 
 
 def _model(config: ClassifierConfig) -> FactorClassifier:
-    return FactorClassifier(config.width, config.feature_dim)
+    return FactorClassifier(config.width, config.feature_dim, config.world)
 
 
 def init_params(config: ClassifierConfig, rng: jax.Array) -> dict:
@@ -97,7 +105,7 @@ def _loss(config: ClassifierConfig, params: dict, images: jax.Array,
           labels: dict[str, jax.Array]) -> jax.Array:
     logits, _ = _model(config).apply({"params": params}, images)
     return sum(optax.softmax_cross_entropy_with_integer_labels(logits[k], labels[k]).mean()
-               for k in FACTORS)
+               for k in config.factors)
 
 
 def _batches(num: int, batch_size: int, rng: np.random.Generator) -> Iterator[np.ndarray]:
@@ -135,10 +143,10 @@ def train_classifier(config: ClassifierConfig, images: np.ndarray,
 def predict(config: ClassifierConfig, params: dict, images_uint8: np.ndarray,
             batch_size: int = 1000) -> dict[str, np.ndarray]:
     """Class probabilities {factor: [N, classes]} of uint8 images, in batches."""
-    out: dict[str, list] = {k: [] for k in FACTORS}
+    out: dict[str, list] = {k: [] for k in config.factors}
     for start in range(0, len(images_uint8), batch_size):
         probs, _ = classify(config, params, to_model_input(images_uint8[start:start + batch_size]))
-        for k in FACTORS:
+        for k in config.factors:
             out[k].append(np.asarray(probs[k]))
     return {k: np.concatenate(v) for k, v in out.items()}
 
@@ -147,7 +155,7 @@ def accuracy(config: ClassifierConfig, params: dict, images: np.ndarray,
              labels: dict[str, np.ndarray]) -> dict[str, float]:
     """Per-factor accuracy, plus ``all``: the share of images with every factor right."""
     probs = predict(config, params, images)
-    correct = {k: probs[k].argmax(-1) == labels[k] for k in FACTORS}
+    correct = {k: probs[k].argmax(-1) == labels[k] for k in config.factors}
     result = {k: float(v.mean()) for k, v in correct.items()}
     result["all"] = float(np.all(np.stack(list(correct.values())), axis=0).mean())
     return result
@@ -166,18 +174,26 @@ def save_classifier(directory: str | Path, config: ClassifierConfig, params: dic
     directory.mkdir(parents=True, exist_ok=True)
     (directory / PARAMS_FILE).write_bytes(serialization.to_bytes(params))
     (directory / CONFIG_FILE).write_text(
-        json.dumps({"config": config.to_dict(), "factors": FACTORS, "report": report}, indent=2) + "\n")
+        json.dumps({"config": config.to_dict(), "factors": config.factors, "report": report}, indent=2) + "\n")
     return directory
+
+
+def load_classifier_config(directory: str | Path) -> ClassifierConfig:
+    """The config of the classifier saved in ``directory`` (its world, among others)."""
+    directory = Path(directory)
+    try:
+        meta = json.loads((directory / CONFIG_FILE).read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no factor classifier in {directory} ({CONFIG_FILE} missing)") from None
+    return ClassifierConfig(**meta["config"])
 
 
 def load_classifier(directory: str | Path) -> tuple[ClassifierConfig, dict]:
     from flax import serialization
 
-    directory = Path(directory)
+    config = load_classifier_config(directory)
     try:
-        meta = json.loads((directory / CONFIG_FILE).read_text())
-        raw = (directory / PARAMS_FILE).read_bytes()
-    except FileNotFoundError as err:
-        raise FileNotFoundError(f"no factor classifier in {directory} ({err.filename} missing)") from None
-    config = ClassifierConfig(**meta["config"])
+        raw = (Path(directory) / PARAMS_FILE).read_bytes()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no factor classifier in {directory} ({PARAMS_FILE} missing)") from None
     return config, serialization.from_bytes(init_params(config, jax.random.PRNGKey(0)), raw)

@@ -11,16 +11,17 @@ import dataclasses
 
 import numpy as np
 
-from mlss_jax.demo.shapes import FACTORS
+from mlss_jax.demo.shapes import DEFAULT_WORLD, world_factors
 
 BAR_CONFIDENT_SHARE = 0.90
 BAR_TOTAL_VARIATION = 0.10
 
 
-def class_frequencies(labels: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Per factor, the share of each class: {factor: [classes]} summing to 1."""
-    return {k: np.bincount(np.asarray(labels[k]), minlength=len(FACTORS[k])) / max(len(labels[k]), 1)
-            for k in FACTORS}
+def class_frequencies(labels: dict[str, np.ndarray], world: int = DEFAULT_WORLD
+                      ) -> dict[str, np.ndarray]:
+    """Per factor of the world, the share of each class: {factor: [classes]} summing to 1."""
+    return {k: np.bincount(np.asarray(labels[k]), minlength=len(classes)) / max(len(labels[k]), 1)
+            for k, classes in world_factors(world).items()}
 
 
 def total_variation(p: np.ndarray, q: np.ndarray) -> float:
@@ -37,6 +38,7 @@ class FactorQuality:
       confident_share_per_factor: the same, factor by factor.
       generated_frequencies, data_frequencies: class shares {factor: [classes]}.
       total_variation: per factor, the distance between the two.
+      world: the shapes world version whose factors these are.
     """
 
     num_samples: int
@@ -46,6 +48,7 @@ class FactorQuality:
     generated_frequencies: dict[str, np.ndarray]
     data_frequencies: dict[str, np.ndarray]
     total_variation: dict[str, float]
+    world: int = DEFAULT_WORLD
 
     def to_dict(self) -> dict:
         out = dataclasses.asdict(self)
@@ -56,14 +59,14 @@ class FactorQuality:
     def table(self) -> list[str]:
         """Markdown: per factor and class, generated vs data share; TV distance per factor."""
         lines = ["| factor | class | generated | data |", "|---|---|---:|---:|"]
-        for k, classes in FACTORS.items():
+        for k, classes in world_factors(self.world).items():
             for i, name in enumerate(classes):
                 lines.append(f"| {k if i == 0 else ''} | {name} | "
                              f"{self.generated_frequencies[k][i]:.3f} | {self.data_frequencies[k][i]:.3f} |")
         lines += ["", "| factor | confident (>= %.1f) | total variation |" % self.threshold,
                   "|---|---:|---:|"]
         lines += [f"| {k} | {self.confident_share_per_factor[k]:.3f} | {self.total_variation[k]:.3f} |"
-                  for k in FACTORS]
+                  for k in self.total_variation]
         lines.append(f"| **all factors** | **{self.confident_share:.3f}** | |")
         return lines
 
@@ -83,7 +86,7 @@ class FactorQuality:
         lines = ["| factor | confident: baseline | now | total variation: baseline | now |",
                  "|---|---:|---:|---:|---:|"]
         better = self.confident_share > baseline["confident_share"]
-        for k in FACTORS:
+        for k in self.total_variation:
             was_conf = baseline["confident_share_per_factor"][k]
             was_tv = baseline["total_variation"][k]
             now_conf, now_tv = self.confident_share_per_factor[k], self.total_variation[k]
@@ -95,14 +98,16 @@ class FactorQuality:
 
 
 def factor_quality(generated_probs: dict[str, np.ndarray], data_labels: dict[str, np.ndarray],
-                   threshold: float = 0.9) -> FactorQuality:
+                   threshold: float = 0.9, world: int = DEFAULT_WORLD) -> FactorQuality:
     """Score generated samples from their classifier probabilities {factor: [N, classes]}."""
-    confident = {k: np.asarray(generated_probs[k]).max(-1) >= threshold for k in FACTORS}
-    generated = class_frequencies({k: np.asarray(generated_probs[k]).argmax(-1) for k in FACTORS})
-    data = class_frequencies(data_labels)
+    factors = world_factors(world)
+    confident = {k: np.asarray(generated_probs[k]).max(-1) >= threshold for k in factors}
+    generated = class_frequencies({k: np.asarray(generated_probs[k]).argmax(-1) for k in factors},
+                                  world)
+    data = class_frequencies(data_labels, world)
     return FactorQuality(
         num_samples=int(len(next(iter(generated_probs.values())))), threshold=threshold,
         confident_share=float(np.all(np.stack(list(confident.values())), axis=0).mean()),
         confident_share_per_factor={k: float(v.mean()) for k, v in confident.items()},
         generated_frequencies=generated, data_frequencies=data,
-        total_variation={k: total_variation(generated[k], data[k]) for k in FACTORS})
+        total_variation={k: total_variation(generated[k], data[k]) for k in factors}, world=world)

@@ -1,11 +1,21 @@
 """The ``shapes`` world: 32x32 RGB images drawn procedurally, with factors at three levels.
 
 Every example is a pure function of ``(seed, index)``, so the dataset needs no
-download and any example can be regenerated. The factors, by semantic level:
+download and any example can be regenerated. There are two versions of the world:
 
-* coarse: object ``shape``, ``scale`` and ``position`` (geometry);
-* medium: background ``layout`` (plain, stripes, checker, gradient ...);
-* fine: object ``hue`` and background ``tint`` (colour).
+* **world 1** (the bundled generator and factor classifier were made on it): every factor is
+  discrete and nothing varies inside a class, so the world is a finite set of 11,520 images.
+  coarse: object ``shape``, ``scale`` and ``position``; medium: background ``layout`` (8 px
+  stripes and checks, a gradient); fine: object ``hue`` and background ``tint``.
+* **world 2**: the same labels, drawn the same way, plus continuous variation inside every
+  class, drawn from ``(seed, index)`` too: the object's size within its band, its position within
+  its region, a rotation, jitter of hue, saturation and brightness, of the tint, and of the
+  background pattern's period, phase and contrast. A generator is a continuous map and cannot
+  put its mass on a finite set of images; real data varies continuously within each class, and
+  now so does this world. Its medium factor is a background ``texture`` of 3.5-4.5 px period,
+  the scale that the medium level's inputs lay out at 32 px (the 8 and 16 px layers), where
+  world 1's 8 px layout was drawn by the coarse layers. Classes stay apart by a margin (see
+  ``variation``), so the labels stay exact.
 
 Colours are chosen so that the levels do not leak into each other: objects are
 saturated hues at full brightness, backgrounds low-saturation tints whose layout
@@ -22,19 +32,43 @@ import numpy as np
 RESOLUTION = 32
 SUPERSAMPLE = 4  # anti-aliasing: draw at 4x, then average
 
-FACTORS: dict[str, tuple[str, ...]] = {
+WORLDS = (1, 2)
+DEFAULT_WORLD = 1   # the bundled generator and factor classifier were made on world 1
+
+_COMMON = {
     "shape": ("circle", "square", "triangle", "cross"),
     "scale": ("small", "medium", "large"),
     "position": ("top-left", "top-right", "bottom-left", "bottom-right", "centre"),
-    "layout": ("plain", "h-stripes", "v-stripes", "checker", "gradient", "diagonal"),
+}
+_COLOUR = {
     "hue": ("red", "orange", "yellow", "green", "cyan", "blue", "purple", "magenta"),
     "tint": ("grey", "warm", "cool", "olive"),
 }
-LEVELS: dict[str, tuple[str, ...]] = {
-    "coarse": ("shape", "scale", "position"),
-    "medium": ("layout",),
-    "fine": ("hue", "tint"),
+FACTORS_BY_WORLD: dict[int, dict[str, tuple[str, ...]]] = {
+    1: {**_COMMON, "layout": ("plain", "h-stripes", "v-stripes", "checker", "gradient", "diagonal"),
+        **_COLOUR},
+    2: {**_COMMON, "texture": ("plain", "h-stripes", "v-stripes", "checker", "diagonal", "dots"),
+        **_COLOUR},
 }
+LEVELS_BY_WORLD: dict[int, dict[str, tuple[str, ...]]] = {
+    world: {"coarse": ("shape", "scale", "position"),
+            "medium": tuple(f for f in factors if f in ("layout", "texture")),
+            "fine": ("hue", "tint")}
+    for world, factors in FACTORS_BY_WORLD.items()}
+FACTORS = FACTORS_BY_WORLD[DEFAULT_WORLD]
+LEVELS = LEVELS_BY_WORLD[DEFAULT_WORLD]
+
+
+def check_world(world: int) -> int:
+    if world not in WORLDS:
+        raise ValueError(f"unknown shapes world {world!r} (one of {', '.join(map(str, WORLDS))})")
+    return world
+
+
+def world_factors(world: int = DEFAULT_WORLD) -> dict[str, tuple[str, ...]]:
+    """The factors of a world version and their classes."""
+    return FACTORS_BY_WORLD[check_world(world)]
+
 
 _SCALE_PX = {"small": 10.0, "medium": 14.0, "large": 19.0}  # object size in output pixels
 _POSITION = {"top-left": (0.32, 0.32), "top-right": (0.32, 0.68), "bottom-left": (0.68, 0.32),
@@ -46,20 +80,78 @@ _TINT = {"grey": (0.5, 0.5, 0.5), "warm": (0.62, 0.5, 0.42), "cool": (0.42, 0.5,
 
 
 @dataclasses.dataclass(frozen=True)
+class Variation:
+    """Continuous variation inside an example's classes; the defaults are world 1's (none).
+
+    The ranges ``variation`` draws from keep every class apart: sizes stay inside disjoint
+    bands (small 9.2-10.8, medium 12.9-15.1, large 17.5-20.5 px), a position moves at most 2 px
+    per axis (region centres are at least 5.8 px apart per axis), hues move at most 0.02 (classes
+    are at least 0.08 apart), tints at most 0.03 per channel (at least 0.12 apart), and a
+    texture's contrast never falls below 0.5 (plain has none).
+
+    Attributes:
+      size: factor on the scale class's object size.
+      offset: (row, col) shift of the object's centre, in output pixels.
+      rotation: of the object about its centre, in degrees.
+      hue: added to the hue class's hue; saturation, value: the object's HSV S and V.
+      tint: added to each channel of the tint class's colour.
+      period: of the background texture, in output pixels; phase: (row, col) shift of the
+        pattern, as a fraction of the period; contrast: brightness swing of the pattern.
+    """
+
+    size: float = 1.0
+    offset: tuple[float, float] = (0.0, 0.0)
+    rotation: float = 0.0
+    hue: float = 0.0
+    saturation: float = 0.9
+    value: float = 1.0
+    tint: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    period: float = 4.0
+    phase: tuple[float, float] = (0.0, 0.0)
+    contrast: float = 0.6
+
+
+NO_VARIATION = Variation()
+
+
+def variation(rng: np.random.Generator, shape: str) -> Variation:
+    """World 2's draw of an example's variation (``rng`` seeded by ``(seed, index, 7)``)."""
+    u = rng.uniform
+    return Variation(
+        size=float(u(0.92, 1.08)), offset=(float(u(-2, 2)), float(u(-2, 2))),
+        rotation=0.0 if shape == "circle" else float(u(-15, 15)),
+        hue=float(u(-0.02, 0.02)), saturation=float(u(0.8, 1.0)), value=float(u(0.9, 1.0)),
+        tint=tuple(float(x) for x in u(-0.03, 0.03, 3)),
+        period=float(u(3.5, 4.5)), phase=(float(u(0, 1)), float(u(0, 1))),
+        contrast=float(u(0.5, 0.7)))
+
+
+@dataclasses.dataclass(frozen=True)
 class ShapesExample:
     image: np.ndarray             # [32, 32, 3] uint8
-    labels: dict[str, int]        # factor name -> class index into FACTORS[name]
+    labels: dict[str, int]        # factor name -> class index into the world's factors
 
 
-def sample_labels(rng: np.random.Generator) -> dict[str, int]:
-    return {name: int(rng.integers(len(classes))) for name, classes in FACTORS.items()}
+def sample_labels(rng: np.random.Generator, world: int = DEFAULT_WORLD) -> dict[str, int]:
+    """Every factor's class; both worlds draw the same indices from the same ``rng``."""
+    return {name: int(rng.integers(len(classes))) for name, classes in world_factors(world).items()}
 
 
-def _object_mask(shape: str, size: float, centre: tuple[float, float], n: int) -> np.ndarray:
-    """Coverage of the object on an n x n grid (n = 32 * SUPERSAMPLE)."""
+def _grid(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(row, col) of the centres of an n x n grid's cells, as a fraction of the image."""
     ys, xs = (np.mgrid[0:n, 0:n] + 0.5) / n
+    return ys, xs
+
+
+def _object_mask(shape: str, size: float, centre: tuple[float, float], n: int,
+                 rotation: float = 0.0) -> np.ndarray:
+    """Coverage of the object on an n x n grid (n = 32 * SUPERSAMPLE)."""
+    ys, xs = _grid(n)
     half = size / RESOLUTION / 2
     dy, dx = (ys - centre[0]) / half, (xs - centre[1]) / half  # [-1, 1] inside the bounding box
+    if rotation:
+        c, s = np.cos(np.deg2rad(rotation)), np.sin(np.deg2rad(rotation))
+        dy, dx = c * dy - s * dx, s * dy + c * dx
     if shape == "circle":
         return dy ** 2 + dx ** 2 <= 1.0
     if shape == "square":
@@ -72,8 +164,8 @@ def _object_mask(shape: str, size: float, centre: tuple[float, float], n: int) -
 
 
 def _background_brightness(layout: str, n: int) -> np.ndarray:
-    """Brightness multiplier in [0.55, 1.25] on an n x n grid for each layout."""
-    ys, xs = (np.mgrid[0:n, 0:n] + 0.5) / n
+    """World 1: brightness multiplier in [0.55, 1.25] on an n x n grid for each layout."""
+    ys, xs = _grid(n)
     period = 8 / RESOLUTION  # 8-pixel stripes and checks
     if layout == "plain":
         pattern = np.full((n, n), 0.5)
@@ -92,25 +184,55 @@ def _background_brightness(layout: str, n: int) -> np.ndarray:
     return 0.55 + 0.7 * pattern
 
 
-def render(labels: dict[str, int]) -> np.ndarray:
-    """The image [32, 32, 3] uint8 for a dict of factor indices."""
-    name = {k: FACTORS[k][v] for k, v in labels.items()}
+def _texture_brightness(texture: str, n: int, var: Variation) -> np.ndarray:
+    """World 2: brightness multiplier on an n x n grid, 0.9 +- contrast / 2, for each texture."""
+    ys, xs = _grid(n)
+    u = ys * RESOLUTION / var.period + var.phase[0]   # position in periods
+    v = xs * RESOLUTION / var.period + var.phase[1]
+    if texture == "plain":
+        pattern = np.full((n, n), 0.5)
+    elif texture == "h-stripes":
+        pattern = np.floor(2 * u) % 2
+    elif texture == "v-stripes":
+        pattern = np.floor(2 * v) % 2
+    elif texture == "checker":
+        pattern = (np.floor(2 * u) + np.floor(2 * v)) % 2
+    elif texture == "diagonal":   # the period measured across the stripes
+        pattern = np.floor(2 * (u + v) / np.sqrt(2)) % 2
+    elif texture == "dots":       # discs of 0.6 periods on a square lattice
+        pattern = ((u % 1 - 0.5) ** 2 + (v % 1 - 0.5) ** 2 <= 0.3 ** 2).astype(float)
+    else:
+        raise ValueError(f"unknown texture {texture!r}")
+    return 0.9 + var.contrast * (pattern - 0.5)
+
+
+def render(labels: dict[str, int], world: int = DEFAULT_WORLD,
+           var: Variation = NO_VARIATION) -> np.ndarray:
+    """The image [32, 32, 3] uint8 for a dict of factor indices and the variation inside them."""
+    name = {k: world_factors(world)[k][v] for k, v in labels.items()}
     n = RESOLUTION * SUPERSAMPLE
-    tint = np.asarray(_TINT[name["tint"]])
-    canvas = _background_brightness(name["layout"], n)[..., None] * tint
-    colour = np.asarray(colorsys.hsv_to_rgb(_HUE[name["hue"]], 0.9, 1.0))
-    mask = _object_mask(name["shape"], _SCALE_PX[name["scale"]], _POSITION[name["position"]], n)
+    tint = np.asarray(_TINT[name["tint"]]) + np.asarray(var.tint)
+    brightness = (_background_brightness(name["layout"], n) if world == 1
+                  else _texture_brightness(name["texture"], n, var))
+    canvas = brightness[..., None] * tint
+    colour = np.asarray(colorsys.hsv_to_rgb((_HUE[name["hue"]] + var.hue) % 1.0,
+                                            var.saturation, var.value))
+    row, col = _POSITION[name["position"]]
+    centre = (row + var.offset[0] / RESOLUTION, col + var.offset[1] / RESOLUTION)
+    mask = _object_mask(name["shape"], _SCALE_PX[name["scale"]] * var.size, centre, n, var.rotation)
     canvas = np.where(mask[..., None], colour, canvas)
     image = canvas.reshape(RESOLUTION, SUPERSAMPLE, RESOLUTION, SUPERSAMPLE, 3).mean(axis=(1, 3))
     return np.clip(np.round(image * 255), 0, 255).astype(np.uint8)
 
 
-def example(seed: int, index: int) -> ShapesExample:
+def example(seed: int, index: int, world: int = DEFAULT_WORLD) -> ShapesExample:
     """Example ``index`` of the dataset drawn with ``seed``: deterministic, order-independent."""
     if index < 0 or seed < 0:
         raise ValueError("seed and index must be non-negative")
-    labels = sample_labels(np.random.default_rng([seed, index]))
-    return ShapesExample(render(labels), labels)
+    labels = sample_labels(np.random.default_rng([seed, index]), world)
+    var = NO_VARIATION if world == 1 else variation(
+        np.random.default_rng([seed, index, 7]), FACTORS_BY_WORLD[world]["shape"][labels["shape"]])
+    return ShapesExample(render(labels, world, var), labels)
 
 
 # Splits of the named dataset configs: example indices [start, stop) drawn with seed 0.
@@ -129,15 +251,17 @@ def split_range(split: str = "train", config: str = "default") -> tuple[int, int
     return SPLITS[config][split]
 
 
-def _render_range(seed: int, start: int, stop: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    examples = [example(seed, i) for i in range(start, stop)]
+def _render_range(seed: int, start: int, stop: int, world: int = DEFAULT_WORLD
+                  ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    examples = [example(seed, i, world) for i in range(start, stop)]
     images = np.stack([ex.image for ex in examples]) if examples else \
         np.zeros((0, RESOLUTION, RESOLUTION, 3), np.uint8)
-    return images, {k: np.asarray([ex.labels[k] for ex in examples], np.int64) for k in FACTORS}
+    return images, {k: np.asarray([ex.labels[k] for ex in examples], np.int64)
+                    for k in world_factors(world)}
 
 
 def render_examples(start: int, stop: int, seed: int = 0, workers: int | None = None,
-                    progress: bool | None = None, chunk: int = 1000
+                    progress: bool | None = None, chunk: int = 1000, world: int = DEFAULT_WORLD
                     ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Examples ``start .. stop-1``: images [N, 32, 32, 3] uint8 and labels {factor: [N]}.
 
@@ -149,11 +273,12 @@ def render_examples(start: int, stop: int, seed: int = 0, workers: int | None = 
 
     from tqdm import tqdm
 
+    check_world(world)
     chunks = [(a, min(a + chunk, stop)) for a in range(start, stop, chunk)]
     workers = workers or len(os.sched_getaffinity(0))
     bar = dict(desc="render shapes", unit="chunk", disable=(not progress) if progress is not None else None)
     if workers <= 1 or len(chunks) <= 2:
-        parts = [_render_range(seed, a, b) for a, b in tqdm(chunks, **bar)]
+        parts = [_render_range(seed, a, b, world) for a, b in tqdm(chunks, **bar)]
     else:
         import concurrent.futures
         import multiprocessing
@@ -161,19 +286,23 @@ def render_examples(start: int, stop: int, seed: int = 0, workers: int | None = 
         # spawn, not fork: forking a process that runs XLA's threads can deadlock
         with concurrent.futures.ProcessPoolExecutor(
                 workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = [pool.submit(_render_range, seed, a, b) for a, b in chunks]
+            futures = [pool.submit(_render_range, seed, a, b, world) for a, b in chunks]
             parts = [f.result() for f in tqdm(futures, **bar)]
     if not parts:
-        return _render_range(seed, start, start)
+        return _render_range(seed, start, start, world)
     return (np.concatenate([p[0] for p in parts]),
-            {k: np.concatenate([p[1][k] for p in parts]) for k in FACTORS})
+            {k: np.concatenate([p[1][k] for p in parts]) for k in world_factors(world)})
 
 
 def load_shapes(split: str = "train", config: str = "default", data_dir=None,
-                progress: bool | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """All images and labels of a split: through tensorflow-datasets where it is installed (built
-    once into its data directory), else rendered here. Both give the same arrays."""
+                progress: bool | None = None, world: int = DEFAULT_WORLD
+                ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """All images and labels of a split: world 1 through tensorflow-datasets where it is
+    installed (built once into its data directory), else rendered here (both give the same
+    arrays); world 2 is rendered here."""
     start, stop = split_range(split, config)
+    if check_world(world) != 1:
+        return render_examples(start, stop, progress=progress, world=world)
     try:
         from mlss_jax.demo.shapes_tfds import load_tfds_shapes
     except ImportError:  # no TensorFlow (e.g. a GPU machine): render in-process

@@ -45,6 +45,15 @@ class FactorPredictor:
     config: ClassifierConfig
     params: dict
 
+    @property
+    def world(self) -> int:
+        """The shapes world version the classifier was trained on."""
+        return self.config.world
+
+    @property
+    def factors(self) -> dict[str, tuple[str, ...]]:
+        return self.config.factors
+
     def probabilities(self, images: np.ndarray) -> dict[str, np.ndarray]:
         """{factor: class probabilities [N, classes]}."""
         from mlss_jax.demo.factor_classifier import predict

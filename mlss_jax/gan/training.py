@@ -315,7 +315,7 @@ def train_gan(config: GANTrainConfig, images: np.ndarray, run_dir: str | Path,
     from mlss_jax.networks.stylegan2 import StyleGAN2Generator
     from mlss_jax.networks.sampling import generate_images
     from mlss_jax.viz.grid import save_image_grid
-    from mlss_jax.runtime.run_state import SNAPSHOTS, open_run
+    from mlss_jax.runtime.run_state import SNAPSHOTS, open_run, releasing
     from mlss_jax.weights.tf_format import export_tf_pickle
 
     if images.ndim != 4 or images.dtype != np.uint8:
@@ -337,71 +337,72 @@ def train_gan(config: GANTrainConfig, images: np.ndarray, run_dir: str | Path,
     run_dir, checkpointer, start, state = open_run(
         run_dir, run_config, resume, ("steps", "snapshot_every", "log_every"),
         init_train_state(config, g_cfg, d_cfg), force, mesh)
-    if start == 0 and init_from is not None:
-        state = distributed.replicate(distributed.to_host(
-            init_from_pickle(state, init_from, g_cfg, d_cfg, fresh_discriminator)), mesh)
-    main = distributed.is_main()
-    samples_dir = run_dir / "samples"
-    step_fn = make_train_step(config, g_cfg, d_cfg, mesh)
-    # every process holds the whole (small) training set; each device gathers its shard
-    # of the batch from it inside the step
-    pool = distributed.replicate(images, mesh)
-    grid_z = np.random.default_rng(1234).standard_normal((64, g_cfg.z_dim)).astype(np.float32)
-    snapshots_dir = run_dir / SNAPSHOTS
-    if main:
-        samples_dir.mkdir(exist_ok=True)
-        if start == 0:
-            save_image_grid(images[:64], samples_dir / "reals.png", ncols=8)
-        if snapshot_pickles:
-            snapshots_dir.mkdir(exist_ok=True)
-
-    def networks_on_host(state: dict) -> dict:   # the networks only, not the Adam states
-        return distributed.to_host({k: state[k] for k in ("g", "g_ema", "d")})
-
-    def network_pickle(host: dict) -> bytes:
-        return export_tf_pickle(g_cfg, host["g_ema"], d_cfg, host["d"],
-                                training_generator_vars=host["g"])
-
-    def write_snapshot(state: dict, step: int) -> None:  # process 0, on its own devices
-        host = networks_on_host(state)
-        ema = StyleGAN2Generator(g_cfg, host["g_ema"])
-        save_image_grid(generate_images(ema, grid_z, batch_size=64, progress=False),
-                        samples_dir / f"fakes-{step:06d}.png", ncols=8)
-        if snapshot_pickles:
-            write_atomic(snapshots_dir / f"network-{step:06d}.pkl", network_pickle(host))
-
-    pickle_path = run_dir / "network.pkl"
-
-    def write_pickle(state: dict) -> None:
+    # the lock is released when training ends; a new run that fails before its first
+    # checkpoint leaves nothing behind
+    with releasing(checkpointer):
+        if start == 0 and init_from is not None:
+            state = distributed.replicate(distributed.to_host(
+                init_from_pickle(state, init_from, g_cfg, d_cfg, fresh_discriminator)), mesh)
+        main = distributed.is_main()
+        samples_dir = run_dir / "samples"
+        step_fn = make_train_step(config, g_cfg, d_cfg, mesh)
+        # every process holds the whole (small) training set; each device gathers its shard
+        # of the batch from it inside the step
+        pool = distributed.replicate(images, mesh)
+        grid_z = np.random.default_rng(1234).standard_normal((64, g_cfg.z_dim)).astype(np.float32)
+        snapshots_dir = run_dir / SNAPSHOTS
         if main:
-            write_atomic(pickle_path, network_pickle(networks_on_host(state)))
-        distributed.barrier("network.pkl written")
+            samples_dir.mkdir(exist_ok=True)
+            if start == 0:
+                save_image_grid(images[:64], samples_dir / "reals.png", ncols=8)
+            if snapshot_pickles:
+                snapshots_dir.mkdir(exist_ok=True)
 
-    latest_r1 = {}
+        def networks_on_host(state: dict) -> dict:   # the networks only, not the Adam states
+            return distributed.to_host({k: state[k] for k in ("g", "g_ema", "d")})
 
-    def train_step(st, step):
-        """One step; its metrics' ``r1`` is the latest R1 step's penalty (none before the
-        first since the start or resume), not the 0 of a step without R1."""
-        with_r1 = step % config.r1_interval == 0
-        st, metrics = step_fn(st, pool, np.int32(step), with_r1=with_r1)
-        if with_r1:
-            latest_r1["r1"] = metrics["r1"]
-        metrics = {k: v for k, v in metrics.items() if k != "r1"}
-        return st, {**metrics, **latest_r1}
+        def network_pickle(host: dict) -> bytes:
+            return export_tf_pickle(g_cfg, host["g_ema"], d_cfg, host["d"],
+                                    training_generator_vars=host["g"])
 
-    t0 = time.perf_counter()
-    try:
-        state = run_training_loop(
-            state=state, start=start, steps=config.steps, step_fn=train_step,
-            checkpointer=checkpointer, run_dir=run_dir, log_every=config.log_every,
-            snapshot_every=config.snapshot_every, on_snapshot=write_snapshot,
-            postfix=("g_loss", "d_loss"), desc="train stylegan2", progress=progress,
-            items_per_step=config.batch_size, deadline=deadline, work="GAN training")
-    except TrainingPaused as paused:
-        write_pickle(paused.state)
-        raise TrainingPaused(paused.step, paused.steps, run_dir, outputs=(pickle_path,)) from None
-    finally:  # also when stopped by a signal or a NaN: release the run's lock
-        checkpointer.close()
+        def write_snapshot(state: dict, step: int) -> None:  # process 0, on its own devices
+            host = networks_on_host(state)
+            ema = StyleGAN2Generator(g_cfg, host["g_ema"])
+            save_image_grid(generate_images(ema, grid_z, batch_size=64, progress=False),
+                            samples_dir / f"fakes-{step:06d}.png", ncols=8)
+            if snapshot_pickles:
+                write_atomic(snapshots_dir / f"network-{step:06d}.pkl", network_pickle(host))
+
+        pickle_path = run_dir / "network.pkl"
+
+        def write_pickle(state: dict) -> None:
+            if main:
+                write_atomic(pickle_path, network_pickle(networks_on_host(state)))
+            distributed.barrier("network.pkl written")
+
+        latest_r1 = {}
+
+        def train_step(st, step):
+            """One step; its metrics' ``r1`` is the latest R1 step's penalty (none before the
+            first since the start or resume), not the 0 of a step without R1."""
+            with_r1 = step % config.r1_interval == 0
+            st, metrics = step_fn(st, pool, np.int32(step), with_r1=with_r1)
+            if with_r1:
+                latest_r1["r1"] = metrics["r1"]
+            metrics = {k: v for k, v in metrics.items() if k != "r1"}
+            return st, {**metrics, **latest_r1}
+
+        t0 = time.perf_counter()
+        try:
+            state = run_training_loop(
+                state=state, start=start, steps=config.steps, step_fn=train_step,
+                checkpointer=checkpointer, run_dir=run_dir, log_every=config.log_every,
+                snapshot_every=config.snapshot_every, on_snapshot=write_snapshot,
+                postfix=("g_loss", "d_loss"), desc="train stylegan2", progress=progress,
+                items_per_step=config.batch_size, deadline=deadline, work="GAN training")
+        except TrainingPaused as paused:
+            write_pickle(paused.state)
+            raise TrainingPaused(paused.step, paused.steps, run_dir, outputs=(pickle_path,)) from None
     seconds = time.perf_counter() - t0
     final_step = max(start, config.steps)
     write_pickle(state)

@@ -188,7 +188,7 @@ def train_level(config: MLSSConfig, generator_path: str | Path, run_dir: str | P
 
     from mlss_jax.networks.stylegan2 import load_generator
     from mlss_jax.runtime.loop import run_training_loop
-    from mlss_jax.runtime.run_state import open_run
+    from mlss_jax.runtime.run_state import open_run, releasing
 
     generator = generator if generator is not None else load_generator(generator_path)
     g_cfg, g_vars = generator.config, generator.variables
@@ -210,7 +210,9 @@ def train_level(config: MLSSConfig, generator_path: str | Path, run_dir: str | P
                           distributed.to_host(state["gen"]))
 
     t0 = time.perf_counter()
-    try:
+    # the lock is released when training ends; a new run that fails before its first
+    # checkpoint leaves nothing behind
+    with releasing(checkpointer):
         state = run_training_loop(
             state=state, start=start, steps=config.steps,
             step_fn=lambda st, step: step_fn(st, g_vars_on_mesh, np.int32(step)),
@@ -219,8 +221,6 @@ def train_level(config: MLSSConfig, generator_path: str | Path, run_dir: str | P
             postfix=("wasserstein", "classification", "accuracy"), desc=f"train {config.level}",
             progress=progress, items_per_step=config.batch_size, deadline=deadline,
             work="level training")
-    finally:  # also when stopped by a signal or a NaN: release the run's lock
-        checkpointer.close()
     seconds = time.perf_counter() - t0
     final = max(start, config.steps)
     done = final - start

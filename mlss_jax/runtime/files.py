@@ -21,3 +21,55 @@ def write_atomic(path: str | Path, data: str | bytes) -> Path:
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+# Directories the project writes carry this marker, and only those may be replaced or emptied
+# by --force: a mistaken --out never deletes a folder of the user's.
+MARKER = ".mlss-jax"
+
+
+class NotOurs(FileExistsError):
+    """A path that --force (or a fresh run) would replace, but that the project did not write."""
+
+
+def mark_dir(directory: str | Path, kind: str) -> Path:
+    """Mark ``directory`` as one the project wrote, holding a ``kind`` (checkpoint, run ...)."""
+    return write_atomic(Path(directory) / MARKER, f'{{"written_by": "mlss-jax", "kind": "{kind}"}}\n')
+
+
+def dir_kind(directory: str | Path) -> str | None:
+    """The kind of project directory ``directory`` is, from its marker; None if it has none."""
+    import json
+
+    path = Path(directory) / MARKER
+    try:
+        marker = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    return marker.get("kind") if isinstance(marker, dict) else None
+
+
+def check_replaceable(path: str | Path, kind: str, what: str,
+                      legacy: frozenset[str] = frozenset()) -> None:
+    """Refuse, before any work, to replace ``path`` unless the project wrote it as a ``kind``.
+
+    ``what`` names the kind for the message ("a checkpoint directory"). ``legacy``: the names a
+    directory of this kind written before markers existed may hold; one with ``config.json`` and
+    nothing else is taken as the project's too. Nothing at ``path`` is fine.
+    """
+    path = Path(path)
+    if not path.exists() and not path.is_symlink():
+        return
+    if path.is_symlink() or not path.is_dir():
+        kind_found = "a link" if path.is_symlink() else "a file"
+        raise NotOurs(f"{path} is {kind_found}, not {what}; --force replaces only {what} that "
+                      "mlss-jax wrote (move it or choose another --out)")
+    found = dir_kind(path)
+    if found == kind:
+        return
+    if found is None and legacy and (path / "config.json").is_file() and all(
+            entry.name in legacy for entry in path.iterdir()):
+        return
+    held = f"holds a {found}" if found else "was not written by mlss-jax"
+    raise NotOurs(f"{path} {held}, not {what}; --force replaces only {what} that mlss-jax "
+                  "wrote (remove it yourself or choose another --out)")

@@ -119,7 +119,7 @@ def finite_metrics(metrics: dict, step: int, run_dir: Path, last_saved: int | No
         kept = (f"the last good checkpoint (step {last_saved}) is kept in "
                 f"{run_dir / 'checkpoints'}; lower the learning rate and --resume"
                 if last_saved is not None else
-                "no checkpoint was saved; start again with other settings and --force")
+                "nothing was saved; start again with other settings")
         raise TrainingDiverged(f"{bad[0]} is {values[bad[0]]} at step {step}; stopped, {kept}")
     return values
 
@@ -154,8 +154,8 @@ def run_training_loop(*, state: Any, start: int, steps: int,
                               snapshot_every, on_snapshot, postfix, desc, progress,
                               items_per_step, deadline)
     except OutOfMemory as err:
-        if checkpointer.latest_step() is None:   # the run's config.json holds the old size
-            err.advice = " and start again with --force (nothing was saved)"
+        if checkpointer.latest_step() is None:   # and the trainer removes what it wrote
+            err.advice = " (nothing was saved)"
         raise
 
 

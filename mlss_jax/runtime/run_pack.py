@@ -22,8 +22,9 @@ import shutil
 import tarfile
 from pathlib import Path, PurePosixPath
 
-from mlss_jax.runtime.run_state import (CHECKPOINTS, LOCK, RUN_CONFIG, SNAPSHOTS, check_run_dir,
-                                        lock_run_dir)
+from mlss_jax.runtime.files import mark_dir
+from mlss_jax.runtime.run_state import (CHECKPOINTS, LOCK, RUN_CONFIG, RUN_KIND, SNAPSHOTS,
+                                        check_run_dir, lock_run_dir)
 
 MANIFEST = "pack.json"
 ARCHIVE = "run.tar.gz"
@@ -256,6 +257,7 @@ def _restore(manifest: dict, pack: Path, run_dir: Path) -> tuple[Path, int]:
             raise RunPackError(f"the pack in {pack} holds no {RUN_CONFIG}")
         for output in manifest["outputs"]:
             shutil.copyfile(pack / output["name"], staging / output["name"])
+        mark_dir(staging, RUN_KIND)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

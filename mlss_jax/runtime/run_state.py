@@ -6,12 +6,15 @@ a temporary directory and renames it when complete, so a run killed while saving
 leaves the previous checkpoint intact). Resuming restores the newest readable
 step into the structure of a freshly initialised state; a step that cannot be read is
 moved aside to ``corrupt-checkpoints/`` and the next older one is used, with a warning.
-While a process trains in a run directory it holds a lock on it (``.lock``), so a second
-process cannot train there at the same time.
+While a process trains in a run directory it holds a lock on it (``.lock``, removed when the
+lock is released), so a second process cannot train there at the same time. A run directory is
+marked as the project's (``.mlss-jax``), and ``--force`` empties only a marked one; a new run
+that fails before its first checkpoint removes what it wrote.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -24,7 +27,7 @@ import jax
 
 from mlss_jax.config import quote_error
 from mlss_jax.runtime import distributed
-from mlss_jax.runtime.files import write_atomic
+from mlss_jax.runtime.files import check_replaceable, mark_dir, write_atomic
 from mlss_jax.weights.checkpoint import CheckpointError
 
 RUN_CONFIG = "config.json"
@@ -33,37 +36,86 @@ CORRUPT = "corrupt-checkpoints"
 LOCK = ".lock"
 # the GAN trainer's --snapshot-pickles outputs (not needed to resume)
 SNAPSHOTS = "snapshots"
+RUN_KIND = "run"
+# what the project's trainers write into a run directory: one written before marker files
+# existed, holding these names only, may be replaced by --force too
+_RUN_ENTRIES = frozenset({RUN_CONFIG, CHECKPOINTS, CORRUPT, LOCK, SNAPSHOTS, "log.jsonl",
+                          "samples", "previews", "network.pkl", "metrics.json", "manifest.json"})
 
 
 class RunDirInUse(RuntimeError):
     """Another live process holds the run directory."""
 
 
-def lock_run_dir(run_dir: Path) -> TextIO:
-    """Hold ``run_dir``'s lock until the returned file is closed (or the process ends)."""
-    handle = open(run_dir / LOCK, "a+")
+class RunLock:
+    """A held lock on a run directory; ``close()`` releases it and removes the lock file."""
+
+    def __init__(self, path: Path, handle: TextIO) -> None:
+        self.path, self._handle = path, handle
+
+    def close(self) -> None:
+        if self._handle is None:
+            return
+        try:   # unlinked while held, so no other process holds the same file meanwhile
+            if _same_file(self.path, self._handle):
+                self.path.unlink()
+        except OSError:
+            pass
+        self._handle.close()
+        self._handle = None
+
+    def __enter__(self) -> "RunLock":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _same_file(path: Path, handle: TextIO) -> bool:
     try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.seek(0)
-        owner = handle.read().strip() or "unknown"
-        handle.close()
-        raise RunDirInUse(f"{run_dir} is in use by another process (pid {owner}); wait for it "
-                          "to finish or stop it") from None
+        return os.stat(path).st_ino == os.fstat(handle.fileno()).st_ino
+    except FileNotFoundError:
+        return False
+
+
+def lock_run_dir(run_dir: Path) -> RunLock:
+    """Hold ``run_dir``'s lock until the returned lock is closed (or the process ends)."""
+    path = run_dir / LOCK
+    for _ in range(3):
+        handle = open(path, "a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            owner = handle.read().strip() or "unknown"
+            handle.close()
+            raise RunDirInUse(f"{run_dir} is in use by another process (pid {owner}); wait for "
+                              "it to finish or stop it") from None
+        if _same_file(path, handle):
+            break
+        handle.close()   # its holder removed it as we opened it: lock the new file instead
+    else:
+        raise RunDirInUse(f"{run_dir}: its lock file keeps changing; is another process "
+                          "starting there?")
     handle.seek(0)
     handle.truncate()
     handle.write(f"{os.getpid()}\n")
     handle.flush()
-    return handle
+    return RunLock(path, handle)
 
 
 class RunCheckpointer:
     """Save and restore ``(step, state)`` of a training run; keeps the newest ``keep``."""
 
-    def __init__(self, run_dir: str | Path, keep: int = 2, lock: TextIO | None = None) -> None:
+    def __init__(self, run_dir: str | Path, keep: int = 2, lock: RunLock | None = None,
+                 kept: frozenset[str] | None = None, created: bool = False) -> None:
+        """``kept``: for a new run, the entries ``run_dir`` held before it started (and
+        ``discard()`` keeps); None for a resumed run, which ``discard()`` leaves alone.
+        ``created``: the new run created ``run_dir``, so ``discard()`` removes it."""
         self.run_dir = Path(run_dir).absolute()
         self._keep = keep
         self._lock = lock   # the run directory's lock, released by close()
+        self._kept, self._created = kept, created
         self._manager = self._open_manager()
 
     def _open_manager(self):
@@ -135,6 +187,32 @@ class RunCheckpointer:
             self._lock.close()
             self._lock = None
 
+    def discard(self) -> None:
+        """Close; a new run that saved no checkpoint leaves nothing behind: what it wrote is
+        removed, and its directory too if the run created it. Call it when training failed."""
+        new_and_empty = self._kept is not None and self.latest_step() is None
+        if new_and_empty and distributed.is_main():
+            for entry in self.run_dir.iterdir():
+                if entry.name not in self._kept and entry.name != LOCK:
+                    shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() \
+                        else entry.unlink()
+        self.close()
+        if new_and_empty and distributed.is_main() and self._created:
+            with contextlib.suppress(OSError):
+                self.run_dir.rmdir()
+
+
+@contextlib.contextmanager
+def releasing(checkpointer: RunCheckpointer):
+    """Hold a run open for the block: closed when it ends, discarded (see
+    :meth:`RunCheckpointer.discard`) when it raises."""
+    try:
+        yield checkpointer
+    except BaseException:
+        checkpointer.discard()
+        raise
+    checkpointer.close()
+
 
 def check_run_dir(run_dir: str | Path, resume: bool, force: bool = False) -> Path:
     """Fail before any work on a run directory that cannot be used as asked."""
@@ -147,19 +225,24 @@ def check_run_dir(run_dir: str | Path, resume: bool, force: bool = False) -> Pat
     if holds_run and not resume and not force:
         raise FileExistsError(f"{run_dir} already holds a run (--resume continues it, --force "
                               "replaces it, or choose another --out)")
+    if force and run_dir.exists() and any(run_dir.iterdir()):
+        check_replaceable(run_dir, RUN_KIND, "a training run", _RUN_ENTRIES)
     return run_dir
 
 
 def prepare_run_dir(run_dir: str | Path, config: dict, resume: bool,
-                    mutable: tuple[str, ...] = (), force: bool = False) -> tuple[Path, TextIO]:
+                    mutable: tuple[str, ...] = (), force: bool = False
+                    ) -> tuple[Path, RunLock, frozenset[str] | None, bool]:
     """Lock a run directory and create its ``config.json``, or check it on ``resume``.
 
     A new run refuses a directory that already holds a run unless ``force``, which
     empties it first; a resumed run must have the same config except for the keys in
     ``mutable`` (dotted paths into nested dicts, such as ``"mlss.steps"``), whose new
-    values are written back. Returns the directory and its held lock.
+    values are written back. Returns the directory, its held lock, (for a new run) the entries
+    it held before, which a failed start leaves in place, and whether it was created here.
     """
     run_dir = check_run_dir(run_dir, resume, force)
+    created = not run_dir.exists()
     run_dir.mkdir(parents=True, exist_ok=True)
     lock = lock_run_dir(run_dir)
     try:
@@ -167,14 +250,20 @@ def prepare_run_dir(run_dir: str | Path, config: dict, resume: bool,
         if force:
             for entry in run_dir.iterdir():
                 if entry.name != LOCK:
-                    shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+                    shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() \
+                        else entry.unlink()
         elif resume:
             _check_resumed_config(path, config, mutable)
+        kept = None if resume else frozenset(
+            () if created else (e.name for e in run_dir.iterdir() if e.name != LOCK))
         write_atomic(path, json.dumps(config, indent=2) + "\n")
+        mark_dir(run_dir, RUN_KIND)
     except BaseException:
         lock.close()
+        if created:
+            shutil.rmtree(run_dir, ignore_errors=True)
         raise
-    return run_dir, lock
+    return run_dir, lock, kept, created
 
 
 def _check_resumed_config(path: Path, config: dict, mutable: tuple[str, ...]) -> None:
@@ -212,16 +301,16 @@ def open_run(run_dir: str | Path, config: dict, resume: bool, mutable: tuple[str
     closed. With several processes, process 0 prepares the directory and holds the lock;
     the others check it alike, and all read the same checkpoint.
     """
-    lock = None
+    lock, kept, created = None, None, False
     if distributed.multi_process():  # every process checks before process 0 changes anything
         run_dir = check_run_dir(run_dir, resume, force)
         if resume:
             _check_resumed_config(run_dir / RUN_CONFIG, config, mutable)
         distributed.barrier("run directory checked")
     if distributed.is_main():
-        run_dir, lock = prepare_run_dir(run_dir, config, resume, mutable, force)
+        run_dir, lock, kept, created = prepare_run_dir(run_dir, config, resume, mutable, force)
     distributed.barrier("run directory ready")
-    checkpointer = RunCheckpointer(run_dir, lock=lock)
+    checkpointer = RunCheckpointer(run_dir, lock=lock, kept=kept, created=created)
     sharding = (jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
                 if mesh is not None else None)
     if resume and checkpointer.latest_step() is not None:

@@ -24,10 +24,26 @@ import numpy as np
 
 from mlss_jax.config import quote_error
 from mlss_jax.networks.config import DiscriminatorConfig, GeneratorConfig
+from mlss_jax.runtime.files import check_replaceable, mark_dir
 
 CONFIG_FILE = "config.json"
 VARIABLES_DIR = "variables"
 FORMAT_VERSION = 1
+CHECKPOINT_KIND = "checkpoint"
+# what a checkpoint directory written before marker files held: --force may replace those too
+_LEGACY_ENTRIES = frozenset({CONFIG_FILE, VARIABLES_DIR, "preview.png"})
+
+
+def check_checkpoint_target(out_dir: str | Path, force: bool) -> None:
+    """Fail before any work where a checkpoint cannot be written: ``out_dir`` exists and
+    ``force`` is not given, or ``force`` is given but ``out_dir`` is not a checkpoint directory
+    this project wrote (a user's folder, a file, a training run)."""
+    out_dir = Path(out_dir)
+    if not force:
+        if out_dir.exists() or out_dir.is_symlink():
+            raise FileExistsError(f"{out_dir} already exists (use --force to replace it)")
+        return
+    check_replaceable(out_dir, CHECKPOINT_KIND, "a checkpoint directory", _LEGACY_ENTRIES)
 
 
 class CheckpointError(ValueError):
@@ -52,8 +68,7 @@ def save_networks(out_dir: str | Path, *, generator_config: GeneratorConfig, gen
     import orbax.checkpoint as ocp
 
     out_dir = Path(out_dir).absolute()
-    if out_dir.exists() and not force:
-        raise FileExistsError(f"{out_dir} already exists (use --force to replace it)")
+    check_checkpoint_target(out_dir, force)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp_dir = out_dir.parent / f".{out_dir.name}.tmp-{uuid.uuid4().hex[:8]}"
     tree = {"generator": generator_vars}
@@ -73,6 +88,7 @@ def save_networks(out_dir: str | Path, *, generator_config: GeneratorConfig, gen
         checkpointer.save(tmp_dir / VARIABLES_DIR, jax.tree_util.tree_map(np.asarray, tree))
         checkpointer.wait_until_finished()
         (tmp_dir / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
+        mark_dir(tmp_dir, CHECKPOINT_KIND)
         if write_extra is not None:
             write_extra(tmp_dir)
         _replace_dir(tmp_dir, out_dir)

@@ -13,7 +13,7 @@ from tqdm import tqdm
 from mlss_jax.networks.generator import generator_mapping, generator_synthesis
 from mlss_jax.networks.sampling import latents
 from mlss_jax.viz.grid import save_image_grid
-from mlss_jax.weights.checkpoint import count_params, save_networks
+from mlss_jax.weights.checkpoint import check_checkpoint_target, count_params, save_networks
 from mlss_jax.weights.nvidia import ConvertedNetworks, convert_network_pickle
 
 PREVIEW_FILE = "preview.png"
@@ -72,8 +72,7 @@ def convert_pickle_file(pkl: str | Path, out_dir: str | Path, *, force: bool = F
     if pkl.is_dir():
         raise IsADirectoryError(f"{pkl} is a directory, not a network pickle")
     out_dir = Path(out_dir)
-    if out_dir.exists() and not force:  # fail before the slow part
-        raise FileExistsError(f"{out_dir} already exists (use --force to replace it)")
+    check_checkpoint_target(out_dir, force)  # fail before the slow part
     preview_batches = -(-preview // PREVIEW_BATCH)
     with tqdm(total=3 + preview_batches, desc="convert", unit="step", leave=False,
               disable=None) as bar:
