@@ -9,7 +9,7 @@
     python explore.py truncate --seeds 0-7 --psi 0.5    # one row per truncation method
     python explore.py project --image photo.png         # or --seeds 0-19 (generated targets)
 
-Defaults: the demo generator (checkpoints/demo) and its levels (checkpoints/mlss).
+Defaults: the demo generator (runs/demo/generator) and its levels (runs/demo/levels).
 Every command writes PNG (GIF for interpolate) under --out and prints the paths.
 """
 

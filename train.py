@@ -1,6 +1,6 @@
 """Train the multi-level latent space structuring of a frozen StyleGAN2 generator, one level at a time.
 
-    python train.py --level fine                 # on the converted demo generator (checkpoints/demo)
+    python train.py --level fine                 # on the converted demo generator (runs/demo/generator)
     python train.py --level all                  # coarse, medium, fine in turn
     python train.py --level fine --resume        # continue a killed run
     python train.py --level all --resume --time-limit 8   # in calls of 10 minutes

@@ -1,6 +1,6 @@
 """Convert an NVIDIA StyleGAN2 network pickle (TensorFlow or PyTorch format) to a checkpoint.
 
-    python convert/from_pkl.py                 # the bundled demo generator -> checkpoints/demo
+    python convert/from_pkl.py                 # the bundled demo generator -> runs/demo/generator
     python convert/from_pkl.py --pkl stylegan2-car-config-f.pkl --out checkpoints/car
 
 The pickle is treated as untrusted: no code from it is executed.

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import run_script
+from conftest import REPO, run_script
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -87,6 +87,9 @@ OUTPUT_CASES = [
     ("evaluate.py", "--pr-curve --generator {g} --levels-dir {l} --out /proc/mlss-out", 1,
      "cannot be written"),
     ("explore.py", "interpolate --generator {g} --out /proc/mlss-out", 1, "cannot be written"),
+    ("tools/demo_quality.py", f"--world 2 --classifier {REPO}/assets/factor_classifier --out {{t}}/o",
+     2, "reads world 1, not --world 2"),
+    ("tools/train_stylegan2.py", "--out {t}/o --world 3", 2, "invalid choice"),
 ]
 ALL_CASES = CASES + OUTPUT_CASES
 

@@ -6,16 +6,17 @@ import numpy as np
 import pytest
 
 from conftest import REPO
-from mlss_jax.demo.shapes import FACTORS, example
+from mlss_jax.demo.shapes import FACTORS, example, world_factors
 from mlss_jax.demo.factor_classifier import (ClassifierConfig, accuracy, classify, load_classifier,
                                              save_classifier, to_model_input, train_classifier)
 
 SHIPPED = REPO / "assets" / "factor_classifier"
+SHIPPED_BY_WORLD = {1: SHIPPED, 2: REPO / "assets" / "factor_classifier-world2"}
 
 
-def rendered(seed: int, num: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    examples = [example(seed, i) for i in range(num)]
-    labels = {k: np.asarray([e.labels[k] for e in examples]) for k in FACTORS}
+def rendered(seed: int, num: int, world: int = 1) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    examples = [example(seed, i, world) for i in range(num)]
+    labels = {k: np.asarray([e.labels[k] for e in examples]) for k in world_factors(world)}
     return np.stack([e.image for e in examples]), labels
 
 
@@ -41,18 +42,22 @@ def test_missing_classifier_is_a_clear_error(tmp_path):
         load_classifier(tmp_path)
 
 
-def test_shipped_classifier_is_accurate_on_fresh_images():
+@pytest.mark.parametrize("world", [1, 2])
+def test_shipped_classifier_is_accurate_on_fresh_images(world):
     """>= 98% of never-seen images get every factor right (training used seed 0)."""
-    config, params = load_classifier(SHIPPED)
-    images, labels = rendered(seed=12345, num=1000)
+    config, params = load_classifier(SHIPPED_BY_WORLD[world])
+    assert config.world == world and list(config.factors) == list(world_factors(world))
+    images, labels = rendered(seed=12345, num=1000, world=world)
     result = accuracy(config, params, images, labels)
     assert result["all"] >= 0.98, result
 
 
-def test_shipped_weights_match_the_tool_defaults():
-    """`python tools/train_factor_classifier.py` with no flags reproduces the shipped settings."""
-    config, _ = load_classifier(SHIPPED)
-    assert config == ClassifierConfig()
+@pytest.mark.parametrize("world", [1, 2])
+def test_shipped_weights_match_the_tool_defaults(world):
+    """`python tools/train_factor_classifier.py --world N` with no other flag reproduces the
+    shipped settings."""
+    config, _ = load_classifier(SHIPPED_BY_WORLD[world])
+    assert config == ClassifierConfig(world=world)
 
 
 @pytest.mark.parametrize("args, message", [(["--steps", "0"], "must be positive"),

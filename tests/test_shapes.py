@@ -110,3 +110,87 @@ def test_rendered_splits_match_the_examples_in_parallel_and_without_tensorflow(m
     np.testing.assert_array_equal(images, serial[7:])
     with pytest.raises(ValueError, match="unknown shapes config"):
         split_range("train", "huge")
+
+
+# sha256 of world 1's images and labels of examples 0..299, seed 0: the bundled generator and
+# classifier were made on these, so world 2 must leave them bit for bit as they were
+WORLD1_IMAGES = "e3ec4ea3722a3c9e138f33def979e321ce2db8446f0877d1d59fb5c5d77eab4a"
+WORLD1_LABELS = "a7999cab0d20cce3974fa18c5af44d0f70250e4b9f0ad98b949d8f6c4a807d76"
+
+
+def test_world_1_is_unchanged():
+    import hashlib
+
+    from mlss_jax.demo.shapes import render_examples
+
+    images, labels = render_examples(0, 300, workers=1, progress=False, world=1)
+    assert hashlib.sha256(images.tobytes()).hexdigest() == WORLD1_IMAGES
+    stacked = np.stack([labels[k] for k in labels]).astype(np.int64)
+    assert hashlib.sha256(stacked.tobytes()).hexdigest() == WORLD1_LABELS
+
+
+def test_world_2_varies_inside_every_class_with_the_same_labels():
+    from mlss_jax.demo.shapes import LEVELS_BY_WORLD, world_factors
+
+    factors = world_factors(2)
+    assert list(factors) == ["shape", "scale", "position", "texture", "hue", "tint"]
+    assert LEVELS_BY_WORLD[2]["medium"] == ("texture",)
+    examples = [example(0, i, world=2) for i in range(300)]
+    # the same class indices as world 1's examples (the medium factor under its new name)
+    assert [list(e.labels.values()) for e in examples] == \
+        [list(example(0, i).labels.values()) for i in range(300)]
+    assert len({e.image.tobytes() for e in examples}) == 300      # no two alike
+    # one class combination, many images: world 1 draws one image for it, world 2 many
+    same = {k: 0 for k in factors}
+    from mlss_jax.demo.shapes import render, variation
+
+    rng = np.random.default_rng(5)
+    images = [render(same, 2, variation(rng, "circle")) for _ in range(20)]
+    assert len({im.tobytes() for im in images}) == 20
+    a, b = example(3, 17, world=2), example(3, 17, world=2)
+    np.testing.assert_array_equal(a.image, b.image)
+
+
+def test_world_2_variation_keeps_the_classes_apart():
+    """The drawn variation stays inside the documented ranges, which keep every pair of classes
+    apart: sizes in disjoint bands, hues and tints closer to their class than to any other."""
+    from mlss_jax.demo.shapes import _HUE, _SCALE_PX, _TINT, variation
+
+    rng = np.random.default_rng(0)
+    draws = [variation(rng, "square") for _ in range(2000)]
+    sizes = np.asarray([d.size for d in draws])
+    bands = sorted(_SCALE_PX.values())
+    for small, large in zip(bands, bands[1:]):
+        assert small * sizes.max() < large * sizes.min()
+    hue_gap = min(abs(a - b) for a in _HUE.values() for b in _HUE.values() if a != b)
+    assert 2 * max(abs(d.hue) for d in draws) < hue_gap
+    tint_gap = min(np.abs(np.subtract(a, b)).max() for a in _TINT.values() for b in _TINT.values()
+                   if a != b)
+    assert 2 * max(np.abs(d.tint).max() for d in draws) < tint_gap
+    assert min(d.contrast for d in draws) >= 0.5 and 3.5 <= min(d.period for d in draws)
+    assert max(d.period for d in draws) <= 4.5 and max(np.abs(d.offset).max() for d in draws) <= 2
+    assert variation(rng, "circle").rotation == 0.0     # a circle has no rotation to vary
+
+
+@pytest.mark.parametrize("factor", ["shape", "scale", "position", "texture", "hue", "tint"])
+def test_each_world_2_class_changes_the_image(factor):
+    from mlss_jax.demo.shapes import NO_VARIATION, world_factors
+
+    base = {name: 0 for name in world_factors(2)}
+    images = [render({**base, factor: k}, 2, NO_VARIATION)
+              for k in range(len(world_factors(2)[factor]))]
+    assert len({im.tobytes() for im in images}) == len(images)
+
+
+def test_world_2_renders_in_parallel_alike_and_loads_without_tfds():
+    from mlss_jax.demo.shapes import load_shapes, render_examples
+
+    serial, labels = render_examples(505, 640, workers=1, world=2)
+    parallel, parallel_labels = render_examples(505, 640, workers=2, chunk=50, world=2)
+    np.testing.assert_array_equal(serial, parallel)
+    assert labels.keys() == parallel_labels.keys() and "texture" in labels
+    images, _ = load_shapes("test", "tiny", world=2)
+    np.testing.assert_array_equal(images, serial[7:])
+    np.testing.assert_array_equal(serial[7], example(0, 512, world=2).image)
+    with pytest.raises(ValueError, match="unknown shapes world"):
+        render_examples(0, 1, world=3)

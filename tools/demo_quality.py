@@ -21,7 +21,8 @@ from pathlib import Path
 
 
 from mlss_jax.app import cli
-from mlss_jax.demo.world import DEMO_PICKLE, FACTOR_CLASSIFIER
+from mlss_jax.demo.shapes import DEFAULT_WORLD, WORLDS
+from mlss_jax.demo.world import DEMO_PICKLE, FACTOR_CLASSIFIERS
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,8 +37,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dataset-config", default="default", choices=["default", "tiny"],
                         help="shapes config whose train labels give the data frequencies")
     parser.add_argument("--data-dir", default=None, help="tfds data directory (default: tfds's)")
-    parser.add_argument("--classifier", type=Path, default=FACTOR_CLASSIFIER,
-                        help="factor classifier directory (default: the shipped one)")
+    parser.add_argument("--world", type=int, default=DEFAULT_WORLD, choices=WORLDS,
+                        help=f"shapes world version the generator draws (default: {DEFAULT_WORLD});"
+                             " picks the bundled factor classifier and the data frequencies")
+    parser.add_argument("--classifier", type=Path, default=None,
+                        help="factor classifier directory (default: the bundled one of --world)")
     parser.add_argument("--out", type=Path, default=Path("out/demo_quality"),
                         help="output directory (out/demo_quality)")
     parser.add_argument("--baseline", type=Path, default=None,
@@ -57,7 +61,12 @@ def main(argv: list[str] | None = None) -> int:
             raise FileNotFoundError(f"no such network: {path}")
     from mlss_jax.demo.factor_classifier import load_classifier_config
 
+    if args.classifier is None:
+        args.classifier = FACTOR_CLASSIFIERS[args.world]
     world = load_classifier_config(args.classifier).world   # the world the instrument reads
+    if world != args.world:
+        parser.error(f"--classifier {args.classifier} reads world {world}, not --world "
+                     f"{args.world}")
     baseline = None if args.baseline is None else read_baseline(args.baseline, args.threshold,
                                                                  world)
 

@@ -1,6 +1,6 @@
 """What each trained level's clusters capture in the demo world (the NMI table of docs/results.md).
 
-    python tools/level_report.py                 # levels in checkpoints/mlss, demo generator
+    python tools/level_report.py                 # levels in runs/demo/levels, demo generator
 
 For each level: C_l's accuracy at recovering the cluster k on fresh samples, and
 the normalised mutual information between k and every ground-truth factor, read

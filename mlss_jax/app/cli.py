@@ -89,9 +89,9 @@ def run(main: Callable[[Sequence[str] | None], int | None],
     except RunStopped as err:
         _stop(err.exit_code, f"{prog}: {err}")
     except Terminated:
-        _stop(128 + signal.SIGTERM, f"{prog}: terminated")
+        _stop(128 + signal.SIGTERM, f"{_fresh_line()}{prog}: terminated")
     except KeyboardInterrupt:
-        _stop(128 + signal.SIGINT, f"{prog}: interrupted")
+        _stop(128 + signal.SIGINT, f"{_fresh_line()}{prog}: interrupted")
     except BaseException:
         if distributed.joined():  # keep a bug's traceback, unless a lost process caused it
             import traceback
@@ -101,6 +101,11 @@ def run(main: Callable[[Sequence[str] | None], int | None],
     finally:
         signal.signal(signal.SIGTERM, previous)
     sys.exit(code or 0)
+
+
+def _fresh_line() -> str:
+    """On a terminal, a stop's line starts on a line of its own, not after a progress bar."""
+    return "\n" if sys.stderr.isatty() else ""
 
 
 def _stop(code: int, line: str) -> NoReturn:

@@ -21,7 +21,9 @@ if TYPE_CHECKING:  # the classifier pulls in JAX; scripts import this module bef
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 DEMO_PICKLE = ASSETS / "demo" / "stylegan2-shapes-32.pkl"   # TF-format pickle, our exporter
-FACTOR_CLASSIFIER = ASSETS / "factor_classifier"
+FACTOR_CLASSIFIER = ASSETS / "factor_classifier"             # reads world 1 (the default)
+# each world's bundled factor classifier (tools/train_factor_classifier.py --world N)
+FACTOR_CLASSIFIERS = {1: FACTOR_CLASSIFIER, 2: ASSETS / "factor_classifier-world2"}
 DATASET = "shapes"
 
 
@@ -72,5 +74,5 @@ def factor_predictor(classifier_dir: str | Path | None = None) -> FactorPredicto
     return FactorPredictor(*load_classifier(classifier_dir or FACTOR_CLASSIFIER))
 
 
-__all__ = ["ASSETS", "DEMO_PICKLE", "FACTOR_CLASSIFIER", "FACTORS", "FactorPredictor",
+__all__ = ["ASSETS", "DEMO_PICKLE", "FACTOR_CLASSIFIER", "FACTOR_CLASSIFIERS", "FACTORS", "FactorPredictor",
            "factor_predictor", "is_demo_world"]
