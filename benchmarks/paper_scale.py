@@ -138,8 +138,8 @@ def main() -> None:
     parser.add_argument("--psis", default="0,1",
                         help="psis of the timed sweep, comma-separated (default: 0,1; the "
                              "default sweep's time is estimated from them)")
-    parser.add_argument("--bootstrap", type=int, default=200,
-                        help="resamples of each interval, as evaluate.py (200)")
+    parser.add_argument("--bootstrap", type=int, default=50,
+                        help="resamples of FID's interval, as evaluate.py (50)")
     parser.add_argument("--projection-steps", type=int, default=1000)
     parser.add_argument("--skip", nargs="*", default=[], choices=["levels", "sweep", "projection"],
                         help="parts to leave out")

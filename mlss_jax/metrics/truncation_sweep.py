@@ -2,9 +2,10 @@
 
 Every method (:data:`mlss_jax.method.truncation.METHODS`) truncates the *same* latents at every
 psi. Each truncated set is embedded by a feature network and compared with real images'
-features: improved precision/recall and Fréchet distance, each with a 95% bootstrap interval
-(precision and FID resample the truncated set, recall the real samples, the other set's
-manifold held fixed; FID's interval takes at most 50 resamples, each a full Fréchet distance). On the demo world, the factor classifier
+features: improved precision/recall and Fréchet distance, each with a 95% interval, the real
+set held fixed (:mod:`mlss_jax.metrics.intervals`: Wilson intervals of precision and recall as
+shares, and a bootstrap of the truncated set for FID at this sample count, each resample a full
+Fréchet distance). On the demo world, the factor classifier
 also says how faithful truncation is: the share of samples whose ground-truth factors are all
 unchanged by it.
 """
@@ -24,6 +25,7 @@ from mlss_jax.method.centres import CENTRE_MODES, cluster_centres
 from mlss_jax.method.levels import LEVELS
 from mlss_jax.method.models import LevelModel
 from mlss_jax.metrics.frechet import frechet_distance, gaussian_stats
+from mlss_jax.metrics.intervals import bootstrap_interval, proportion_interval
 from mlss_jax.metrics.precision_recall import knn_radii, mutual_membership
 from mlss_jax.networks.sampling import latents, synthesize
 from mlss_jax.networks.stylegan2 import StyleGAN2Generator
@@ -52,7 +54,7 @@ class SweepConfig:
       sweep_level: also sweep multi-level truncation along this level only (or each level in
         turn: all), the others held at ``level_psis`` (rows named ``multilevel:<level>``).
       level_psis: fixed psi of each level for ``sweep_level`` (a level left out: 1).
-      bootstrap: resamples of the 95% intervals (0: none; FID's at most 50).
+      bootstrap: resamples behind FID's 95% interval (0: none; 39 or more for a full 95%).
     """
 
     num_samples: int = 10_000
@@ -67,7 +69,7 @@ class SweepConfig:
     cutoff: int | None = None
     sweep_level: str | None = None
     level_psis: tuple[tuple[str, float], ...] = ()
-    bootstrap: int = 200
+    bootstrap: int = 50
 
     def __post_init__(self) -> None:
         check_positive(self, ("num_samples", "k", "batch_size", "multimodal_k", "cutoff"))
@@ -227,15 +229,6 @@ def nearest_by_image(generator: StyleGAN2Generator, images: np.ndarray, centres:
     return distributed.split_rows(nearest, images)
 
 
-def bootstrap_interval(values: np.ndarray, resamples: int, rng: np.random.Generator,
-                       statistic=np.mean) -> tuple[float, float]:
-    """95% percentile interval of ``statistic`` over ``resamples`` resamplings of ``values``'s rows."""
-    if resamples == 0:
-        return float("nan"), float("nan")
-    stats = [statistic(values[rng.integers(0, len(values), len(values))]) for _ in range(resamples)]
-    return float(np.percentile(stats, 2.5)), float(np.percentile(stats, 97.5))
-
-
 def sweep_size(config: SweepConfig, levels: list[LevelModel]) -> int:
     """How many sets (method and psi) the sweep measures."""
     return len(_jobs(config, levels))
@@ -344,12 +337,11 @@ def run_sweep(generator: StyleGAN2Generator, levels: list[LevelModel], real_imag
         row = {"method": name, "psi": psi,
                "precision": float(fake_in_real.mean()), "recall": float(real_in_fake.mean()),
                "fid": fid(features)}
-        # 95% intervals over the generated samples: precision and FID resample the truncated set;
-        # recall resamples the real samples' membership of this set's manifold
-        for key, values, stat in (("precision", fake_in_real, np.mean), ("recall", real_in_fake, np.mean),
-                                  ("fid", features, fid)):
-            row[f"{key}_lo"], row[f"{key}_hi"] = bootstrap_interval(
-                values, config.bootstrap if key != "fid" else min(config.bootstrap, 50), rng, stat)
+        # precision: the truncated samples in the real manifold; recall: the real samples in
+        # this set's manifold; FID: the truncated set resampled, the real statistics held fixed
+        row["precision_lo"], row["precision_hi"] = proportion_interval(fake_in_real)
+        row["recall_lo"], row["recall_hi"] = proportion_interval(real_in_fake)
+        row["fid_lo"], row["fid_hi"] = bootstrap_interval(features, fid, config.bootstrap, rng)
         if perceptual is not None:
             row["lpips"] = float(np.mean(measured["lpips"]))
         if reference_factors is not None:
