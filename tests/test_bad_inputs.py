@@ -82,6 +82,7 @@ OUTPUT_CASES = [
      "was not written by mlss-jax"),
     ("train.py", "--generator {g} --out /proc/mlss-out --level fine", 1, "cannot be written"),
     ("tools/train_stylegan2.py", "--out {t}/mine --force", 1, "was not written by mlss-jax"),
+    ("tools/train_stylegan2.py", "--out /proc/mlss-out", 1, "cannot be written"),
     ("run.py", "--out {t}/mine", 1, "which run.py did not write"),
     ("run.py", "--out {t}/mine --force", 1, "which run.py did not write"),
     ("evaluate.py", "--pr-curve --generator {g} --levels-dir {l} --out /proc/mlss-out", 1,

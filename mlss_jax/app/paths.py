@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from mlss_jax.runtime.files import check_writable_dir
+
 REPO = Path(__file__).resolve().parents[2]
 # One place a user's demo run lives, relative to the working directory: ./run.sh writes it, and
 # every single-step command reads (and convert/from_pkl.py and train.py write) the same paths.
@@ -20,27 +22,5 @@ def require_generator(path: Path) -> None:
 
 
 def require_output_dir(path: Path, flag: str = "--out") -> None:
-    """An output folder may be missing (it is made) but not be a file, and must be writable:
-    checked by writing a probe file there, before any work, and leaving nothing behind."""
-    import tempfile
-
-    path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise NotADirectoryError(f"{flag} {path} is a file, not a directory")
-    missing = []
-    parent = path
-    while not parent.exists() and parent != parent.parent:
-        missing.append(parent)
-        parent = parent.parent
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=path):
-            pass
-    except OSError as err:
-        raise PermissionError(f"{flag} {path} cannot be written ({err.strerror or err})") from None
-    finally:
-        for folder in missing:   # deepest first: made only for the probe
-            try:
-                folder.rmdir()
-            except OSError:
-                break
+    """An output folder may be missing (it is made) but not be a file, and must be writable."""
+    check_writable_dir(path, flag)

@@ -23,6 +23,33 @@ def write_atomic(path: str | Path, data: str | bytes) -> Path:
     return path
 
 
+def check_writable_dir(path: str | Path, flag: str = "--out") -> None:
+    """A folder to write may be missing (it is made) but not be a file, and must be writable:
+    checked by writing a probe file there, before any work, leaving nothing behind."""
+    import tempfile
+
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise NotADirectoryError(f"{flag} {path} is a file, not a directory")
+    missing = []
+    parent = path
+    while not parent.exists() and parent != parent.parent:
+        missing.append(parent)
+        parent = parent.parent
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as err:
+        raise PermissionError(f"{flag} {path} cannot be written ({err.strerror or err})") from None
+    finally:
+        for folder in missing:   # deepest first: made only for the probe
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+
+
 # Directories the project writes carry this marker, and only those may be replaced or emptied
 # by --force: a mistaken --out never deletes a folder of the user's.
 MARKER = ".mlss-jax"

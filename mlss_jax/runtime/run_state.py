@@ -27,7 +27,7 @@ import jax
 
 from mlss_jax.config import quote_error
 from mlss_jax.runtime import distributed
-from mlss_jax.runtime.files import check_replaceable, mark_dir, write_atomic
+from mlss_jax.runtime.files import check_replaceable, check_writable_dir, mark_dir, write_atomic
 from mlss_jax.weights.checkpoint import CheckpointError
 
 RUN_CONFIG = "config.json"
@@ -219,6 +219,7 @@ def check_run_dir(run_dir: str | Path, resume: bool, force: bool = False) -> Pat
     run_dir = Path(run_dir).absolute()
     if run_dir.exists() and not run_dir.is_dir():
         raise NotADirectoryError(f"{run_dir} is a file, not a run directory")
+    check_writable_dir(run_dir)
     if resume and force:
         raise ValueError("--resume continues a run and --force replaces it: pass one of them")
     holds_run = (run_dir / RUN_CONFIG).exists() or (run_dir / CHECKPOINTS).exists()
