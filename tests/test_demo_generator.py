@@ -45,6 +45,7 @@ def test_quality_matches_the_readme(tmp_path):
                 "total_variation": dict.fromkeys(FACTORS, 1.0)}
     (tmp_path / "worst.json").write_text(json.dumps(baseline))
     code, out, err = run_script("tools/demo_quality.py", "--samples", "1000",
+                                "--real-samples", "1000",
                                 "--dataset-config", "tiny", "--out", str(tmp_path / "q"),
                                 "--baseline", str(tmp_path / "worst.json"))
     assert code == 0, err
@@ -53,18 +54,23 @@ def test_quality_matches_the_readme(tmp_path):
     assert report["confident_share"] == pytest.approx(README_CONFIDENT_SHARE, abs=0.05)
     assert report["meets_bar"] is False and report["baseline"]["better_on_every_factor"] is True
     assert "better on every factor: yes" in out and "quality bar: not met: all factors confident" in out
+    # precision and recall at psi 1: the bundled generator's recall is far below the bar
+    assert 0 < report["precision"] <= 1 and 0 <= report["recall"] < 0.5
+    assert "recall: " in out.split("quality bar: not met:")[1]
 
 
 def test_several_networks_are_measured_on_the_same_latents_and_ranked(tmp_path,
                                                                       demo_sized_world):
     noise = demo_sized_world / "gen"     # a random generator of the demo's size: draws noise
-    args = ["--samples", "300", "--dataset-config", "tiny", "--out", str(tmp_path / "q")]
+    args = ["--samples", "300", "--real-samples", "300", "--dataset-config", "tiny",
+            "--out", str(tmp_path / "q")]
     code, out, err = run_script("tools/demo_quality.py", "--network", str(noise), str(DEMO_PICKLE),
                                 *args)
     assert code == 0, err
     ranking = json.loads((tmp_path / "q" / "ranking.json").read_text())
     assert [r["network"] for r in ranking] == [str(DEMO_PICKLE), str(noise)]   # best first
     assert ranking[0]["confident_share"] > ranking[1]["confident_share"]
+    assert ranking[0]["precision"] > ranking[1]["precision"]     # noise lies off the data
     for report, name in zip(ranking, (DEMO_PICKLE.stem, "gen")):
         assert json.loads((tmp_path / "q" / name / "quality.json").read_text()) == report
         assert (tmp_path / "q" / name / "samples.png").is_file()

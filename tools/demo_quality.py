@@ -7,9 +7,10 @@
 
 Generates samples, labels them with the shipped factor classifier and reports
 (a) the share of samples whose every factor is predicted with confidence >=
---threshold and (b) per factor, the class frequencies of the samples next to
-those of the training data, with their total variation distance, and what keeps
-it below the quality bar. Writes quality.json, quality.md and samples.png to --out;
+--threshold, (b) per factor, the class frequencies of the samples next to
+those of the training data, with their total variation distance, (c) precision and
+recall at psi 1 against --real-samples held-out images (k = 3, the demo features), and
+what keeps it below the quality bar. Writes quality.json, quality.md and samples.png to --out;
 with several networks, to --out/<pickle name>/ each, and a ranking of them in
 --out/ranking.md and ranking.json.
 """
@@ -34,6 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="seed of the latents (0)")
     parser.add_argument("--threshold", type=float, default=0.9, help="confidence threshold (0.9)")
     parser.add_argument("--batch-size", type=int, default=250, help="generation batch (250)")
+    parser.add_argument("--real-samples", type=int, default=10_000,
+                        help="held-out images (indices 50,000 on, never trained on) that "
+                             "precision and recall compare the samples with (10000)")
     parser.add_argument("--dataset-config", default="default", choices=["default", "tiny"],
                         help="shapes config whose train labels give the data frequencies")
     parser.add_argument("--data-dir", default=None, help="tfds data directory (default: tfds's)")
@@ -47,8 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline", type=Path, default=None,
                         help="an earlier quality.json to compare with, factor by factor")
     args = parser.parse_args(argv)
-    if args.samples <= 0 or args.batch_size <= 0:
-        parser.error("--samples and --batch-size must be positive")
+    if args.samples <= 3 or args.real_samples <= 3 or args.batch_size <= 0:
+        parser.error("--samples and --real-samples must be more than k = 3, --batch-size "
+                     "positive")
     if not 0.0 < args.threshold <= 1.0:
         parser.error("--threshold must be in (0, 1]")
     networks = args.network
@@ -73,22 +78,32 @@ def main(argv: list[str] | None = None) -> int:
     from mlss_jax.demo.shapes import load_shapes
     from mlss_jax.demo.world import factor_predictor
 
+    from mlss_jax.demo.shapes import render_examples, split_range
+    from mlss_jax.metrics.features import demo_features
+
     predictor = factor_predictor(args.classifier)
     _, data_labels = load_shapes("train", args.dataset_config, args.data_dir, world=world)
+    embed = demo_features(args.classifier)
+    start = split_range("test", "default")[0]
+    real_images, _ = render_examples(start, start + args.real_samples, world=world)
+    real_features = embed(real_images)
     reports = []
     for path, name in zip(networks, names):
         out = args.out if len(networks) == 1 else args.out / name
         if len(networks) > 1:
             print(f"== {path}")
-        reports.append(measure(path, out, args, predictor, data_labels, baseline))
+        reports.append(measure(path, out, args, predictor, data_labels, baseline,
+                               embed, real_features))
     if len(networks) > 1:
         write_ranking(args.out, reports)
     return 0
 
 
-def measure(network: Path, out: Path, args, predictor, data_labels, baseline: dict | None) -> dict:
+def measure(network: Path, out: Path, args, predictor, data_labels, baseline: dict | None,
+            embed, real_features) -> dict:
     """Measure one generator; write its quality.json, quality.md and samples.png to ``out``."""
-    from mlss_jax.demo.quality import factor_quality
+    from mlss_jax.demo.quality import factor_quality, precision_recall_shortfalls
+    from mlss_jax.metrics.precision_recall import precision_recall
     from mlss_jax.demo.world import is_demo_world
     from mlss_jax.networks.stylegan2 import load_generator
     from mlss_jax.networks.sampling import generate_images, latents
@@ -103,18 +118,22 @@ def measure(network: Path, out: Path, args, predictor, data_labels, baseline: di
                              batch_size=args.batch_size)
     quality = factor_quality(predictor.probabilities(images), data_labels, args.threshold,
                              predictor.world)
+    pr = precision_recall(real_features, embed(images), k=3)
 
     out.mkdir(parents=True, exist_ok=True)
     report = {"network": str(network), "samples": args.samples, "seed": args.seed,
               "dataset": f"shapes/{args.dataset_config}", "classifier": str(args.classifier),
-              **quality.to_dict()}
+              **quality.to_dict(), "precision": round(pr.precision, 4),
+              "recall": round(pr.recall, 4), "real_samples": args.real_samples, "k": 3}
     lines = quality.table()
     if baseline is not None:
         rows, better = quality.comparison(baseline)
         report["baseline"] = {"path": str(args.baseline), "better_on_every_factor": better}
         lines += ["", f"Against {args.baseline} ({baseline['network']}):", "", *rows, "",
                   f"better on every factor: {'yes' if better else 'no'}"]
-    shortfalls = quality.bar_shortfalls()
+    lines += ["", f"precision {pr.precision:.3f}, recall {pr.recall:.3f} at psi 1 (k = 3, demo "
+              f"features, against {args.real_samples} held-out images)"]
+    shortfalls = quality.bar_shortfalls() + precision_recall_shortfalls(pr.precision, pr.recall)
     report["meets_bar"] = not shortfalls
     lines += ["", "quality bar: " + ("met" if not shortfalls else "not met: " + "; ".join(shortfalls))]
     (out / "quality.json").write_text(json.dumps(report, indent=2) + "\n")
@@ -136,15 +155,17 @@ def write_ranking(out: Path, reports: list[dict]) -> None:
     ranked = sorted(reports, key=lambda r: (with_baseline
                                             and not r["baseline"]["better_on_every_factor"],
                                             -r["confident_share"]))
-    header = "| network | all factors confident | largest total variation | meets the bar |"
-    rule = "|---|---:|---:|---|"
+    header = ("| network | all factors confident | largest total variation | precision | recall | "
+              "meets the bar |")
+    rule = "|---|---:|---:|---:|---:|---|"
     if with_baseline:
         header += " better than the baseline on every factor |"
         rule += "---|"
     lines = [header, rule]
     for r in ranked:
         row = (f"| {r['network']} | {r['confident_share']:.3f} | "
-               f"{max(r['total_variation'].values()):.3f} | {'yes' if r['meets_bar'] else 'no'} |")
+               f"{max(r['total_variation'].values()):.3f} | {r['precision']:.3f} | "
+               f"{r['recall']:.3f} | {'yes' if r['meets_bar'] else 'no'} |")
         if with_baseline:
             row += f" {'yes' if r['baseline']['better_on_every_factor'] else 'no'} |"
         lines.append(row)
