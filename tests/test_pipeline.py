@@ -101,6 +101,21 @@ def test_rerun_skips_finished_stages(pipeline_run):
     assert "=== train-fine ===" not in result.stdout
 
 
+def test_relative_paths_mean_the_same_from_any_folder(tmp_path):
+    """--out and --pkl are relative to where run.py is started, though its stages run in the
+    repository; a --real that names nothing is refused before any stage runs."""
+    (tmp_path / "broken.pkl").write_bytes(b"\x80\x04 not a pickle")
+    run = lambda *args: subprocess.run([sys.executable, str(REPO / "run.py"), "--quick", *args],
+                                       cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    result = run("--pkl", "broken.pkl", "--out", "here")
+    assert result.returncode == 1 and "corrupt or truncated pickle" in result.stderr  # found
+    assert (tmp_path / "here" / "logs" / "convert.log").is_file() and not (REPO / "here").exists()
+    result = run("--out", "there", "--real", "no-such-folder/x")
+    assert result.returncode == 1 and "no-such-folder/x" in result.stderr
+    assert "neither an image folder nor a tfds dataset" in result.stderr
+    assert not (tmp_path / "there").exists() and not (REPO / "there").exists()
+
+
 def test_failing_stage_names_itself_and_its_log(tmp_path):
     broken = tmp_path / "broken.pkl"
     broken.write_bytes(b"\x80\x04 not a pickle")
@@ -109,7 +124,9 @@ def test_failing_stage_names_itself_and_its_log(tmp_path):
     line = result.stderr.strip().splitlines()
     assert len(line) == 1, result.stderr
     log = tmp_path / "run" / "logs" / "convert.log"
-    assert f"stage 'convert' failed (exit 1); log: {log}" in line[0]
+    # the stage's own one-line error is repeated, so the cause shows without opening the log
+    assert "stage 'convert' failed (exit 1: from_pkl.py: error: corrupt or truncated pickle" in line[0]
+    assert line[0].endswith(f"; log: {log}")
     assert "error" in log.read_text()
     assert not (tmp_path / "run" / "stages.json").exists()
 

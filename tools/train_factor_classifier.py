@@ -28,6 +28,9 @@ def main(argv: list[str] | None = None) -> int:
     cli.add_config_flags(parser, ClassifierConfig)
     args = parser.parse_args(argv)
     config = cli.config_from_args(parser, ClassifierConfig, args)
+    from mlss_jax.runtime.files import check_writable_dir
+
+    check_writable_dir(args.out)   # before the data is rendered and the classifier trained
 
     from mlss_jax.demo.shapes import load_shapes
     from mlss_jax.demo.factor_classifier import accuracy, save_classifier, train_classifier

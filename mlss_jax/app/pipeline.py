@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Callable
 
 from mlss_jax.app.paths import REPO, require_output_dir
+from mlss_jax.data.real_images import check_real_source
 from mlss_jax.config import Preset, check_choice, check_positive, choices
 from mlss_jax.demo.world import DEMO_PICKLE, is_demo_world
 from mlss_jax.method.levels import LEVELS
@@ -290,13 +291,21 @@ def run_stages(stage_list: list[Stage], out: Path, force: bool) -> list[dict]:
             for command in commands:
                 code = _run_logged(command, log)
                 if code != 0:
-                    raise StageFailed(f"stage {stage.name!r} failed (exit {code}); log: {log}")
+                    raise StageFailed(f"stage {stage.name!r} failed (exit {code}{_last_error(log)}"
+                                      f"); log: {log}")
         seconds = time.perf_counter() - start
         _record(out, stage.name, {"fingerprint": key, "seconds": round(seconds, 2),
                                   "commands": commands,
                                   "finished": time.strftime("%Y-%m-%d %H:%M:%S")})
         rows.append({"stage": stage.name, "status": "ran", "seconds": seconds})
     return rows
+
+
+def _last_error(log: Path) -> str:
+    """The one-line error a failed command ended with, if it printed one: ``: <line>``."""
+    lines = log.read_text(errors="replace").splitlines() if log.is_file() else []
+    errors = [line for line in lines if ": error: " in line]
+    return f": {errors[-1].strip()}" if errors else ""
 
 
 def summary_table(rows: list[dict]) -> str:
@@ -334,11 +343,19 @@ def check_pipeline_dir(out: Path) -> None:
 
 def run_pipeline(config: PipelineConfig, out: Path, force: bool = False,
                  preset: str | None = None) -> PipelineResult:
-    """Every stage of ``config`` into the run directory ``out``, then the report."""
+    """Every stage of ``config`` into the run directory ``out``, then the report.
+
+    Paths are made absolute first: the stages run in the repository, wherever this was started.
+    """
     if not Path(config.pkl).is_file():
         raise FileNotFoundError(f"no network pickle at {config.pkl}")
+    out = Path(out).absolute()
+    config = dataclasses.replace(config, pkl=Path(config.pkl).absolute(),
+                                 real=str(Path(config.real).absolute())
+                                 if Path(config.real).exists() else config.real)
     require_output_dir(out)
     check_pipeline_dir(out)
+    check_real_source(config.real)   # read only by the evaluation, an hour in: check it now
     out.mkdir(parents=True, exist_ok=True)
     lock = lock_run_dir(out)   # one pipeline per run directory at a time
     mark_dir(out, PIPELINE_KIND)

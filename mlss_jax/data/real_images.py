@@ -112,3 +112,31 @@ def load_real_images(source: str, resolution: int, num: int, split: str = "train
         images, _ = render_examples(start, min(stop, start + num))
         return np.stack([fit_to_square(image, resolution) for image in images])
     return load_tfds_images(source, resolution, num, split, data_dir)
+
+
+def check_real_source(source: str) -> None:
+    """Fail in one line, before any work, on a ``--real`` that names nothing usable: a path that
+    does not exist or holds no images, an unknown ``shapes`` config, or an unknown tfds name.
+    (A tfds dataset that is known but not yet prepared is found when it is loaded.)"""
+    folder = Path(source)
+    if folder.is_dir():
+        if not any(p.suffix.lower() in IMAGE_SUFFIXES for p in folder.rglob("*")):
+            raise FileNotFoundError(f"--real {source}: no images ({', '.join(IMAGE_SUFFIXES)}) "
+                                    "in this folder")
+        return
+    if folder.exists():
+        raise ValueError(f"--real {source}: not a directory of images")
+    name, _, config = source.partition("/")
+    if name == "shapes":
+        from mlss_jax.demo.shapes import split_range
+
+        split_range("test", config or "default")
+        return
+    if source.startswith((".", "/", "~")):   # a path, not a tfds name
+        raise FileNotFoundError(f"--real {source}: no such image folder")
+    tfds = import_tfds()
+    try:
+        tfds.builder(source)
+    except Exception as err:  # tfds raises several types for unknown names and configs
+        raise ValueError(f"--real {source!r} is neither an image folder nor a tfds dataset "
+                         f"({quote_error(err)})") from None
