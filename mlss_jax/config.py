@@ -27,6 +27,16 @@ def check_positive(config: Any, names: Iterable[str]) -> None:
             raise ValueError(f"{name} must be positive, got {value}")
 
 
+SEED_LIMIT = 2 ** 32
+
+
+def check_seed(config: Any, name: str = "seed") -> None:
+    """A seed is a 32-bit integer, as NVIDIA's: JAX's keys and NumPy's generators take it."""
+    value = getattr(config, name)
+    if not 0 <= value < SEED_LIMIT:
+        raise ValueError(f"{name} must lie in 0..{SEED_LIMIT - 1}, got {value}")
+
+
 def check_at_least(config: Any, name: str, minimum: float) -> None:
     value = getattr(config, name)
     if value < minimum:

@@ -64,8 +64,10 @@ def _pt_resnet_generator() -> bytes:
 
 
 @pytest.mark.parametrize("make, message", [
-    (lambda: b"", "corrupt or truncated"),
-    (lambda: b"this is not a pickle at all", "corrupt or truncated"),
+    (lambda: b"", "not a network pickle: the file is empty"),
+    (lambda: b"this is not a pickle at all", "not a network pickle: the file does not begin like"),
+    (lambda: (REPO / "assets" / "demo" / "samples.png").read_bytes(),
+     "not a network pickle: the file is a PNG image"),
     (lambda: fixture_path("tf_small.pkl").read_bytes()[:100_000], "corrupt or truncated"),
     (lambda: pickle.dumps({"weights": [1, 2, 3]}), "not a StyleGAN2 network pickle"),
     (lambda: pickle.dumps(print), "refused global builtins.print"),
@@ -76,7 +78,7 @@ def _pt_resnet_generator() -> bytes:
     (_pt_stylegan3, "StyleGAN3"),
     (_pt_conditional, "conditional model with labels"),
     (_pt_resnet_generator, "architecture 'resnet'"),
-], ids=["empty", "text", "truncated", "neither-format", "hostile", "tf-resnet-G", "tf-orig-G",
+], ids=["empty", "text", "png", "truncated", "neither-format", "hostile", "tf-resnet-G", "tf-orig-G",
         "tf-conditional", "tf-stylegan1", "pt-stylegan3", "pt-conditional", "pt-resnet-G"])
 def test_bad_pickles_give_one_line_errors(tmp_path, make, message):
     pkl = tmp_path / "in.pkl"

@@ -223,15 +223,15 @@ def test_explore_project_writes_latents_and_a_report(demo_sized_world, tmp_path)
 
 
 @pytest.mark.parametrize("args, code, message", [
-    (["control", "--clusters", "0,5,1"], 1, "medium cluster 5 is out of range 0..2"),
+    (["control", "--clusters", "0,5,1"], 2, "medium cluster 5 is out of range 0..2"),
     (["control", "--clusters", "0,1"], 2, "one cluster per level"),
-    (["edit", "--pca", "0", "--layers", "3-9"], 1, "outside 0..7"),
-    (["edit", "--interfacegan", "hue=teal"], 1, "unknown attribute hue=teal"),
+    (["edit", "--pca", "0", "--layers", "3-9"], 2, "outside 0..7"),
+    (["edit", "--interfacegan", "hue=teal"], 2, "unknown attribute hue=teal"),
     (["interpolate", "--seeds", "1,2,3"], 2, "two seeds"),
     (["interpolate", "--space", "w", "--mode", "slerp"], 2, "use --mode lerp"),
     (["mix", "--seeds", "a,b"], 2, "expected integers"),
     (["truncate", "--psi", "1.5"], 2, "--psi must lie in [0, 1]"),
-    (["truncate", "--methods", "stylegan,best"], 1, "unknown truncation method 'best'"),
+    (["truncate", "--methods", "stylegan,best"], 2, "unknown truncation method 'best'"),
     (["teleport"], 2, "invalid choice"),
 ])
 def test_explore_bad_arguments_are_one_line_errors(demo_sized_world, tmp_path, args, code, message):

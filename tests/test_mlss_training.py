@@ -291,7 +291,12 @@ def test_cli_errors_are_one_line(tmp_path, args, code, message):
 def test_cli_rejects_a_bad_split_and_a_missing_level_checkpoint(tiny_generator, tmp_path):
     got, _, err = run_script("train.py", "--generator", tiny_generator, "--out", str(tmp_path / "x"),
                              "--split", "4,2")
-    assert got == 1 and "level split 4,2" in err and len(err.strip().splitlines()) == 1
+    assert got == 2 and "--split must satisfy 0 < b1 < b2, got 4,2" in err, err
+    assert len(err.strip().splitlines()) == 1
+    got, _, err = run_script("train.py", "--generator", tiny_generator, "--out", str(tmp_path / "x"),
+                             "--split", "2,5")  # 6 inputs: the fine level would have none
+    assert got == 2 and "--split 2,5 must satisfy 0 < b1 < b2 < num_ws - 1 = 5" in err, err
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "x").exists()
     with pytest.raises(CheckpointError, match="not a level checkpoint"):
         load_level(tmp_path / "nothing")
 

@@ -77,6 +77,8 @@ def test_checkpoint_config_and_preview(converted):
     config = json.loads((ckpt / "config.json").read_text())
     assert config["metadata"]["source_format"] == ("tensorflow" if name.startswith("tf") else "pytorch")
     G = load_generator(ckpt)
+    # levels trained on the pickle serve its checkpoint: the weights' digest is the same
+    assert G.weights_sha256 == load_generator(fixture_path(f"{name}.pkl")).weights_sha256
     assert (G.z_dim, G.w_dim) == (ref["z"].shape[1], ref["ws"].shape[2])
     assert G.num_ws == ref["ws"].shape[1] == 2 * int(np.log2(G.resolution)) - 2
     from PIL import Image

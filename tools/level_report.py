@@ -17,8 +17,8 @@ from pathlib import Path
 
 
 from mlss_jax.app import cli
-from mlss_jax.app.paths import DEMO_CHECKPOINT, LEVELS_DIR
-from mlss_jax.demo.world import FACTOR_CLASSIFIER
+from mlss_jax.app.paths import DEMO_CHECKPOINT, LEVELS_DIR, require_generator, require_output_dir
+from mlss_jax.demo.world import FACTOR_CLASSIFIER, is_demo_world
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--generator", type=Path, default=DEMO_CHECKPOINT,
                         help=f"generator checkpoint or pickle ({DEMO_CHECKPOINT})")
     parser.add_argument("--samples", type=int, default=5000, help="samples per level (5000)")
-    parser.add_argument("--seed", type=int, default=1, help="seed of the samples (1)")
+    parser.add_argument("--seed", type=cli.seed, default=1, help="seed of the samples (1)")
     parser.add_argument("--classifier", type=Path, default=FACTOR_CLASSIFIER,
                         help="factor classifier directory (default: the shipped one)")
     parser.add_argument("--out", type=Path, default=Path("out/level_report"),
@@ -44,19 +44,27 @@ def main(argv: list[str] | None = None) -> int:
     from mlss_jax.metrics.nmi import normalized_mutual_information
     from mlss_jax.method.levels import LEVELS
     from mlss_jax.method.models import classifier_accuracy, level_images
-    from mlss_jax.method.runs import load_level
+    from mlss_jax.method.runs import check_levels_dir, load_level
     from mlss_jax.demo.world import factor_predictor
     from mlss_jax.networks.stylegan2 import load_generator
     from mlss_jax.viz.grid import to_uint8
 
-    levels = [lv for lv in LEVELS if (args.levels_dir / lv).is_dir()]
-    if not levels:
-        raise FileNotFoundError(f"no level runs in {args.levels_dir} (train them: python train.py --level all)")
+    require_generator(args.generator)
+    require_output_dir(args.out)
+    levels = tuple(lv for lv in LEVELS if (args.levels_dir / lv).is_dir())
+    check_levels_dir(args.levels_dir, levels or LEVELS)  # some of the three, not one level's run
     generator = load_generator(args.generator)
+    res = generator.resolution
+    if not is_demo_world(image_shape=(res, res, generator.img_channels)):
+        raise ValueError(f"{args.generator} makes {res}x{res} px images: the level report reads "
+                         "the demo world's factors, whose classifier takes 32x32 RGB images")
+    cli.check_fits_in_memory("--samples", f"--samples {args.samples}: {args.samples:,} images "
+                             f"of {res}x{res} px",
+                             args.samples * (3 * res * res + 8 * generator.z_dim))
+    models = [load_level(args.levels_dir / level, generator) for level in levels]
     predictor = factor_predictor(args.classifier)
     rows = []
-    for level in levels:
-        model = load_level(args.levels_dir / level)
+    for level, model in zip(levels, models):
         rng = np.random.default_rng(args.seed)
         z_dim, k = generator.z_dim, model.config.num_clusters
         clusters = rng.integers(0, k, args.samples)

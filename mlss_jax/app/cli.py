@@ -14,7 +14,7 @@ import typing
 from pathlib import Path
 from typing import Callable, NoReturn, Sequence
 
-from mlss_jax.config import Preset
+from mlss_jax.config import SEED_LIMIT, Preset
 from mlss_jax.runtime import distributed
 from mlss_jax.runtime.loop import RunStopped
 from mlss_jax.runtime.memory import OutOfMemory
@@ -152,6 +152,79 @@ def finite_float(text: str) -> float:
     if not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
     return value
+
+
+MAX_LIST = 100_000     # values in one list flag (a range like 0-99999 included)
+
+
+def _integer(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+
+
+def positive_int(text: str) -> int:
+    """A count flag (samples, columns, steps): an integer >= 1."""
+    value = _integer(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def seed(text: str) -> int:
+    """A seed flag: an integer in 0..2**32-1."""
+    value = _integer(text)
+    if not 0 <= value < SEED_LIMIT:
+        raise argparse.ArgumentTypeError(f"seeds lie in 0..{SEED_LIMIT - 1}, got {text!r}")
+    return value
+
+
+def int_list(text: str) -> list[int]:
+    """A list flag of integers >= 0 below 2**32 (seeds, cluster indices): ``'1,2,5-7'`` ->
+    [1, 2, 5, 6, 7], at most :data:`MAX_LIST` values."""
+    out: list[int] = []
+    for part in text.split(","):
+        part = part.strip()
+        if part.startswith("-") and re.fullmatch(r"-\d+", part):
+            raise argparse.ArgumentTypeError(f"{part} is negative: values are integers >= 0, "
+                                             f"like 1,2,5-7")
+        if re.fullmatch(r"\d+-\d+", part):
+            a, b = map(int, part.split("-"))
+            if a > b:
+                raise argparse.ArgumentTypeError(f"range {part} runs backwards: write {b}-{a}")
+            values = range(a, b + 1)
+        elif re.fullmatch(r"\d+", part):
+            values = range(int(part), int(part) + 1)
+        else:
+            raise argparse.ArgumentTypeError(f"expected integers like 1,2,5-7, got {text!r}")
+        if values[-1] >= SEED_LIMIT:
+            raise argparse.ArgumentTypeError(f"values lie in 0..{SEED_LIMIT - 1}, got {part}")
+        if len(out) + len(values) > MAX_LIST:
+            raise argparse.ArgumentTypeError(f"{text} lists more than {MAX_LIST} values")
+        out.extend(values)
+    return out
+
+
+def float_list(text: str) -> list[float]:
+    """A list flag of finite numbers: ``'-2,0,2'`` -> [-2.0, 0.0, 2.0]."""
+    parts = [part.strip() for part in text.split(",")]
+    if not all(parts):
+        raise argparse.ArgumentTypeError(f"expected numbers like -2,0,2, got {text!r}")
+    return [finite_float(part) for part in parts]
+
+
+def check_fits_in_memory(flag: str, what: str, nbytes: float, device: bool = False) -> None:
+    """Refuse work whose arrays would not fit in this machine's memory (the accelerator's too,
+    with ``device``), before any of it is allocated: a :class:`UsageError` saying ``what`` the
+    work is and to lower ``flag``, which sizes it."""
+    from mlss_jax.runtime.memory import memory_limit
+
+    limit = memory_limit(device)
+    if nbytes > limit:
+        gib = lambda n: f"{n / 2 ** 30:,.1f} GiB"
+        raise UsageError(f"{what} would take {gib(nbytes)}, more than this machine's {gib(limit)} "
+                         f"of {'device ' if device else ''}memory; lower {flag}")
 
 
 def add_time_limit_flag(parser: argparse.ArgumentParser) -> None:

@@ -15,10 +15,11 @@ import hashlib
 import json
 import os
 import signal
+import sys
 from pathlib import Path
 
 from mlss_jax.app.paths import DEMO_CHECKPOINT, LEVELS_DIR, require_generator, require_output_dir
-from mlss_jax.config import check_choice, check_positive, choices
+from mlss_jax.config import check_choice, check_positive, check_seed, choices
 from mlss_jax.demo.world import is_demo_world
 from mlss_jax.method.centres import CENTRE_MODES
 from mlss_jax.method.levels import LEVELS
@@ -43,7 +44,8 @@ class EvaluateConfig:
       generator: generator checkpoint directory or network pickle.
       levels_dir: the trained level runs, one subdirectory per level.
       real: real images: a tfds dataset name (e.g. lsun/car, shapes/tiny) or a folder of images,
-        fitted to the generator's resolution; shapes is the demo world.
+        fitted to the generator's resolution; shapes is the demo world. At least k + 1 images;
+        fewer than --samples, or more than 10% exact copies, are a warning, kept in sweep.json.
       data_dir: tfds data directory (None: tfds's own).
       features: feature network of precision/recall and FID.
       inception_weights: pt_inception-2015-12-05-6726825d.pth, for --features inception.
@@ -64,7 +66,9 @@ class EvaluateConfig:
       cutoff: inputs the cutoff method truncates (None: the coarse level's).
       sweep_level: also sweep multi-level truncation along this level only (all: each level in
         turn), the others at --psi.
-      psi: fixed per-level strengths for --sweep-level, e.g. coarse=0.5,medium=0.8 (others 1).
+      psi: the strengths at which --sweep-level holds the levels it does not sweep, e.g.
+        coarse=0.5,medium=0.8 (a level left out: 1); only with --sweep-level, and not for the
+        level it sweeps.
       bootstrap: resamples behind FID's 95% interval (0: none; 39 or more for a full 95%);
         precision and recall get Wilson intervals, which need none.
       batch_size: images generated per batch (lower it if the device runs out of memory).
@@ -110,7 +114,14 @@ class EvaluateConfig:
         if self.sweep_level is not None:
             check_choice(self, "sweep_level", (*LEVELS, "all"))
         if self.psi is not None:
-            parse_level_psis(self.psi, LEVELS)
+            fixed = parse_level_psis(self.psi, LEVELS)
+            if self.sweep_level is None:
+                raise ValueError("psi needs --sweep-level: it holds the levels that --sweep-level "
+                                 "does not sweep (the four methods' rows take --psis)")
+            if self.sweep_level in fixed:
+                raise ValueError(f"psi must leave out {self.sweep_level}, the level --sweep-level "
+                                 f"sweeps (got {self.psi})")
+        check_seed(self)
         for name in ("bootstrap", "bf16_resolutions"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
@@ -120,6 +131,9 @@ class EvaluateConfig:
             raise ValueError("psis must list at least one value")
         if any(not 0.0 <= psi <= 1.0 for psi in self.psis):
             raise ValueError(f"psis must lie in [0, 1], got {','.join(map(str, self.psis))}")
+        if len(set(self.psis)) < len(self.psis):
+            twice = next(psi for psi in self.psis if self.psis.count(psi) > 1)
+            raise ValueError(f"psis must list each value once, got {twice:g} twice")
         if self.num_samples <= self.k:
             raise ValueError(f"samples must exceed k ({self.k})")
         if self.features == "inception" and self.inception_weights is None:
@@ -218,6 +232,8 @@ def check_inputs(config: EvaluateConfig) -> None:
     """Fail fast, before any model is loaded, on what would fail later."""
     if config.centres is not None and not config.centres.is_file():
         raise FileNotFoundError(f"no centres file {config.centres}")
+    if config.features == "inception" and not Path(config.inception_weights).is_file():
+        raise FileNotFoundError(f"no Inception weights file {config.inception_weights}")
     if config.lpips or config.features == "vgg16":
         from mlss_jax.networks.vgg16 import lpips_weights_file
 
@@ -236,6 +252,37 @@ def check_inputs(config: EvaluateConfig) -> None:
     require_generator(config.generator)
     check_levels_dir(config.levels_dir)
     require_output_dir(config.out)
+    real = Path(config.real)
+    if real.is_dir():
+        from mlss_jax.data.real_images import IMAGE_SUFFIXES, image_files
+
+        count = len(image_files(real))
+        if not count:
+            raise FileNotFoundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {real}")
+        check_real_count(count, config)
+    elif real.exists():
+        raise ValueError(f"--real {config.real}: not a directory of images")
+
+
+def check_real_count(count: int, config: EvaluateConfig) -> None:
+    """Precision and recall need more real images than --k (each one's k-th nearest neighbour)."""
+    if count < config.k + 1:
+        raise ValueError(f"--real {config.real} gives {count} image{'s' * (count != 1)}; precision "
+                         f"and recall with --k {config.k} need at least {config.k + 1}")
+
+
+def check_sizes(config: EvaluateConfig, generator) -> None:
+    """What needs the generator to check: --cutoff within its inputs, and --samples within memory
+    (the real and generated images of a set, uint8, and their ws, float32)."""
+    from mlss_jax.app.cli import UsageError, check_fits_in_memory
+
+    if config.cutoff is not None and config.cutoff > generator.num_ws:
+        raise UsageError(f"--cutoff must be in 1..{generator.num_ws} (the generator's inputs), "
+                         f"got {config.cutoff}")
+    res, n = generator.resolution, config.num_samples
+    check_fits_in_memory("--samples", f"--samples {n}: {n:,} real and generated samples of "
+                         f"{res}x{res} px", n * (3 * res * res * generator.img_channels
+                                                 + 8 * generator.num_ws * generator.w_dim))
 
 
 def evaluate(config: EvaluateConfig, progress: bool | None = None,
@@ -248,7 +295,7 @@ def evaluate(config: EvaluateConfig, progress: bool | None = None,
     import numpy as np
 
     from mlss_jax.app.manifest import write_outputs
-    from mlss_jax.data.real_images import load_real_images
+    from mlss_jax.data.real_images import load_real_images, real_image_warnings
     from mlss_jax.demo.world import factor_predictor
     from mlss_jax.method.runs import load_levels
     from mlss_jax.metrics.features import feature_network
@@ -266,9 +313,15 @@ def evaluate(config: EvaluateConfig, progress: bool | None = None,
     if config.bf16_resolutions:
         generator = StyleGAN2Generator(dataclasses.replace(
             generator.config, bf16_resolutions=config.bf16_resolutions), generator.variables)
-    levels = load_levels(config.levels_dir)
+    check_sizes(config, generator)
+    levels = load_levels(config.levels_dir, generator=generator)
     real_images = load_real_images(config.real, generator.resolution, config.num_samples,
                                    data_dir=config.data_dir)
+    check_real_count(len(real_images), config)
+    warnings = real_image_warnings(real_images, config.num_samples, not config.demo_world)
+    if distributed.is_main():
+        for warning in warnings:
+            print(f"warning: {warning}", file=sys.stderr)
     # an allocation the device cannot make names the flag that sizes the work
     embed = naming_setting(feature_network(config.features, config.inception_weights,
                                            config.feature_batch),
@@ -314,8 +367,8 @@ def evaluate(config: EvaluateConfig, progress: bool | None = None,
     summary = pairwise_summary(rows)
 
     settings = {**_jsonable(dataclasses.asdict(config)), "samples": config.num_samples,
-                "real_samples": len(real_images), "grid_psis": list(GRID_PSIS),
-                "grid_methods": list(sweep.methods), "centres_settings": result.centres.settings}
+                "real_samples": len(real_images), "warnings": warnings,
+                "grid_psis": list(GRID_PSIS), "grid_methods": list(sweep.methods), "centres_settings": result.centres.settings}
     # rows: untruncated, then each method at GRID_PSIS; the same latents in every column
     grid = [synthesize(generator, result.ws[:GRID_COLUMNS], GRID_COLUMNS)]
     for method in sweep.methods:

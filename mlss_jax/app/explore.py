@@ -16,7 +16,7 @@ from typing import Callable
 
 import numpy as np
 
-from mlss_jax.app.cli import UsageError
+from mlss_jax.app.cli import UsageError, check_fits_in_memory
 from mlss_jax.app.manifest import write_outputs
 from mlss_jax.app.paths import require_generator, require_output_dir
 from mlss_jax.method.levels import LEVELS
@@ -32,6 +32,7 @@ class ExploreContext:
     generator_path: Path
     out: Path
     levels_dir: Path | None = None
+    levels_dir_given: bool = True   # False: the default folder, which may hold another's levels
 
     def __post_init__(self) -> None:
         require_generator(self.generator_path)
@@ -47,7 +48,7 @@ class ExploreContext:
     def levels(self) -> list:
         from mlss_jax.method.runs import load_levels
 
-        return load_levels(self.levels_dir)
+        return load_levels(self.levels_dir, generator=self.generator)
 
     def levels_trained(self) -> bool:
         return self.levels_dir is not None and all((self.levels_dir / lv).is_dir() for lv in LEVELS)
@@ -62,6 +63,17 @@ class ExploreContext:
                                   {**networks, **settings}).values())
 
 
+def _check_images(flag: str, given: str, count: int, ncols: int, generator,
+                  extra_bytes: int = 0) -> None:
+    """Refuse, before any is drawn, ``count`` images (a grid of ``ncols`` columns) that would not
+    fit in memory: ``given`` (``flag``'s value) asks for them."""
+    from mlss_jax.viz.grid import grid_bytes
+
+    res, channels = generator.resolution, generator.img_channels
+    check_fits_in_memory(flag, f"{given}: {count:,} images of {res}x{res} px",
+                         grid_bytes(count, res, channels, ncols) + extra_bytes)
+
+
 def _grid(name: str, images: np.ndarray, ncols: int) -> Callable[[Path], Path]:
     from mlss_jax.viz.grid import save_image_grid
 
@@ -74,13 +86,17 @@ def control(ctx: ExploreContext, level: str = "fine", clusters: list[int] | None
     (one per level), samples composed from those clusters."""
     from mlss_jax.explore import toolkit as ex
 
-    levels = ctx.levels
+    if clusters is not None and len(clusters) != len(LEVELS):
+        raise UsageError("--clusters takes one cluster per level: c,m,f")
+    levels, generator = ctx.levels, ctx.generator
     if clusters is not None:
-        if len(clusters) != len(LEVELS):
-            raise UsageError("--clusters takes one cluster per level: c,m,f")
         for lv, k, model in zip(LEVELS, clusters, levels, strict=True):
             if not 0 <= k < model.config.num_clusters:
-                raise ValueError(f"{lv} cluster {k} is out of range 0..{model.config.num_clusters - 1}")
+                raise UsageError(f"--clusters: {lv} cluster {k} is out of range "
+                                 f"0..{model.config.num_clusters - 1}")
+    rows = 1 if clusters is not None else levels[LEVELS.index(level)].config.num_clusters
+    _check_images("--columns", f"--columns {columns}", rows * columns, columns, generator)
+    if clusters is not None:
         images = ex.composed_images(ctx.generator, levels, tuple(clusters), columns, seed)
         name = "compose-" + "-".join(map(str, clusters))
     else:
@@ -95,7 +111,15 @@ def tsne(ctx: ExploreContext, samples: int = 1000, perplexity: float = 30.0, see
     from mlss_jax.explore import toolkit as ex
     from mlss_jax.viz.plots import tsne_plot
 
-    embeddings = ex.tsne_embeddings(ctx.generator, ctx.levels, samples, perplexity, seed)
+    if not 1 <= perplexity < samples - 1:
+        raise UsageError(f"--perplexity must be at least 1 and below --samples - 1 "
+                         f"({samples - 1}), got {perplexity:g}")
+    levels, generator = ctx.levels, ctx.generator
+    # on the device: the samples' images in float32, and t-SNE's N x N matrices
+    res, channels = generator.resolution, generator.img_channels
+    check_fits_in_memory("--samples", f"--samples {samples}: t-SNE of {samples:,} points",
+                         4 * samples * (res * res * channels + 8 * samples), device=True)
+    embeddings = ex.tsne_embeddings(generator, levels, samples, perplexity, seed)
     return ctx.write("tsne", {"tsne": lambda out: tsne_plot(embeddings, out / "tsne.png")},
                      {"samples": samples, "perplexity": perplexity, "seed": seed})
 
@@ -108,9 +132,18 @@ def interpolate(ctx: ExploreContext, seeds: list[int] = (1, 2), space: str = "z"
 
     if len(seeds) != 2:
         raise UsageError("--seeds takes two seeds, e.g. 1,2")
+    if seeds[0] == seeds[1]:
+        raise UsageError(f"--seeds {seeds[0]},{seeds[1]} names one seed twice: there is nothing "
+                         "between them")
     if space == "w" and mode == "slerp":
         raise UsageError("W is not Gaussian: use --mode lerp with --space w")
-    frames = ex.interpolation_images(ctx.generator, *seeds, steps, space, mode)
+    if steps < 2:
+        raise UsageError(f"--steps must be at least 2 (the two seeds' own frames), got {steps}")
+    generator = ctx.generator
+    gif_cell = generator.resolution * max(1, -(-128 // generator.resolution))  # save_gif's
+    _check_images("--steps", f"--steps {steps}", steps, steps, generator,
+                  2 * steps * gif_cell * gif_cell * generator.img_channels)
+    frames = ex.interpolation_images(generator, *seeds, steps, space, mode)
     stem = f"interpolate-{space}-{mode}-{seeds[0]}-{seeds[1]}"
     return ctx.write("interpolate", {stem: _grid(stem, frames, len(frames)),
                                      f"{stem}-gif": lambda out: save_gif(frames, out / f"{stem}.gif")},
@@ -122,9 +155,17 @@ def mix(ctx: ExploreContext, seeds: list[int] = (1, 2, 3, 4, 5), level: str = "a
     from mlss_jax.explore import toolkit as ex
     from mlss_jax.method.levels import LevelSplit
 
-    # the split the levels were trained with, if there are levels; else the default
-    split = ctx.levels[0].split if ctx.levels_trained() else LevelSplit.parse(None, ctx.generator.num_ws)
+    from mlss_jax.method.runs import trained_for
+
+    # the split the levels were trained with, if there are levels (in the default folder: for
+    # this generator); else the default
+    use_levels = ctx.levels_trained() and (ctx.levels_dir_given
+                                           or trained_for(ctx.levels_dir, ctx.generator))
+    split = ctx.levels[0].split if use_levels else LevelSplit.parse(None, ctx.generator.num_ws)
     chosen = LEVELS if level == "all" else (level,)
+    n = len(seeds) + 1
+    _check_images("--seeds", f"--seeds of {len(seeds):,} seeds", len(chosen) * n * n, n,
+                  ctx.generator)
     grids = {f"mix-{lv}": _grid(f"mix-{lv}", ex.mixing_images(ctx.generator, list(seeds), split.range(lv)),
                                 len(seeds) + 1) for lv in chosen}
     return ctx.write("mix", grids, {"seeds": list(seeds), "level": level, "split": split.text()})
@@ -139,19 +180,38 @@ def edit(ctx: ExploreContext, direction: Path | None = None, pca: int | None = N
     from mlss_jax.explore import toolkit as ex
     from mlss_jax.explore.latent_ops import layer_mask
 
+    if interfacegan is not None:
+        factor, value = _interfacegan_attribute(interfacegan)
     generator = ctx.generator
+    if layers is not None and not layers[1] < generator.num_ws:
+        raise UsageError(f"--layers {layers[0]}-{layers[1]} is outside 0..{generator.num_ws - 1}, "
+                         "the generator's inputs")
     mask = layer_mask(generator.num_ws, layers)
+    if pca is not None and not 0 <= pca < min(generator.w_dim, samples):
+        raise UsageError(f"--pca must be in 0..{generator.w_dim - 1}" if pca >= generator.w_dim else
+                         f"--pca {pca} needs more than {samples} --samples")
+    if interfacegan is not None:
+        from mlss_jax.demo.world import is_demo_world
+
+        if not is_demo_world(image_shape=(generator.resolution, generator.resolution,
+                                          generator.img_channels)):
+            raise UsageError("--interfacegan labels images with the demo world's factor "
+                             "classifier (32x32 RGB); this generator makes "
+                             f"{generator.resolution}x{generator.resolution} px images: "
+                             "pass --pca or --direction")
+        res, ws = generator.resolution, generator.num_ws * generator.w_dim
+        check_fits_in_memory("--samples", f"--samples {samples}: the SVM's {samples:,} labelled "
+                             "images", samples * (3 * res * res + 4 * ws))  # uint8, and float32 ws
+    _check_images("--seeds or --strengths", f"{len(seeds):,} --seeds x {len(strengths):,} "
+                  "--strengths", len(seeds) * len(strengths), len(strengths), generator)
     info: dict = {}
     if direction is not None:
         vector = read_direction(direction, generator.w_dim)
         name = direction.stem
     elif pca is not None:
-        if not 0 <= pca < generator.w_dim:
-            raise UsageError(f"--pca must be in 0..{generator.w_dim - 1}")
         vector, std = ex.pca_direction(generator, pca, samples, 0)
         name, info = f"pca{pca}", {"component_std": std}
     else:
-        factor, _, value = interfacegan.partition("=")
         vector, info = ex.interfacegan_direction(generator, factor, value, samples, 0)
         name = f"interfacegan-{factor}-{value}"
     images = ex.edit_images(generator, list(seeds), vector, np.asarray(strengths), mask)
@@ -171,19 +231,48 @@ def _save_npy(path: Path, array: np.ndarray) -> Path:
     return path
 
 
+def _option(flag: str, parse: Callable, *args):
+    """``parse(*args)``, its ValueError a flag's error (exit 2) naming ``flag``."""
+    try:
+        return parse(*args)
+    except ValueError as err:
+        raise UsageError(f"{flag}: {err}") from None
+
+
+def _interfacegan_attribute(text: str) -> tuple[str, str]:
+    """--interfacegan FACTOR=CLASS of the demo world's factors."""
+    from mlss_jax.demo.world import FACTORS
+
+    factor, _, value = text.partition("=")
+    if factor not in FACTORS or value not in FACTORS[factor]:
+        known = "; ".join(f"{f}: {', '.join(v)}" for f, v in FACTORS.items())
+        raise UsageError(f"--interfacegan: unknown attribute {text} (known: {known})")
+    return factor, value
+
+
+NPY_MAGIC = b"\x93NUMPY"
+
+
 def read_direction(path: Path, w_dim: int) -> np.ndarray:
-    """A [w_dim] finite direction from a .npy file."""
+    """A [w_dim] finite direction of non-zero length from a .npy file."""
     if not path.is_file():
         raise FileNotFoundError(f"no direction file {path}")
+    with open(path, "rb") as f:
+        if f.read(len(NPY_MAGIC)) != NPY_MAGIC:
+            raise ValueError(f"{path} is not a .npy file (one array written by numpy.save)")
     try:
         vector = np.load(path, allow_pickle=False)
-    except ValueError as err:
+    except (ValueError, OSError, EOFError) as err:
         raise ValueError(f"cannot read {path} as a .npy array ({err})") from None
+    if vector.dtype.kind not in "iuf":
+        raise ValueError(f"{path}: a direction of {vector.dtype} values, expected numbers")
     if vector.shape != (w_dim,):
         raise ValueError(f"{path}: direction of shape {vector.shape}, expected ({w_dim},)")
     if not np.all(np.isfinite(vector)):
         raise ValueError(f"{path}: the direction has NaN or infinite entries")
-    return vector
+    if not np.any(vector):
+        raise ValueError(f"{path}: the direction is all zeros (it moves nothing)")
+    return vector.astype(np.float32)
 
 
 def project(ctx: ExploreContext, config, image: Path | None = None,
@@ -197,11 +286,13 @@ def project(ctx: ExploreContext, config, image: Path | None = None,
     from mlss_jax.viz.grid import to_uint8
 
     generator = ctx.generator
+    if image is None:  # each target's row of the progress strip and of the reconstructions
+        seeds = seeds or list(range(20))
+        _check_images("--seeds", f"--seeds of {len(seeds):,} seeds", 12 * len(seeds), 9, generator)
     if image is not None:
         targets = load_image_file(image, generator.resolution)[None]
         stem = image.stem
     else:
-        seeds = seeds or list(range(20))
         targets = ex.synthesize(generator, generator.mapping(ex.seed_latents(generator, seeds)))
         stem = f"seeds-{seeds[0]}-{seeds[-1]}"
     snapshot_steps = tuple(int(round(i * config.steps / 8)) for i in range(8))
@@ -252,11 +343,20 @@ def truncate(ctx: ExploreContext, seeds: list[int] = tuple(range(8)), psi: float
     from mlss_jax.metrics.truncation_sweep import (SweepCentres, SweepConfig, sweep_centres,
                                                    truncation_targets)
 
-    chosen = parse_methods(methods)
+    chosen = _option("--methods", parse_methods, methods)
+    per_level = _option("--level-psi", parse_level_psis, level_psi, LEVELS) if level_psi else {}
     if not 0.0 <= psi <= 1.0:
         raise UsageError(f"--psi must lie in [0, 1], got {psi}")
-    per_level = parse_level_psis(level_psi, LEVELS) if level_psi else {}
+    if centres is not None and not centres.is_file():
+        raise FileNotFoundError(f"no centres file {centres}")
     generator, levels = ctx.generator, ctx.levels
+    _check_images("--seeds", f"--seeds of {len(seeds):,} seeds", len(seeds) * (len(chosen) + 1),
+                  len(seeds), generator)
+    if centres is None:  # the centres' samples: uint8 images and float32 ws
+        res = generator.resolution
+        check_fits_in_memory("--samples", f"--samples {samples}: {samples:,} samples for the "
+                             "centres", samples * (res * res * generator.img_channels
+                                                   + 4 * generator.num_ws * generator.w_dim))
     clusters = (SweepCentres.load(centres, levels, generator.w_dim) if centres is not None else
                 sweep_centres(generator, levels, SweepConfig(num_samples=samples, seed=seed,
                                                              multimodal_k=multimodal_k)))

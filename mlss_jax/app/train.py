@@ -11,7 +11,9 @@ import dataclasses
 import json
 from pathlib import Path
 
+from mlss_jax.app.cli import UsageError, check_fits_in_memory, flag_message
 from mlss_jax.app.paths import require_generator, require_output_dir
+from mlss_jax.method.levels import LevelSplit
 from mlss_jax.method.config import MLSSConfig
 from mlss_jax.runtime import distributed
 from mlss_jax.runtime.distributed import DistributedConfig
@@ -62,11 +64,24 @@ def _train_levels(config, generator_path, out, levels, resume, force, eval_sampl
                   deadline, started) -> list[LevelSummary]:
     from mlss_jax.app.manifest import record_outputs
     from mlss_jax.method.models import classifier_accuracy
+    from mlss_jax.method.runs import check_level_generator, read_level_config
     from mlss_jax.method.training import train_level
     from mlss_jax.networks.stylegan2 import load_generator
 
     distributed.join(cluster)
     generator = load_generator(generator_path)
+    # the mixture's means and log standard deviations, with their two Adam moments
+    check_fits_in_memory("--num-clusters", f"--num-clusters {config.num_clusters}: the mixture",
+                         24 * config.num_clusters * generator.z_dim, device=True)
+    if config.split is not None:  # its boundaries fit the generator's inputs
+        try:
+            LevelSplit.parse(config.split, generator.num_ws)
+        except ValueError as err:
+            raise UsageError(flag_message(str(err), "split")) from None
+    for level in levels:
+        if resume and started[level]:
+            check_level_generator(out / level, read_level_config(out / level), generator,
+                                  "resume them with that generator, or replace them with --force")
     summaries = []
     for level in levels:
         level_config = dataclasses.replace(config, level=level)

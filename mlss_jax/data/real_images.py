@@ -60,11 +60,41 @@ def load_image_file(path: Path, resolution: int) -> np.ndarray:
         raise ValueError(f"cannot read image {path}: {err}") from None
 
 
+def image_files(folder: Path) -> list[Path]:
+    """The image files under ``folder`` (any depth), in sorted order."""
+    return sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES
+                  and p.is_file())
+
+
 def load_image_folder(folder: Path, resolution: int, num: int) -> np.ndarray:
-    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    files = image_files(folder)
     if not files:
         raise FileNotFoundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {folder}")
     return np.stack([load_image_file(path, resolution) for path in files[:num]])
+
+
+def duplicate_count(images: np.ndarray) -> int:
+    """How many of ``images`` [N, ...] are exact copies of an earlier one."""
+    import hashlib
+
+    return len(images) - len({hashlib.sha256(np.ascontiguousarray(image)).digest()
+                              for image in images})
+
+
+def real_image_warnings(images: np.ndarray, wanted: int, copies_matter: bool = True) -> list[str]:
+    """What makes a set of real images a weak reference for ``wanted`` generated samples: fewer
+    of them, or (if ``copies_matter``) many exact copies (more than 10%). The demo world's
+    shapes repeat by design (each a combination of a few discrete factors): there copies do
+    not matter."""
+    warnings = []
+    if len(images) < wanted:
+        warnings.append(f"--real gave {len(images)} images, fewer than the {wanted} generated "
+                        "samples of each set: precision and recall compare sets of unequal size")
+    copies = duplicate_count(images) if copies_matter else 0
+    if copies > 0.1 * len(images):
+        warnings.append(f"{copies} of the {len(images)} real images are exact copies of others: "
+                        "the real manifold is smaller than it looks, and precision reads high")
+    return warnings
 
 
 def load_tfds_images(name: str, resolution: int, num: int, split: str = "train",

@@ -6,8 +6,8 @@ import dataclasses
 from typing import Any
 
 from mlss_jax.config import (check_at_least, check_choice, check_finite, check_positive,
-                             choices)
-from mlss_jax.method.levels import LEVELS
+                             check_seed, choices)
+from mlss_jax.method.levels import LEVELS, LevelSplit
 
 CLASSIFIER_DOMAINS = ("image", "latent")
 
@@ -73,6 +73,15 @@ class MLSSConfig:
                               "critic_hidden", "critic_layers", "checkpoint_every", "log_every",
                               "learning_rate", "mixture_lr", "mapper_lr", "sigma_init"))
         check_at_least(self, "num_clusters", 2)
+        check_seed(self)
+        for name in ("beta", "gp_weight"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        for name in ("adam_beta1", "adam_beta2"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ValueError(f"{name} must lie in [0, 1), got {getattr(self, name)}")
+        if self.split is not None:
+            LevelSplit.boundaries_of(self.split)
         # split is checked against the generator's number of inputs, which is known only there
 
     def to_dict(self) -> dict[str, Any]:

@@ -23,7 +23,7 @@ class LevelSplit:
     def __post_init__(self) -> None:
         b1, b2 = self.boundaries
         if not 0 < b1 < b2 < self.num_ws - 1:
-            raise ValueError(f"level split {b1},{b2} must satisfy 0 < b1 < b2 < num_ws - 1 = "
+            raise ValueError(f"split {b1},{b2} must satisfy 0 < b1 < b2 < num_ws - 1 = "
                              f"{self.num_ws - 1} (every level needs at least one input)")
 
     @classmethod
@@ -32,16 +32,24 @@ class LevelSplit:
             raise ValueError(f"a generator with {num_ws} ws inputs is too small for three levels")
         return cls(num_ws, (4, 8) if num_ws >= 10 else (2, 4))
 
+    @staticmethod
+    def boundaries_of(text: str) -> tuple[int, int]:
+        """``"b1,b2"`` -> (b1, b2), with 0 < b1 < b2 (checked against a generator's inputs by
+        :meth:`parse`)."""
+        try:
+            b1, b2 = (int(part) for part in text.split(","))
+        except ValueError:
+            raise ValueError(f"split must be two integers 'b1,b2', got {text!r}") from None
+        if not 0 < b1 < b2:
+            raise ValueError(f"split must satisfy 0 < b1 < b2, got {b1},{b2}")
+        return b1, b2
+
     @classmethod
     def parse(cls, text: str | None, num_ws: int) -> "LevelSplit":
         """``"b1,b2"`` or None (the default for ``num_ws``)."""
         if text is None:
             return cls.default(num_ws)
-        try:
-            b1, b2 = (int(part) for part in text.split(","))
-        except ValueError:
-            raise ValueError(f"level split must be two integers 'b1,b2', got {text!r}") from None
-        return cls(num_ws, (b1, b2))
+        return cls(num_ws, cls.boundaries_of(text))
 
     def range(self, level: str) -> tuple[int, int]:
         """``(start, stop)`` of the level's ws inputs."""

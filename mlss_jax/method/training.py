@@ -194,10 +194,13 @@ def train_level(config: MLSSConfig, generator_path: str | Path, run_dir: str | P
     g_cfg, g_vars = generator.config, generator.variables
     split = LevelSplit.parse(config.split, g_cfg.num_ws)
     run_config = {"mlss": config.to_dict(), "level_range": list(split.range(config.level)),
-                  "generator_path": str(generator_path), "generator": g_cfg.to_dict()}
+                  "generator_path": str(generator_path), "generator": g_cfg.to_dict(),
+                  "generator_sha256": generator.weights_sha256}
     mesh = mesh if mesh is not None else data_mesh()
     run_dir, checkpointer, start, state = open_run(
-        run_dir, run_config, resume, ("mlss.steps", "mlss.checkpoint_every", "mlss.log_every"),
+        run_dir, run_config, resume,
+        # a run from before the weights' digest was recorded resumes (train.py checks the digest)
+        ("mlss.steps", "mlss.checkpoint_every", "mlss.log_every", "generator_sha256"),
         init_level_state(config, g_cfg, g_vars), force, mesh)
     previews = run_dir / "previews"
     if distributed.is_main():

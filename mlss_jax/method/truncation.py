@@ -182,5 +182,7 @@ def parse_level_psis(text: str, levels: tuple[str, ...]) -> dict[str, float]:
             raise ValueError(f"psi of {level} must be a number, got {value!r}") from None
         if not 0.0 <= psi <= 1.0:
             raise ValueError(f"psi of {level} must lie in [0, 1], got {value}")
+        if level in out:
+            raise ValueError(f"psi gives {level} twice")
         out[level] = psi
     return out

@@ -8,11 +8,14 @@ modules to its own parameters instead.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 from pathlib import Path
 
 import chex
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from mlss_jax.networks.config import DiscriminatorConfig, GeneratorConfig
 from mlss_jax.networks.discriminator import discriminator_logits
@@ -40,6 +43,19 @@ class StyleGAN2Generator:
     @property
     def w_avg(self) -> jax.Array:
         return self.variables["buffers"]["mapping"]["w_avg"]
+
+    @functools.cached_property
+    def weights_sha256(self) -> str:
+        """SHA-256 of the weights: every array of ``variables`` (its path, dtype, shape and
+        bytes, in path order). The same network read from its pickle or from a converted
+        checkpoint gives the same digest."""
+        digest = hashlib.sha256()
+        for path, leaf in sorted(jax.tree_util.tree_flatten_with_path(self.variables)[0],
+                                 key=lambda item: jax.tree_util.keystr(item[0])):
+            array = np.ascontiguousarray(jax.device_get(leaf))
+            digest.update(f"{jax.tree_util.keystr(path)} {array.dtype} {array.shape}\n".encode())
+            digest.update(array.tobytes())
+        return digest.hexdigest()
 
     def mapping(self, z: jax.Array, truncation_psi: float = 1.0,
                 truncation_cutoff: int | None = None) -> jax.Array:

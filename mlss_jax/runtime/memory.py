@@ -10,6 +10,7 @@ line reports it in one line with the setting's flag.
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 from typing import Callable, Iterator, TypeVar
 
@@ -59,3 +60,13 @@ def naming_setting(fn: F, work: str, setting: str, value: object) -> F:
         with names_setting(work, setting, value):
             return fn(*args, **kwargs)
     return wrapped
+
+
+def memory_limit(device: bool = False) -> int:
+    """Bytes of this machine's physical memory; with ``device``, the first accelerator's if it
+    has less (a CPU device shares the host's)."""
+    limit = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    if device:
+        stats = jax.devices()[0].memory_stats() or {}
+        limit = min(limit, stats.get("bytes_limit", limit))
+    return limit

@@ -32,6 +32,17 @@ def image_grid(images: np.ndarray, ncols: int | None = None, pad: int = 2) -> np
     return grid
 
 
+def grid_bytes(count: int, resolution: int, channels: int, ncols: int, min_cell: int = 64,
+               pad: int = 2) -> int:
+    """Host memory that ``count`` uint8 images and their grid take in :func:`save_image_grid`
+    (the images, the grid, and the grid enlarged to ``min_cell`` px cells)."""
+    scale = max(1, math.ceil(min_cell / resolution))
+    ncols = min(ncols, count)
+    rows = math.ceil(count / max(ncols, 1))
+    grid = (rows * (resolution + pad) + pad) * (ncols * (resolution + pad) + pad) * channels
+    return count * resolution * resolution * channels + grid * (1 + scale * scale)
+
+
 def save_image_grid(images: np.ndarray, path: str | Path, ncols: int | None = None,
                     min_cell: int = 64) -> Path:
     """Write a grid PNG; cells smaller than ``min_cell`` px are enlarged (nearest) to be seen."""

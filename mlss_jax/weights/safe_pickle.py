@@ -369,7 +369,26 @@ class _AllowlistUnpickler(pickle.Unpickler):
         raise UnsafePickleError("refused persistent id in a network pickle")
 
 
+# how other files a network pickle may be mistaken for begin
+_SIGNATURES = ((b"\x89PNG", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"),
+               (b"GIF8", "a GIF image"),
+               (b"PK\x03\x04", "a zip archive (torch.save's format, or NumPy's .npz)"),
+               (b"\x93NUMPY", "a NumPy .npy array"), (b"\x1f\x8b", "gzip-compressed"),
+               (b"\x89HDF", "an HDF5 file"), (b"{", "JSON text"))
+
+
+def _check_pickle_start(data: bytes) -> None:
+    """Network pickles are pickle protocol 2 or later: they begin with the PROTO opcode."""
+    if data[:1] == b"\x80":
+        return
+    what = next((kind for start, kind in _SIGNATURES if data.startswith(start)), None)
+    raise CorruptPickleError("not a network pickle: " + (
+        "the file is empty" if not data else f"the file is {what}" if what else
+        f"the file does not begin like a pickle ({data[:8]!r})"))
+
+
 def load_network_pickle(data: bytes) -> Any:
     """Unpickle ``data`` with the allowlist; raise :class:`NetworkPickleError` on any problem."""
+    _check_pickle_start(data)
     # BytesIO: a huge length field can only read up to the end of the data.
     return _decode(lambda: _AllowlistUnpickler(io.BytesIO(data), encoding="latin1").load(), "pickle")
