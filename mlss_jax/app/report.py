@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import math
 import platform
 import time
 from pathlib import Path
@@ -71,6 +72,13 @@ class _Doc:
                          f"<figcaption>{html.escape(caption)}</figcaption></figure>")
         self.md += [f"![{caption}]({path.relative_to(self.out).as_posix()})", ""]
 
+    def figures(self, items: list[tuple[Path | None, str]]) -> None:
+        """Figures in a responsive grid: side by side where the page is wide enough."""
+        self.html.append('<div class="figures">')
+        for path, caption in items:
+            self.image(path, caption)
+        self.html.append("</div>")
+
     def code(self, text: str) -> None:
         self.html.append(f"<pre>{html.escape(text)}</pre>")
         self.md += ["```", text, "```", ""]
@@ -78,9 +86,31 @@ class _Doc:
 
 _STYLE = """body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:0.5em 0 1.5em}td,th{border:1px solid #bbb;padding:3px 8px;
-text-align:right}th{background:#eee}img{max-width:100%;image-rendering:pixelated}
-figure{display:inline-block;margin:0.5em 1em 1em 0;vertical-align:top}
+text-align:right;white-space:nowrap}th{background:#eee}img{max-width:100%}
+.figures{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(100%,440px),1fr));
+gap:1em 1.5em;align-items:start;margin:0.5em 0 1.5em}figure{margin:0}
 figcaption{font-size:0.85em;color:#555}pre{background:#f5f5f5;padding:0.6em;overflow-x:auto}"""
+
+
+def _with_interval(row: dict, key: str, digits: int) -> str:
+    """``row[key]`` with its 95% interval (``key_lo``, ``key_hi``) to one digit less, e.g.
+    ``0.731 [0.71, 0.75]``; the value alone where the row has no interval."""
+    value, lo, hi = row[key], row.get(f"{key}_lo"), row.get(f"{key}_hi")
+    if lo is None or hi is None or math.isnan(lo) or math.isnan(hi):
+        return f"{value:.{digits}f}"
+    return f"{value:.{digits}f} [{lo:.{digits - 1}f}, {hi:.{digits - 1}f}]"
+
+
+def _comparison(s: dict) -> list[str]:
+    """A row of the pairwise table: ``a − b`` (precision) at equal ``x``."""
+    pair, x = f"{s['a']} − {s['b']}", "FID" if s["x"] == "fid" else s["x"]
+    if s["mean_gap"] is None:
+        return [pair, x, "none: the curves do not overlap", "-", "-", "-"]
+    lo, hi = s["overlap"]
+    digits = 1 if s["x"] == "fid" else 2
+    apart = "-" if s["significant_share"] is None else f"{s['significant_share']:.0%}"
+    return [pair, x, f"{lo:.{digits}f} to {hi:.{digits}f}", f"{s['mean_gap']:+.3f}",
+            f"{s['a_higher_share']:.0%}", apart]
 
 
 def write_report(out: Path, config: dict, levels: tuple[str, ...]) -> tuple[Path, Path]:
@@ -126,9 +156,9 @@ def write_report(out: Path, config: dict, levels: tuple[str, ...]) -> tuple[Path
                                         for r in report["levels"]])
     doc.heading("Cluster grids")
     doc.para("One row per cluster of the level; down each column everything else stays fixed.")
-    for level in levels:
-        doc.image(output_path(layout.control, f"control-{level}"), f"{level} clusters")
-    doc.image(output_path(layout.control, "compose-0-0-0"), "composed: cluster 0 at every level")
+    doc.figures([(output_path(layout.control, f"control-{level}"), f"{level} level: one row per cluster")
+                 for level in levels]
+                + [(output_path(layout.control, "compose-0-0-0"), "composed: cluster 0 at every level")])
 
     evaluate = layout.evaluate
     sweep = _read_json(output_path(evaluate, "sweep_json"))
@@ -138,16 +168,18 @@ def write_report(out: Path, config: dict, levels: tuple[str, ...]) -> tuple[Path
                  f"images ({sweep['real']}), {sweep['features']} features, k = {sweep['k']}; psi "
                  f"values: {', '.join(f'{p:g}' for p in sweep['psis'])}. With few samples, "
                  "precision and recall differences of a few hundredths are within noise.")
-        for s in sweep["summary"]:
-            if s["mean_gap"] is None:
-                continue
-            apart = ("" if s["significant_share"] is None else
-                     f"; the 95% intervals are apart on {s['significant_share']:.0%} of it")
-            doc.para(f"{s['a']} vs {s['b']} at equal {s['x']}: precision {s['mean_gap']:+.3f} on "
-                     f"average, higher on {s['a_higher_share']:.0%} of the shared range{apart}.")
-    doc.image(output_path(evaluate, "pr_curve"), "precision vs recall")
-    doc.image(output_path(evaluate, "precision_fid"), "precision vs FID")
+    doc.figures([(output_path(evaluate, "pr_curve"), "precision vs recall"),
+                 (output_path(evaluate, "precision_fid"), "precision vs FID")])
+    if sweep and sweep["summary"]:
+        doc.para("Each pair of methods at equal recall and at equal FID: the first method's "
+                 "precision minus the second's, interpolated between psi values over the range "
+                 "both curves cover; its mean, the share of that range where it is positive, and "
+                 "the share where the two 95% intervals do not overlap.")
+        doc.table(["precision difference", "at equal", "shared range", "mean", "positive on",
+                   "intervals apart on"], [_comparison(s) for s in sweep["summary"]])
     settings = output_settings(evaluate, EVALUATE) or {}
+    doc.heading("Truncated samples", 3)
+    doc.para("The same latents in every column, truncated by each method.")
     doc.image(output_path(evaluate, "truncation_grid"), grid_caption(settings.get("grid_psis", []),
                                                                    settings.get("grid_methods", [])))
     tradeoffs = level_tradeoffs(sweep["rows"]) if sweep else []
@@ -162,9 +194,11 @@ def write_report(out: Path, config: dict, levels: tuple[str, ...]) -> tuple[Path
     if sweep:
         keys = [k for k in ("precision", "recall", "fid", "lpips", "faithful") if k in sweep["rows"][0]]
         doc.heading("Faithfulness and quality per psi", 3)
-        doc.para("faithful: share of samples whose ground-truth factors truncation leaves unchanged "
+        doc.para("Each value with its 95% interval in brackets, where the sweep measured one. "
+                 "faithful: share of samples whose ground-truth factors truncation leaves unchanged "
                  "(demo world); lpips: mean LPIPS between truncated and untruncated images.")
-        doc.table(["method", "psi", *keys], [[r["method"], f"{r['psi']:g}", *(f"{r[k]:.3f}" for k in keys)]
+        doc.table(["method", "psi", *keys], [[r["method"], f"{r['psi']:g}",
+                                              *(_with_interval(r, k, 2 if k == "fid" else 3) for k in keys)]
                                              for r in sweep["rows"]])
 
     page = ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>mlss-jax report</title>"
