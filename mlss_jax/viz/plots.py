@@ -15,7 +15,7 @@ def _label(method: str) -> str:
 
 def sweep_plot(rows: list[dict], x: str, path: str | Path, title: str) -> Path:
     """Precision against ``x`` ('recall' or 'fid') for every method in the rows, with the 95%
-    interval of precision where the rows have one; psi is written beside the points where it fits
+    interval of precision as a bar where the rows have one; psi is written beside the points where it fits
     (each curve's ends first), and the legend sits below the axes."""
     import matplotlib
 
@@ -31,9 +31,9 @@ def sweep_plot(rows: list[dict], x: str, path: str | Path, title: str) -> Path:
                      for r in rows if r["method"] == method)
         xs, ys = [p[1] for p in pts], [p[2] for p in pts]
         line, = ax.plot(xs, ys, marker="o", markersize=3, label=_label(method))
-        if all(p[3] is not None for p in pts):
-            ax.fill_between(xs, [p[3] for p in pts], [p[4] for p in pts], color=line.get_color(),
-                            alpha=0.15, linewidth=0)
+        if all(p[3] is not None for p in pts):   # bars: a band folds where x turns back
+            ax.vlines(xs, [p[3] for p in pts], [p[4] for p in pts], color=line.get_color(),
+                      alpha=0.4, linewidth=2.5)
         for i, (psi, xv, yv, *_) in enumerate(pts):
             text = ax.annotate(f"{psi:g}", (xv, yv), textcoords="offset points", xytext=(3, 3),
                                fontsize=7, color=line.get_color(),
