@@ -86,19 +86,23 @@ class _Doc:
 
 _STYLE = """body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:0.5em 0 1.5em}td,th{border:1px solid #bbb;padding:3px 8px;
-text-align:right;white-space:nowrap}th{background:#eee}img{max-width:100%}
+text-align:right;white-space:nowrap}th:first-child,td:first-child{text-align:left}th{background:#eee}
+img{max-width:100%}figure{margin:0}figcaption{font-size:0.85em;color:#555}
 .figures{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(100%,440px),1fr));
-gap:1em 1.5em;align-items:start;margin:0.5em 0 1.5em}figure{margin:0}
-figcaption{font-size:0.85em;color:#555}pre{background:#f5f5f5;padding:0.6em;overflow-x:auto}"""
+gap:1em 1.5em;align-items:start;margin:0.5em 0 1.5em}
+pre{background:#f5f5f5;padding:0.6em;overflow-x:auto}"""
 
 
-def _with_interval(row: dict, key: str, digits: int) -> str:
+def _with_interval(row: dict, key: str) -> str:
     """``row[key]`` with its 95% interval (``key_lo``, ``key_hi``) to one digit less, e.g.
-    ``0.731 [0.71, 0.75]``; the value alone where the row has no interval."""
+    ``0.731 [0.71, 0.75]`` or, for an FID, ``24.31 [23.9, 25.0]`` and ``1988 [1993, 2337]``;
+    the value alone where the row has no interval."""
     value, lo, hi = row[key], row.get(f"{key}_lo"), row.get(f"{key}_hi")
+    digits = 3 if key != "fid" else 2 if value < 100 else 0
+    text, less = f"{value:.{digits}f}", max(digits - 1, 0)
     if lo is None or hi is None or math.isnan(lo) or math.isnan(hi):
-        return f"{value:.{digits}f}"
-    return f"{value:.{digits}f} [{lo:.{digits - 1}f}, {hi:.{digits - 1}f}]"
+        return text
+    return f"{text} [{lo:.{less}f}, {hi:.{less}f}]"
 
 
 def _comparison(s: dict) -> list[str]:
@@ -107,7 +111,7 @@ def _comparison(s: dict) -> list[str]:
     if s["mean_gap"] is None:
         return [pair, x, "none: the curves do not overlap", "-", "-", "-"]
     lo, hi = s["overlap"]
-    digits = 1 if s["x"] == "fid" else 2
+    digits = 2 if s["x"] != "fid" else 1 if hi < 100 else 0
     apart = "-" if s["significant_share"] is None else f"{s['significant_share']:.0%}"
     return [pair, x, f"{lo:.{digits}f} to {hi:.{digits}f}", f"{s['mean_gap']:+.3f}",
             f"{s['a_higher_share']:.0%}", apart]
@@ -175,8 +179,9 @@ def write_report(out: Path, config: dict, levels: tuple[str, ...]) -> tuple[Path
                  "precision minus the second's, interpolated between psi values over the range "
                  "both curves cover; its mean, the share of that range where it is positive, and "
                  "the share where the two 95% intervals do not overlap.")
+        by_x = sorted(sweep["summary"], key=lambda s: s["x"] == "fid")   # recall first, then FID
         doc.table(["precision difference", "at equal", "shared range", "mean", "positive on",
-                   "intervals apart on"], [_comparison(s) for s in sweep["summary"]])
+                   "intervals apart on"], [_comparison(s) for s in by_x])
     settings = output_settings(evaluate, EVALUATE) or {}
     doc.heading("Truncated samples", 3)
     doc.para("The same latents in every column, truncated by each method.")
@@ -198,8 +203,7 @@ def write_report(out: Path, config: dict, levels: tuple[str, ...]) -> tuple[Path
                  "faithful: share of samples whose ground-truth factors truncation leaves unchanged "
                  "(demo world); lpips: mean LPIPS between truncated and untruncated images.")
         doc.table(["method", "psi", *keys], [[r["method"], f"{r['psi']:g}",
-                                              *(_with_interval(r, k, 2 if k == "fid" else 3) for k in keys)]
-                                             for r in sweep["rows"]])
+                                              *(_with_interval(r, k) for k in keys)] for r in sweep["rows"]])
 
     page = ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>mlss-jax report</title>"
             f"<style>{_STYLE}</style></head><body>" + "\n".join(doc.html) + "</body></html>\n")
