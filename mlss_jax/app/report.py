@@ -180,8 +180,8 @@ def write_report(out: Path, config: dict, levels: tuple[str, ...]) -> tuple[Path
                  "both curves cover; its mean, the share of that range where it is positive, and "
                  "the share where the two 95% intervals do not overlap.")
         by_x = sorted(sweep["summary"], key=lambda s: s["x"] == "fid")   # recall first, then FID
-        doc.table(["precision difference", "at equal", "shared range", "mean difference", "positive on",
-                   "intervals apart on"], [_comparison(s) for s in by_x])
+        doc.table(["precision difference", "at equal", "shared range", "mean difference",
+                   "positive on", "intervals apart on"], [_comparison(s) for s in by_x])
     settings = output_settings(evaluate, EVALUATE) or {}
     doc.heading("Truncated samples", 3)
     doc.para("The same latents in every column, truncated by each method.")
