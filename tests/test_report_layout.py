@@ -114,6 +114,7 @@ def test_pairwise_difference_names_which_method_is_subtracted(report):
     page, md = (report / "report.html").read_text(), (report / "report.md").read_text()
     assert "<tr><td>stylegan − cutoff</td><td>recall</td><td>0.10 to 0.80</td><td>-0.049</td>" in page
     assert "| stylegan − cutoff | recall | 0.10 to 0.80 | -0.049 | 25% | 0% |" in md
+    assert "stylegan: StyleGAN truncation; cutoff: StyleGAN, coarse inputs only" in page  # the keys
 
 
 def test_figures_sit_in_grid_containers(report):

@@ -20,6 +20,7 @@ from mlss_jax.app.manifest import output_path, output_settings
 from mlss_jax.app.pipeline import RunLayout
 from mlss_jax.metrics.truncation_sweep import level_tradeoffs
 from mlss_jax.runtime.run_state import RUN_CONFIG
+from mlss_jax.viz.plots import method_label
 
 
 def _read_json(path: Path | None) -> dict | None:
@@ -172,6 +173,8 @@ def write_report(out: Path, config: dict, levels: tuple[str, ...]) -> tuple[Path
                  f"images ({sweep['real']}), {sweep['features']} features, k = {sweep['k']}; psi "
                  f"values: {', '.join(f'{p:g}' for p in sweep['psis'])}. With few samples, "
                  "precision and recall differences of a few hundredths are within noise.")
+        methods = dict.fromkeys(r["method"] for r in sweep["rows"])
+        doc.para("Methods: " + "; ".join(f"{m}: {method_label(m)}" for m in methods) + ".")
     doc.figures([(output_path(evaluate, "pr_curve"), "precision vs recall"),
                  (output_path(evaluate, "precision_fid"), "precision vs FID")])
     if sweep and sweep["summary"]:

@@ -8,7 +8,9 @@ LABELS = {"stylegan": "StyleGAN truncation", "cutoff": "StyleGAN, coarse inputs 
           "multimodal": "multi-modal truncation", "multilevel": "multi-level truncation"}
 
 
-def _label(method: str) -> str:
+def method_label(method: str) -> str:
+    """What a method of the sweep is, in words: ``multilevel:fine`` -> multi-level truncation
+    (fine only)."""
     base, _, level = method.partition(":")
     return LABELS.get(base, base) + (f" ({level} only)" if level else "")
 
@@ -30,7 +32,7 @@ def sweep_plot(rows: list[dict], x: str, path: str | Path, title: str) -> Path:
         pts = sorted((r["psi"], r[x], r["precision"], r.get("precision_lo"), r.get("precision_hi"))
                      for r in rows if r["method"] == method)
         xs, ys = [p[1] for p in pts], [p[2] for p in pts]
-        line, = ax.plot(xs, ys, marker="o", markersize=3, label=_label(method))
+        line, = ax.plot(xs, ys, marker="o", markersize=3, label=method_label(method))
         if all(p[3] is not None for p in pts):   # bars: a band folds where x turns back
             ax.vlines(xs, [p[3] for p in pts], [p[4] for p in pts], color=line.get_color(),
                       alpha=0.4, linewidth=2.5)
