@@ -394,8 +394,10 @@ def evaluate(config: EvaluateConfig, progress: bool | None = None,
                                          f"precision vs recall {features}"),
         "precision_fid": lambda f: sweep_plot(rows, "fid", f / "precision_fid.png",
                                               f"precision vs FID {features}"),
-        "truncation_grid": lambda f: save_image_grid(np.concatenate(grid), f / "truncation_grid.png",
-                                                     ncols=GRID_COLUMNS),
+        "truncation_grid": lambda f: save_image_grid(
+            np.concatenate(grid), f / "truncation_grid.png", ncols=GRID_COLUMNS,
+            row_labels=["untruncated", *(f"{m} psi {p:g}" for m in sweep.methods for p in GRID_PSIS)],
+            col_labels=[f"sample {i + 1}" for i in range(GRID_COLUMNS)]),
         "centres": lambda f: result.centres.save(f / "centres.npz"),
     }, settings)
     journal.remove()

@@ -74,10 +74,10 @@ def _check_images(flag: str, given: str, count: int, ncols: int, generator,
                          grid_bytes(count, res, channels, ncols) + extra_bytes)
 
 
-def _grid(name: str, images: np.ndarray, ncols: int) -> Callable[[Path], Path]:
+def _grid(name: str, images: np.ndarray, ncols: int, **labels) -> Callable[[Path], Path]:
     from mlss_jax.viz.grid import save_image_grid
 
-    return lambda out: save_image_grid(images, out / f"{name}.png", ncols=ncols)
+    return lambda out: save_image_grid(images, out / f"{name}.png", ncols=ncols, **labels)
 
 
 def control(ctx: ExploreContext, level: str = "fine", clusters: list[int] | None = None,
@@ -99,10 +99,13 @@ def control(ctx: ExploreContext, level: str = "fine", clusters: list[int] | None
     if clusters is not None:
         images = ex.composed_images(ctx.generator, levels, tuple(clusters), columns, seed)
         name = "compose-" + "-".join(map(str, clusters))
+        rows = [", ".join(f"{lv} {k}" for lv, k in zip(LEVELS, clusters))]
     else:
         images = ex.control_images(ctx.generator, levels, LEVELS.index(level), columns, seed)
         name = f"control-{level}"
-    return ctx.write("control", {name: _grid(name, images, columns)},
+        rows = [f"cluster {k}" for k in range(len(images) // columns)]
+    return ctx.write("control", {name: _grid(name, images, columns, row_labels=rows,
+                                             col_labels=[f"sample {i + 1}" for i in range(columns)])},
                      {"level": level, "clusters": clusters, "columns": columns, "seed": seed})
 
 

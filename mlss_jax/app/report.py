@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import math
 import platform
 import time
 from pathlib import Path
@@ -19,6 +20,7 @@ from mlss_jax.app.manifest import output_path, output_settings
 from mlss_jax.app.pipeline import RunLayout
 from mlss_jax.metrics.truncation_sweep import level_tradeoffs
 from mlss_jax.runtime.run_state import RUN_CONFIG
+from mlss_jax.viz.plots import method_label
 
 
 def _read_json(path: Path | None) -> dict | None:
@@ -71,6 +73,13 @@ class _Doc:
                          f"<figcaption>{html.escape(caption)}</figcaption></figure>")
         self.md += [f"![{caption}]({path.relative_to(self.out).as_posix()})", ""]
 
+    def figures(self, items: list[tuple[Path | None, str]]) -> None:
+        """Figures in a responsive grid: side by side where the page is wide enough."""
+        self.html.append('<div class="figures">')
+        for path, caption in items:
+            self.image(path, caption)
+        self.html.append("</div>")
+
     def code(self, text: str) -> None:
         self.html.append(f"<pre>{html.escape(text)}</pre>")
         self.md += ["```", text, "```", ""]
@@ -78,9 +87,35 @@ class _Doc:
 
 _STYLE = """body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:0.5em 0 1.5em}td,th{border:1px solid #bbb;padding:3px 8px;
-text-align:right}th{background:#eee}img{max-width:100%;image-rendering:pixelated}
-figure{display:inline-block;margin:0.5em 1em 1em 0;vertical-align:top}
-figcaption{font-size:0.85em;color:#555}pre{background:#f5f5f5;padding:0.6em;overflow-x:auto}"""
+text-align:right;white-space:nowrap}th:first-child,td:first-child{text-align:left}th{background:#eee}
+img{max-width:100%}figure{margin:0}figcaption{font-size:0.85em;color:#555}
+.figures{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(100%,440px),1fr));
+gap:1em 1.5em;align-items:start;margin:0.5em 0 1.5em}
+pre{background:#f5f5f5;padding:0.6em;overflow-x:auto}"""
+
+
+def _with_interval(row: dict, key: str) -> str:
+    """``row[key]`` with its 95% interval (``key_lo``, ``key_hi``) to one digit less, e.g.
+    ``0.731 [0.71, 0.75]`` or, for an FID, ``24.31 [23.9, 25.0]`` and ``1988 [1993, 2337]``;
+    the value alone where the row has no interval."""
+    value, lo, hi = row[key], row.get(f"{key}_lo"), row.get(f"{key}_hi")
+    digits = 3 if key != "fid" else 2 if value < 100 else 0
+    text, less = f"{value:.{digits}f}", max(digits - 1, 0)
+    if lo is None or hi is None or math.isnan(lo) or math.isnan(hi):
+        return text
+    return f"{text} [{lo:.{less}f}, {hi:.{less}f}]"
+
+
+def _comparison(s: dict) -> list[str]:
+    """A row of the pairwise table: ``a − b`` (precision) at equal ``x``."""
+    pair, x = f"{s['a']} − {s['b']}", "FID" if s["x"] == "fid" else s["x"]
+    if s["mean_gap"] is None:
+        return [pair, x, "none: the curves do not overlap", "-", "-", "-"]
+    lo, hi = s["overlap"]
+    digits = 2 if s["x"] != "fid" else 1 if hi < 100 else 0
+    apart = "-" if s["significant_share"] is None else f"{s['significant_share']:.0%}"
+    return [pair, x, f"{lo:.{digits}f} to {hi:.{digits}f}", f"{s['mean_gap']:+.3f}",
+            f"{s['a_higher_share']:.0%}", apart]
 
 
 def write_report(out: Path, config: dict, levels: tuple[str, ...]) -> tuple[Path, Path]:
@@ -126,9 +161,9 @@ def write_report(out: Path, config: dict, levels: tuple[str, ...]) -> tuple[Path
                                         for r in report["levels"]])
     doc.heading("Cluster grids")
     doc.para("One row per cluster of the level; down each column everything else stays fixed.")
-    for level in levels:
-        doc.image(output_path(layout.control, f"control-{level}"), f"{level} clusters")
-    doc.image(output_path(layout.control, "compose-0-0-0"), "composed: cluster 0 at every level")
+    doc.figures([(output_path(layout.control, f"control-{level}"), f"{level} level: one row per cluster")
+                 for level in levels]
+                + [(output_path(layout.control, "compose-0-0-0"), "composed: cluster 0 at every level")])
 
     evaluate = layout.evaluate
     sweep = _read_json(output_path(evaluate, "sweep_json"))
@@ -138,16 +173,21 @@ def write_report(out: Path, config: dict, levels: tuple[str, ...]) -> tuple[Path
                  f"images ({sweep['real']}), {sweep['features']} features, k = {sweep['k']}; psi "
                  f"values: {', '.join(f'{p:g}' for p in sweep['psis'])}. With few samples, "
                  "precision and recall differences of a few hundredths are within noise.")
-        for s in sweep["summary"]:
-            if s["mean_gap"] is None:
-                continue
-            apart = ("" if s["significant_share"] is None else
-                     f"; the 95% intervals are apart on {s['significant_share']:.0%} of it")
-            doc.para(f"{s['a']} vs {s['b']} at equal {s['x']}: precision {s['mean_gap']:+.3f} on "
-                     f"average, higher on {s['a_higher_share']:.0%} of the shared range{apart}.")
-    doc.image(output_path(evaluate, "pr_curve"), "precision vs recall")
-    doc.image(output_path(evaluate, "precision_fid"), "precision vs FID")
+        methods = dict.fromkeys(r["method"] for r in sweep["rows"])
+        doc.para("Methods: " + "; ".join(f"{m}: {method_label(m)}" for m in methods) + ".")
+    doc.figures([(output_path(evaluate, "pr_curve"), "precision vs recall"),
+                 (output_path(evaluate, "precision_fid"), "precision vs FID")])
+    if sweep and sweep["summary"]:
+        doc.para("Each pair of methods at equal recall and at equal FID: the first method's "
+                 "precision minus the second's, interpolated between psi values over the range "
+                 "both curves cover; its mean, the share of that range where it is positive, and "
+                 "the share where the two 95% intervals do not overlap.")
+        by_x = sorted(sweep["summary"], key=lambda s: s["x"] == "fid")   # recall first, then FID
+        doc.table(["precision difference", "at equal", "shared range", "mean difference",
+                   "positive on", "intervals apart on"], [_comparison(s) for s in by_x])
     settings = output_settings(evaluate, EVALUATE) or {}
+    doc.heading("Truncated samples", 3)
+    doc.para("The same latents in every column, truncated by each method.")
     doc.image(output_path(evaluate, "truncation_grid"), grid_caption(settings.get("grid_psis", []),
                                                                    settings.get("grid_methods", [])))
     tradeoffs = level_tradeoffs(sweep["rows"]) if sweep else []
@@ -162,10 +202,11 @@ def write_report(out: Path, config: dict, levels: tuple[str, ...]) -> tuple[Path
     if sweep:
         keys = [k for k in ("precision", "recall", "fid", "lpips", "faithful") if k in sweep["rows"][0]]
         doc.heading("Faithfulness and quality per psi", 3)
-        doc.para("faithful: share of samples whose ground-truth factors truncation leaves unchanged "
+        doc.para("Each value with its 95% interval in brackets, where the sweep measured one. "
+                 "faithful: share of samples whose ground-truth factors truncation leaves unchanged "
                  "(demo world); lpips: mean LPIPS between truncated and untruncated images.")
-        doc.table(["method", "psi", *keys], [[r["method"], f"{r['psi']:g}", *(f"{r[k]:.3f}" for k in keys)]
-                                             for r in sweep["rows"]])
+        doc.table(["method", "psi", *keys], [[r["method"], f"{r['psi']:g}",
+                                              *(_with_interval(r, k) for k in keys)] for r in sweep["rows"]])
 
     page = ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>mlss-jax report</title>"
             f"<style>{_STYLE}</style></head><body>" + "\n".join(doc.html) + "</body></html>\n")

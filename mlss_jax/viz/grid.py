@@ -44,18 +44,52 @@ def grid_bytes(count: int, resolution: int, channels: int, ncols: int, min_cell:
 
 
 def save_image_grid(images: np.ndarray, path: str | Path, ncols: int | None = None,
-                    min_cell: int = 64) -> Path:
-    """Write a grid PNG; cells smaller than ``min_cell`` px are enlarged (nearest) to be seen."""
+                    min_cell: int = 64, row_labels: list[str] | None = None,
+                    col_labels: list[str] | None = None) -> Path:
+    """Write a grid PNG; cells smaller than ``min_cell`` px are enlarged (nearest) to be seen.
+    ``row_labels`` (one per row) are written left of the rows, ``col_labels`` (one per column)
+    above them."""
+    images = np.asarray(images)
     grid = image_grid(images, ncols)
     if grid.shape[-1] == 1:
         grid = grid[..., 0]
-    scale = max(1, math.ceil(min_cell / np.asarray(images).shape[1]))
+    scale = max(1, math.ceil(min_cell / images.shape[1]))
     img = Image.fromarray(grid)
     if scale > 1:
         img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
+    if row_labels or col_labels:
+        img = label_grid(img, (images.shape[1] * scale, images.shape[2] * scale), 2 * scale,
+                         row_labels, col_labels)
     path = Path(path)
     img.save(path)
     return path
+
+
+def label_grid(grid: Image.Image, cell: tuple[int, int], pad: int, row_labels: list[str] | None = None,
+               col_labels: list[str] | None = None) -> Image.Image:
+    """``grid`` (cells of ``cell`` = (height, width) px, ``pad`` px apart and around) with a white
+    band of row labels on its left and one of column labels on top, each label centred on its
+    row or column; the grid's own pixels are unchanged."""
+    from PIL import ImageDraw, ImageFont
+
+    (h, w), row_labels, col_labels = cell, list(row_labels or []), list(col_labels or [])
+    rows, cols = (grid.height - pad) // (h + pad), (grid.width - pad) // (w + pad)
+    for labels, count, name in ((row_labels, rows, "row"), (col_labels, cols, "column")):
+        if labels and len(labels) != count:
+            raise ValueError(f"{len(labels)} {name} labels for a grid of {count} {name}s")
+    font = ImageFont.load_default(size=max(12, h // 5))
+    margin = font.size // 2
+    left = max((font.getlength(t) for t in row_labels), default=-2 * margin) + 2 * margin
+    top = font.size + 2 * margin if col_labels else 0
+    out = Image.new(grid.mode, (grid.width + math.ceil(left), grid.height + top), "white")
+    out.paste(grid, (out.width - grid.width, top))
+    draw = ImageDraw.Draw(out)
+    for r, text in enumerate(row_labels):
+        draw.text((left - margin, top + pad + r * (h + pad) + h / 2), text, "black", font, anchor="rm")
+    for c, text in enumerate(col_labels):
+        draw.text((out.width - grid.width + pad + c * (w + pad) + w / 2, top / 2), text, "black", font,
+                  anchor="mm")
+    return out
 
 
 def save_gif(frames: np.ndarray, path: str | Path, frame_ms: int = 120, min_cell: int = 128,
