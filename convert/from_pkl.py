@@ -16,6 +16,9 @@ from mlss_jax.app.paths import DEMO_CHECKPOINT
 from mlss_jax.demo.world import DEMO_PICKLE
 
 
+MAX_PREVIEW = 1024
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = cli.ArgumentParser(prog="from_pkl.py", description=__doc__.splitlines()[0])
     parser.add_argument("--pkl", type=Path, default=DEMO_PICKLE,
@@ -26,10 +29,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--force", action="store_true", help="replace an existing --out")
     parser.add_argument("--preview", type=int, default=16, metavar="N",
                         help="samples in the preview grid (0: none; default 16)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the preview latents")
+    parser.add_argument("--seed", type=cli.seed, default=0, help="seed of the preview latents")
     args = parser.parse_args(argv)
-    if args.preview < 0:
-        parser.error("--preview must be >= 0")
+    if not 0 <= args.preview <= MAX_PREVIEW:   # a grid to glance at, not a sample set
+        parser.error(f"--preview must be in 0..{MAX_PREVIEW}")
 
     from mlss_jax.weights.convert import convert_pickle_file
 

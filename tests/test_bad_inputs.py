@@ -228,6 +228,11 @@ OUTPUT_CASES = [
     ("tools/demo_quality.py", f"--world 2 --classifier {REPO}/assets/factor_classifier --out {{t}}/o",
      2, "reads world 1, not --world 2"),
     ("tools/train_stylegan2.py", "--out {t}/o --world 3", 2, "invalid choice"),
+    ("tools/train_stylegan2.py", "--out {t}/o --batch-size 6", 2,
+     "--batch-size must be a multiple of the minibatch-stddev group"),
+    ("tools/train_factor_classifier.py", "--out {t}/a-file --steps 1", 1, "is a file, not a dir"),
+    ("run.py", "--out {t}/o --real {t}/no-such-folder", 1, "no such image folder"),
+    ("run.py", "--out {t}/o --real {t}/no-images", 1, "no images"),
 ]
 ALL_CASES = CASES + OUTPUT_CASES
 

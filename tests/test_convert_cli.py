@@ -190,7 +190,9 @@ def test_summary_lists_format_and_counts(tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["--pkl", "x.pkl", "--out", "o", "--bogus"], "unrecognized arguments: --bogus"),
-    (["--pkl", "x", "--out", "o", "--preview", "-1"], "--preview must be >= 0"),
+    (["--pkl", "x", "--out", "o", "--preview", "-1"], "--preview must be in 0..1024"),
+    (["--pkl", "x", "--out", "o", "--preview", "100000000"], "--preview must be in 0..1024"),
+    (["--pkl", "x", "--out", "o", "--seed", "-5"], "argument --seed: seeds lie in"),
 ])
 def test_bad_flags(args, message):
     code, _, stderr = run_script("convert/from_pkl.py", *args)

@@ -101,6 +101,10 @@ class GANTrainConfig:
                               "snapshot_every", "log_every", "learning_rate",
                               "ema_half_life_images"))
         check_unit_interval(self, "style_mixing", "a probability")
+        if self.batch_size % self.mbstd_group_size:   # D's minibatch-stddev groups split it
+            raise ValueError(f"batch_size must be a multiple of the minibatch-stddev group "
+                             f"(--mbstd-group-size {self.mbstd_group_size}), got "
+                             f"{self.batch_size}")
         if self.ema_rampup is not None:
             check_unit_interval(self, "ema_rampup", "a share of the images seen")
         for name in ("r1_gamma", "steps"):  # steps 0: export the starting weights as they are
