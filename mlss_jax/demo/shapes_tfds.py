@@ -61,7 +61,12 @@ def load_tfds_shapes(split: str = "train", config: str = "default",
                 data_dir: str | Path | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """All images [N, 32, 32, 3] uint8 and labels {factor: [N] int} of a split (built if needed)."""
     builder = Shapes(config=config, data_dir=None if data_dir is None else str(data_dir))
-    builder.download_and_prepare()
+    try:
+        builder.download_and_prepare()
+    except Exception:  # another process built it at the same time and renamed it in first
+        builder = Shapes(config=config, data_dir=None if data_dir is None else str(data_dir))
+        if not Path(builder.data_dir).is_dir():
+            raise
     data = tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1, shuffle_files=False))
     labels = {name: np.asarray(data[name], np.int64) for name in FACTORS}
     return np.asarray(data["image"]), labels
