@@ -24,30 +24,25 @@ def write_atomic(path: str | Path, data: str | bytes) -> Path:
 
 
 def check_writable_dir(path: str | Path, flag: str = "--out") -> None:
-    """A folder to write may be missing (it is made) but not be a file, and must be writable:
-    checked by writing a probe file there, before any work, leaving nothing behind."""
+    """A folder to write may be missing (it is made later) but not be a file, and must be
+    writable: checked by a probe file in it, or in its nearest existing parent, before any work.
+    Nothing is created but the probe, which is gone at once, so processes that check the same
+    folder at the same time do not trip over each other."""
     import tempfile
 
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise NotADirectoryError(f"{flag} {path} is a file, not a directory")
-    missing = []
-    parent = path
-    while not parent.exists() and parent != parent.parent:
-        missing.append(parent)
-        parent = parent.parent
+    base = path
+    while not base.exists() and base != base.parent:
+        base = base.parent
+    if not base.is_dir():
+        raise NotADirectoryError(f"{flag} {path}: {base} is a file, not a directory")
     try:
-        path.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=path):
+        with tempfile.TemporaryFile(dir=base):
             pass
     except OSError as err:
         raise PermissionError(f"{flag} {path} cannot be written ({err.strerror or err})") from None
-    finally:
-        for folder in missing:   # deepest first: made only for the probe
-            try:
-                folder.rmdir()
-            except OSError:
-                break
 
 
 # Directories the project writes carry this marker, and only those may be replaced or emptied

@@ -67,6 +67,6 @@ def memory_limit(device: bool = False) -> int:
     has less (a CPU device shares the host's)."""
     limit = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     if device:
-        stats = jax.devices()[0].memory_stats() or {}
+        stats = jax.local_devices()[0].memory_stats() or {}  # this process's own device
         limit = min(limit, stats.get("bytes_limit", limit))
     return limit
