@@ -46,4 +46,4 @@ def test_every_command_prints_its_help():
     for script, (_, text) in results.items():
         assert text.startswith("usage: "), (script, text[:200])
     # help text with a literal % sign (argparse reads % as a format code unless escaped)
-    assert "each value's 95% interval" in " ".join(results["evaluate.py"][1].split())
+    assert "FID's 95% interval" in " ".join(results["evaluate.py"][1].split())
