@@ -260,16 +260,19 @@ def test_nan_stops_the_run_and_keeps_finite_checkpoints(tiny_generator, tmp_path
                         log_every=1, learning_rate=1e30, mixture_lr=1e30, mapper_lr=1e30)
     with pytest.raises(TrainingDiverged) as diverged:
         train_level(config, tiny_generator, tmp_path / "run", progress=False)
-    saved = RunCheckpointer(tmp_path / "run").latest_step()
-    if saved is None:  # diverged before the first checkpoint: the message must not claim one
-        assert "no checkpoint was saved" in str(diverged.value)
-    else:
-        assert f"last good checkpoint (step {saved})" in str(diverged.value)
-        model = load_level(tmp_path / "run")
-        leaves = jax.tree_util.tree_leaves((model.gen, model.classifier))
-        assert all(np.all(np.isfinite(x)) for x in leaves)
-    # the directory is not stuck: --force replaces the diverged run
     sane = dataclasses.replace(config, steps=2, learning_rate=3e-4, mixture_lr=1e-2, mapper_lr=1e-2)
+    if not (tmp_path / "run").exists():  # diverged before the first checkpoint: nothing left
+        assert "nothing was saved" in str(diverged.value)
+        train_level(sane, tiny_generator, tmp_path / "run", progress=False)   # a plain rerun
+        assert load_level(tmp_path / "run").step == 2
+        return
+    saved = RunCheckpointer(tmp_path / "run").latest_step()
+    assert saved is not None     # a run that keeps its directory kept a checkpoint
+    assert f"last good checkpoint (step {saved})" in str(diverged.value)
+    model = load_level(tmp_path / "run")
+    leaves = jax.tree_util.tree_leaves((model.gen, model.classifier))
+    assert all(np.all(np.isfinite(x)) for x in leaves)
+    # the directory is not stuck: --force replaces the diverged run
     with pytest.raises(FileExistsError, match="--force replaces it"):
         train_level(sane, tiny_generator, tmp_path / "run", progress=False)
     train_level(sane, tiny_generator, tmp_path / "run", progress=False, force=True)
