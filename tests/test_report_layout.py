@@ -86,7 +86,8 @@ def report(tmp_path_factory):
     summary = [{"a": "stylegan", "b": "cutoff", "x": "recall", "overlap": [0.1, 0.8],
                 "mean_gap": -0.049, "a_higher_share": 0.25, "significant_share": 0.0}]
     sweep = {"samples": 40, "real_samples": 40, "real": "shapes", "features": "demo", "k": 3,
-             "psis": [0, 1], "rows": rows, "summary": summary}
+             "psis": [0, 1], "rows": rows, "summary": summary,
+             "warnings": ["--real gives 40 images, 38 of them copies of others"]}
     (evaluate / "sweep.json").write_text(json.dumps(sweep))
     image = np.zeros((8, 32, 32, 3))
     files = {"sweep_json": evaluate / "sweep.json",
@@ -108,6 +109,11 @@ def test_per_psi_table_shows_each_interval_in_html_and_markdown(report):
         assert "0.800 [0.75, 0.85]" in text          # ... its recall (0.1 + 0.7 * 1)
     row = re.search(r"<tr><td>stylegan</td><td>0\.2</td>(.*?)</tr>", page).group(1)
     assert re.match(r"<td>0\.840</td><td>0\.240 \[0\.19, 0\.29\]</td>", row), row  # no interval: bare
+
+
+def test_a_warning_about_the_real_images_reaches_the_report(report):
+    for page in ((report / "report.html").read_text(), (report / "report.md").read_text()):
+        assert "Warning: --real gives 40 images, 38 of them copies of others" in page
 
 
 def test_pairwise_difference_names_which_method_is_subtracted(report):

@@ -175,6 +175,8 @@ def write_report(out: Path, config: dict, levels: tuple[str, ...]) -> tuple[Path
                  "precision and recall differences of a few hundredths are within noise.")
         methods = dict.fromkeys(r["method"] for r in sweep["rows"])
         doc.para("Methods: " + "; ".join(f"{m}: {method_label(m)}" for m in methods) + ".")
+        for warning in sweep.get("warnings") or []:   # e.g. too few or repeated real images
+            doc.para(f"Warning: {warning}")
     doc.figures([(output_path(evaluate, "pr_curve"), "precision vs recall"),
                  (output_path(evaluate, "precision_fid"), "precision vs FID")])
     if sweep and sweep["summary"]:
