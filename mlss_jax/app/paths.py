@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from mlss_jax.runtime.files import check_writable_dir
@@ -24,3 +25,18 @@ def require_generator(path: Path) -> None:
 def require_output_dir(path: Path, flag: str = "--out") -> None:
     """An output folder may be missing (it is made) but not be a file, and must be writable."""
     check_writable_dir(path, flag)
+
+
+@dataclasses.dataclass(frozen=True)
+class RunLayout:
+    """Where each stage of a run directory writes (the stages and the report share it)."""
+
+    out: Path
+
+    generator = property(lambda self: self.out / "generator")
+    levels = property(lambda self: self.out / "levels")
+    level_report = property(lambda self: self.out / "level_report")
+    evaluate = property(lambda self: self.out / "evaluate")
+    control = property(lambda self: self.out / "control")
+    logs = property(lambda self: self.out / "logs")
+    stages = property(lambda self: self.out / "stages.json")

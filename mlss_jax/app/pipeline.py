@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from mlss_jax.app.paths import REPO, require_output_dir
+from mlss_jax.app.paths import REPO, RunLayout, require_output_dir
 from mlss_jax.data.real_images import check_real_source
 from mlss_jax.config import Preset, check_choice, check_positive, choices
 from mlss_jax.demo.world import DEMO_PICKLE, is_demo_world
@@ -97,21 +97,6 @@ CHILD_STOP_SECONDS = 60    # how long an interrupted stage may take to save its 
 
 class StageFailed(RuntimeError):
     """A stage's command failed; the message names the stage and its log."""
-
-
-@dataclasses.dataclass(frozen=True)
-class RunLayout:
-    """Where each stage of a run directory writes (the stages and the report share it)."""
-
-    out: Path
-
-    generator = property(lambda self: self.out / "generator")
-    levels = property(lambda self: self.out / "levels")
-    level_report = property(lambda self: self.out / "level_report")
-    evaluate = property(lambda self: self.out / "evaluate")
-    control = property(lambda self: self.out / "control")
-    logs = property(lambda self: self.out / "logs")
-    stages = property(lambda self: self.out / "stages.json")
 
 
 @dataclasses.dataclass

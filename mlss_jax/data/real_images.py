@@ -7,27 +7,15 @@ the resolution, then padded with black, centred, to a square (512x384 -> 512x512
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from mlss_jax.config import quote_error
+from mlss_jax.data.tfds import import_tfds
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
-
-
-def import_tfds() -> ModuleType:
-    """``tensorflow_datasets``, with TensorFlow's start-up notices off: TensorFlow only decodes
-    images here, so its oneDNN notice (four lines on every command) tells a user nothing. A
-    user's own settings of these variables win."""
-    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
-    import tensorflow_datasets as tfds
-
-    return tfds
 
 
 def fit_to_square(image: np.ndarray, resolution: int) -> np.ndarray:

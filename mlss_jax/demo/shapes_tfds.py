@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mlss_jax.data.real_images import import_tfds
+from mlss_jax.data.tfds import import_tfds
 from mlss_jax.demo.shapes import FACTORS, RESOLUTION, SPLITS, example
 
 tfds = import_tfds()
