@@ -95,7 +95,8 @@ def test_loading_through_tfds_prints_nothing(tmp_path):
 
 
 def test_rendered_splits_match_the_examples_in_parallel_and_without_tensorflow(monkeypatch):
-    from mlss_jax.demo.shapes import load_shapes, render_examples, split_range
+    from mlss_jax.demo.dataset import load_shapes
+    from mlss_jax.demo.shapes import render_examples, split_range
 
     serial, labels = render_examples(505, 640, workers=1)
     parallel, parallel_labels = render_examples(505, 640, workers=2, chunk=50)
@@ -183,7 +184,8 @@ def test_each_world_2_class_changes_the_image(factor):
 
 
 def test_world_2_renders_in_parallel_alike_and_loads_without_tfds():
-    from mlss_jax.demo.shapes import load_shapes, render_examples
+    from mlss_jax.demo.dataset import load_shapes
+    from mlss_jax.demo.shapes import render_examples
 
     serial, labels = render_examples(505, 640, workers=1, world=2)
     parallel, parallel_labels = render_examples(505, 640, workers=2, chunk=50, world=2)

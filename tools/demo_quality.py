@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     baseline = None if args.baseline is None else read_baseline(args.baseline, args.threshold,
                                                                  world)
 
-    from mlss_jax.demo.shapes import load_shapes
+    from mlss_jax.demo.dataset import load_shapes
     from mlss_jax.demo.world import factor_predictor
 
     from mlss_jax.demo.shapes import render_examples, split_range

@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
 
     check_writable_dir(args.out)   # before the data is rendered and the classifier trained
 
-    from mlss_jax.demo.shapes import load_shapes
+    from mlss_jax.demo.dataset import load_shapes
     from mlss_jax.demo.factor_classifier import accuracy, save_classifier, train_classifier
 
     train_images, train_labels = load_shapes("train", args.dataset_config, args.data_dir,

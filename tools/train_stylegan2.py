@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     config = cli.config_from_args(parser, GANTrainConfig, args, presets=GAN_PRESETS)
     cluster = cli.config_from_args(parser, DistributedConfig, args)
 
-    from mlss_jax.demo.shapes import load_shapes
+    from mlss_jax.demo.dataset import load_shapes
     from mlss_jax.runtime.run_state import check_run_dir
     from mlss_jax.gan.training import train_gan
     from mlss_jax.runtime.distributed import is_main, join
