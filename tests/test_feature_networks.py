@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from mlss_jax.errors import InputFileError
 from mlss_jax.networks.sampling import map_in_batches
 from mlss_jax.data.real_images import fit_to_square, load_real_images
 from mlss_jax.networks.inception import (INPUT_SIZE, FIDInceptionV3, load_inception,
@@ -154,9 +155,9 @@ def test_fid_inception_equals_torch_on_the_same_weights():
 def test_inception_weights_must_be_complete(tmp_path):
     state = _seeded_inception_state_dict()
     del state["Mixed_6c.branch7x7_2.bn.running_var"]
-    with pytest.raises(ValueError, match="lack Mixed_6c.branch7x7_2.bn.running_var"):
+    with pytest.raises(InputFileError, match="lack Mixed_6c.branch7x7_2.bn.running_var"):
         params_from_state_dict(state)
-    with pytest.raises(ValueError, match="lack Conv2d_1a_3x3.conv.weight"):
+    with pytest.raises(InputFileError, match="lack Conv2d_1a_3x3.conv.weight"):
         load_inception(DATA / "torch_small_zip.pth")
     with pytest.raises(FileNotFoundError):
         load_inception(tmp_path / "pt_inception-2015-12-05-6726825d.pth")
@@ -180,14 +181,14 @@ def test_real_images_from_a_folder_and_from_tfds(tmp_path):
     assert images.shape == (2, 32, 32, 3) and images.dtype == np.uint8
     assert np.all(images[0][:, 8:24] == 255) and np.all(images[0][:, :8] == 0)
     (folder / "c.png").write_bytes(b"not a png")
-    with pytest.raises(ValueError, match="cannot read image .*c.png"):
+    with pytest.raises(InputFileError, match="cannot read image .*c.png"):
         load_real_images(str(folder), 32, 10)
 
     from mlss_jax.demo.shapes import example
 
     rendered = load_real_images("shapes/tiny", 32, 5)  # rendered: the tfds train split's images
     np.testing.assert_array_equal(rendered, np.stack([example(0, i).image for i in range(5)]))
-    with pytest.raises(ValueError, match="neither an image folder nor a tfds dataset"):
+    with pytest.raises(InputFileError, match="neither an image folder nor a tfds dataset"):
         load_real_images("no_such_dataset_xyz", 32, 5)
 
 

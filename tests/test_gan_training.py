@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from conftest import REPO, run_script
+from mlss_jax.errors import ConfigError, InputFileError
 from mlss_jax.gan.training import GANTrainConfig, init_train_state, train_gan
 from mlss_jax.runtime.loop import TrainingDiverged
 from mlss_jax.networks.stylegan2 import load_generator
@@ -99,7 +100,7 @@ def test_resume_refuses_a_changed_config(tmp_path):
     config = GANTrainConfig(**TINY, steps=1)
     train_gan(config, tiny_images(), tmp_path / "run", progress=False)
     changed = GANTrainConfig(**{**config.to_dict(), "learning_rate": 0.01, "steps": 2})
-    with pytest.raises(ValueError, match="learning_rate"):
+    with pytest.raises(ConfigError, match="learning_rate"):
         train_gan(changed, tiny_images(), tmp_path / "run", resume=True, progress=False)
     with pytest.raises(FileExistsError, match="--resume"):
         train_gan(config, tiny_images(), tmp_path / "run", progress=False)
@@ -147,12 +148,12 @@ def test_a_run_can_start_from_a_pickle(tmp_path):
     a, b = load_generator(first.pickle_path), load_generator(second.pickle_path)
     jax.tree_util.tree_map(np.testing.assert_array_equal, a.variables, b.variables)
     other = GANTrainConfig(**{**start.to_dict(), "w_dim": 16})
-    with pytest.raises(ValueError, match="differs from this run's"):
+    with pytest.raises(InputFileError, match="differs from this run's"):
         train_gan(other, tiny_images(), tmp_path / "c", progress=False, init_from=first.pickle_path)
 
     # a wider D: only G comes from the pickle, and only when asked
     wider_d = GANTrainConfig(**{**start.to_dict(), "d_channel_base": 128, "d_channel_max": 16})
-    with pytest.raises(ValueError, match="no discriminator matching.*--fresh-discriminator"):
+    with pytest.raises(InputFileError, match="no discriminator matching.*--fresh-discriminator"):
         train_gan(wider_d, tiny_images(), tmp_path / "d", progress=False, init_from=first.pickle_path)
     third = train_gan(wider_d, tiny_images(), tmp_path / "e", progress=False,
                       init_from=first.pickle_path, fresh_discriminator=True)

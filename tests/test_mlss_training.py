@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from conftest import REPO, run_script
+from mlss_jax.errors import ConfigError, InputFileError
 from mlss_jax.method.levels import LevelSplit
 from mlss_jax.method.models import sample_mixture
 from mlss_jax.method.config import MLSSConfig
@@ -49,9 +50,9 @@ def test_level_split_defaults_and_errors():
     assert [large.range(lv) for lv in ("coarse", "medium", "fine")] == [(0, 4), (4, 8), (8, 13)]
     assert LevelSplit.parse("3,5", 8).range("medium") == (3, 5)
     for bad in ("0,4", "4,4", "2,7", "x"):
-        with pytest.raises(ValueError, match="split"):
+        with pytest.raises(ConfigError, match="split"):
             LevelSplit.parse(bad, 8)
-    with pytest.raises(ValueError, match="too small"):
+    with pytest.raises(InputFileError, match="too small"):
         LevelSplit.default(4)
 
 

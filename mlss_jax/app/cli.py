@@ -15,18 +15,15 @@ from pathlib import Path
 from typing import Callable, NoReturn, Sequence
 
 from mlss_jax.config import SEED_LIMIT, Preset
+from mlss_jax.errors import ConfigError, UserError
 from mlss_jax.runtime import distributed
 from mlss_jax.runtime.loop import RunStopped
 from mlss_jax.runtime.memory import OutOfMemory
-from mlss_jax.runtime.distributed import DistributedError
-from mlss_jax.runtime.run_state import RunDirInUse
-from mlss_jax.weights.checkpoint import CheckpointError
-from mlss_jax.weights.safe_pickle import NetworkPickleError
 
-# Errors that mean "bad input", reported in one line. Anything else is a bug and
-# keeps its traceback.
-USER_ERRORS = (NetworkPickleError, CheckpointError, RunDirInUse, DistributedError, FileExistsError,
-               FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError, ValueError)
+# Errors the user can fix (mlss_jax.errors, and the OSError family: a missing file, a full disk,
+# a folder that cannot be written), reported in one line. Anything else, a ValueError included,
+# is a bug and keeps its traceback.
+USER_ERRORS = (UserError, OSError)
 
 
 class Terminated(KeyboardInterrupt):
@@ -54,7 +51,7 @@ def _die_with_parent() -> None:
         raise Terminated
 
 
-class UsageError(ValueError):
+class UsageError(ConfigError):
     """Options that do not fit together, found past argument parsing: exit 2, like a flag error."""
 
 
@@ -326,7 +323,7 @@ def config_from_args(parser: argparse.ArgumentParser, config_class: type, args: 
              if hasattr(args, f.name)}
     try:
         return dataclasses.replace(base, **{**given, **fixed})
-    except ValueError as err:
+    except ConfigError as err:
         parser.error(flag_message(str(err), config_class))
 
 

@@ -18,6 +18,7 @@ import signal
 import sys
 from pathlib import Path
 
+from mlss_jax.errors import ConfigError, InputFileError
 from mlss_jax.app.paths import DEMO_CHECKPOINT, LEVELS_DIR, require_generator, require_output_dir
 from mlss_jax.config import check_choice, check_positive, check_seed, choices
 from mlss_jax.demo.world import is_demo_world
@@ -116,29 +117,29 @@ class EvaluateConfig:
         if self.psi is not None:
             fixed = parse_level_psis(self.psi, LEVELS)
             if self.sweep_level is None:
-                raise ValueError("psi needs --sweep-level: it holds the levels that --sweep-level "
-                                 "does not sweep (the four methods' rows take --psis)")
+                raise ConfigError("psi needs --sweep-level: it holds the levels that --sweep-level "
+                                  "does not sweep (the four methods' rows take --psis)")
             if self.sweep_level in fixed:
-                raise ValueError(f"psi must leave out {self.sweep_level}, the level --sweep-level "
-                                 f"sweeps (got {self.psi})")
+                raise ConfigError(f"psi must leave out {self.sweep_level}, the level --sweep-level "
+                                  f"sweeps (got {self.psi})")
         check_seed(self)
         for name in ("bootstrap", "bf16_resolutions"):
             if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.multimodal_assign == "lpips" and "multimodal" in self.methods and not self.lpips:
-            raise ValueError("multimodal_assign lpips needs --lpips")
+            raise ConfigError("multimodal_assign lpips needs --lpips")
         if not self.psis:
-            raise ValueError("psis must list at least one value")
+            raise ConfigError("psis must list at least one value")
         if any(not 0.0 <= psi <= 1.0 for psi in self.psis):
-            raise ValueError(f"psis must lie in [0, 1], got {','.join(map(str, self.psis))}")
+            raise ConfigError(f"psis must lie in [0, 1], got {','.join(map(str, self.psis))}")
         if len(set(self.psis)) < len(self.psis):
             twice = next(psi for psi in self.psis if self.psis.count(psi) > 1)
-            raise ValueError(f"psis must list each value once, got {twice:g} twice")
+            raise ConfigError(f"psis must list each value once, got {twice:g} twice")
         if self.num_samples <= self.k:
-            raise ValueError(f"samples must exceed k ({self.k})")
+            raise ConfigError(f"samples must exceed k ({self.k})")
         if self.features == "inception" and self.inception_weights is None:
-            raise ValueError("features inception needs --inception-weights "
-                             "(pt_inception-2015-12-05-6726825d.pth)")
+            raise ConfigError("features inception needs --inception-weights "
+                              "(pt_inception-2015-12-05-6726825d.pth)")
 
     @property
     def demo_world(self) -> bool:
@@ -261,14 +262,14 @@ def check_inputs(config: EvaluateConfig) -> None:
             raise FileNotFoundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {real}")
         check_real_count(count, config)
     elif real.exists():
-        raise ValueError(f"--real {config.real}: not a directory of images")
+        raise InputFileError(f"--real {config.real}: not a directory of images")
 
 
 def check_real_count(count: int, config: EvaluateConfig) -> None:
     """Precision and recall need more real images than --k (each one's k-th nearest neighbour)."""
     if count < config.k + 1:
-        raise ValueError(f"--real {config.real} gives {count} image{'s' * (count != 1)}; precision "
-                         f"and recall with --k {config.k} need at least {config.k + 1}")
+        raise InputFileError(f"--real {config.real} gives {count} image{'s' * (count != 1)}; precision "
+                             f"and recall with --k {config.k} need at least {config.k + 1}")
 
 
 def check_sizes(config: EvaluateConfig, generator) -> None:

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from mlss_jax.errors import ConfigError
 from mlss_jax.app.paths import REPO, RunLayout, require_output_dir
 from mlss_jax.data.real_images import check_real_source
 from mlss_jax.config import Preset, check_choice, check_positive, choices
@@ -65,7 +66,7 @@ class PipelineConfig:
     def __post_init__(self) -> None:
         check_choice(self, "features", FEATURE_NETWORKS)
         if self.features == "inception":
-            raise ValueError("features inception needs its weights file: run evaluate.py directly")
+            raise ConfigError("features inception needs its weights file: run evaluate.py directly")
         check_positive(self, ("steps", "train_eval_samples", "report_samples", "samples"))
         if self.sweep_level is not None:
             check_choice(self, "sweep_level", (*LEVELS, "all"))
@@ -73,9 +74,9 @@ class PipelineConfig:
             try:
                 psis = tuple(float(p) for p in self.psis.split(","))
             except ValueError:
-                raise ValueError(f"psis must be comma-separated numbers, got {self.psis!r}") from None
+                raise ConfigError(f"psis must be comma-separated numbers, got {self.psis!r}") from None
             if any(not 0.0 <= p <= 1.0 for p in psis):
-                raise ValueError(f"psis must lie in [0, 1], got {self.psis}")
+                raise ConfigError(f"psis must lie in [0, 1], got {self.psis}")
 
     @property
     def demo_world(self) -> bool:

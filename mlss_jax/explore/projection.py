@@ -23,6 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from mlss_jax.errors import ConfigError
 from mlss_jax.config import check_finite, check_positive, check_seed, check_unit_interval
 from mlss_jax.metrics.lpips import downsample_to
 from mlss_jax.networks.generator import generator_synthesis
@@ -68,9 +69,9 @@ class ProjectConfig:
         for name in ("lr_rampup_length", "lr_rampdown_length", "noise_ramp_length"):
             check_unit_interval(self, name, "a share of the steps")
             if getattr(self, name) == 0:  # the schedule divides by it
-                raise ValueError(f"{name} must be above 0 (a share of the steps), got 0")
+                raise ConfigError(f"{name} must be above 0 (a share of the steps), got 0")
         if min(self.initial_noise_factor, self.regularize_noise_weight, self.mse_weight) < 0:
-            raise ValueError("initial_noise_factor, regularize_noise_weight and mse_weight must be >= 0")
+            raise ConfigError("initial_noise_factor, regularize_noise_weight and mse_weight must be >= 0")
 
 
 def learning_rate(config: ProjectConfig, step: jax.Array) -> jax.Array:

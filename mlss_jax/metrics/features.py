@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from mlss_jax.errors import ConfigError
 from mlss_jax.networks.sampling import map_in_batches
 
 FEATURE_NETWORKS = ("demo", "vgg16", "inception")
@@ -53,7 +54,7 @@ def demo_features(classifier_dir: str | Path | None = None, batch_size: int = 50
 
     def embed(images: np.ndarray) -> np.ndarray:
         if images.ndim != 4 or images.shape[1:] != (32, 32, 3):
-            raise ValueError(f"the demo feature network takes 32x32 RGB images, got {images.shape[1:]}")
+            raise ConfigError(f"the demo feature network takes 32x32 RGB images, got {images.shape[1:]}")
         return inner(images)
 
     return embed
@@ -84,7 +85,7 @@ def feature_network(name: str, inception_weights: str | Path | None = None,
         return vgg16_features(**sized)
     if name == "inception":
         if inception_weights is None:
-            raise ValueError("--features inception needs --inception-weights "
-                             "pt_inception-2015-12-05-6726825d.pth")
+            raise ConfigError("--features inception needs --inception-weights "
+                              "pt_inception-2015-12-05-6726825d.pth")
         return inception_features(inception_weights, **sized)
-    raise ValueError(f"unknown feature network {name!r} (one of {', '.join(FEATURE_NETWORKS)})")
+    raise ConfigError(f"unknown feature network {name!r} (one of {', '.join(FEATURE_NETWORKS)})")

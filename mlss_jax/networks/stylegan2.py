@@ -20,7 +20,8 @@ import numpy as np
 from mlss_jax.networks.config import DiscriminatorConfig, GeneratorConfig
 from mlss_jax.networks.discriminator import discriminator_logits
 from mlss_jax.networks.generator import generator_mapping, generator_synthesis
-from mlss_jax.weights.checkpoint import CheckpointError, load_networks
+from mlss_jax.errors import CheckpointError
+from mlss_jax.weights.checkpoint import load_networks
 
 
 class StyleGAN2Generator:

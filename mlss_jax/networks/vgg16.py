@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from mlss_jax.errors import InputFileError
 from mlss_jax.networks.layers import conv_same
 
 # Conv stages of VGG16 (configuration D); a 2x2 max-pool separates the stages.
@@ -82,12 +83,12 @@ def load_vgg16() -> tuple[dict, list[np.ndarray]]:
         lin = [np.asarray(raw[f"NetLinLayer_{i}"]["Conv_0"]["kernel"], np.float32).reshape(-1)
                for i in range(len(STAGES))]
     except (KeyError, TypeError) as err:
-        raise ValueError(f"unexpected layout of {lpips_weights_file()}: {err}") from None
+        raise InputFileError(f"unexpected layout of {lpips_weights_file()}: {err}") from None
     expected = jax.eval_shape(VGG16Trunk().init, jax.random.key(0),
                               jnp.zeros((1, 32, 32, 3)))["params"]
     got = jax.tree_util.tree_map(lambda a: a.shape, params)
     if got != jax.tree_util.tree_map(lambda a: a.shape, expected):
-        raise ValueError(f"{lpips_weights_file()} does not hold VGG16 conv weights")
+        raise InputFileError(f"{lpips_weights_file()} does not hold VGG16 conv weights")
     return params, lin
 
 

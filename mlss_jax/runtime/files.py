@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from mlss_jax.errors import InputFileError
+
 
 def write_atomic(path: str | Path, data: str | bytes) -> Path:
     """Write ``data`` to ``path`` through a hidden temporary file beside it, renamed over it once
@@ -50,7 +52,7 @@ def check_writable_dir(path: str | Path, flag: str = "--out") -> None:
 MARKER = ".mlss-jax"
 
 
-class NotOurs(FileExistsError):
+class NotOurs(InputFileError, FileExistsError):
     """A path that --force (or a fresh run) would replace, but that the project did not write."""
 
 

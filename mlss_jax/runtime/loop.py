@@ -37,6 +37,7 @@ from typing import Any, Callable, Iterator
 
 import jax
 
+from mlss_jax.errors import ConfigError
 from mlss_jax.runtime import distributed
 from mlss_jax.runtime.files import write_atomic
 from mlss_jax.runtime.memory import OutOfMemory, names_setting
@@ -44,8 +45,9 @@ from mlss_jax.runtime.memory import OutOfMemory, names_setting
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
-class TrainingDiverged(ValueError):
-    """A loss became NaN or inf; no checkpoint of the diverged state is written."""
+class TrainingDiverged(ConfigError):
+    """A loss became NaN or inf (settings to change, such as the learning rate); no checkpoint of
+    the diverged state is written."""
 
 
 class RunStopped(Exception):
