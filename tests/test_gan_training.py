@@ -43,6 +43,7 @@ def test_interleave_keeps_minibatch_groups_on_one_device():
             assert len(set(members % (n // group))) == 1
 
 
+@pytest.mark.slow
 def test_one_and_two_devices_give_the_same_steps():
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
     proc = subprocess.run([sys.executable, str(REPO / "tests" / "two_devices.py"), "gan"], env=env,
@@ -56,6 +57,7 @@ def test_one_and_two_devices_give_the_same_steps():
     assert result["max_state_diff"] < 1e-5
 
 
+@pytest.mark.slow
 def test_resumed_run_equals_uninterrupted_and_writes_its_outputs(tmp_path):
     config = GANTrainConfig(**TINY, steps=4, snapshot_every=2, log_every=1)
     images = tiny_images()
@@ -96,6 +98,7 @@ def test_resumed_run_equals_uninterrupted_and_writes_its_outputs(tmp_path):
     assert not (tmp_path / "full" / "snapshots").exists()   # only when asked for
 
 
+@pytest.mark.slow
 def test_resume_refuses_a_changed_config(tmp_path):
     config = GANTrainConfig(**TINY, steps=1)
     train_gan(config, tiny_images(), tmp_path / "run", progress=False)
@@ -106,6 +109,7 @@ def test_resume_refuses_a_changed_config(tmp_path):
         train_gan(config, tiny_images(), tmp_path / "run", progress=False)
 
 
+@pytest.mark.slow
 def test_divergence_stops_and_keeps_only_finite_checkpoints(tmp_path):
     config = GANTrainConfig(**TINY, steps=8, snapshot_every=1, log_every=1, learning_rate=1e12)
     with pytest.raises(TrainingDiverged) as diverged:
@@ -132,6 +136,7 @@ def test_cli_rejects_bad_flags(tmp_path, args, message):
     assert message in err and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_cli_resume_without_a_run_is_a_one_line_error(tmp_path):
     code, _, err = run_script("tools/train_stylegan2.py", "--out", str(tmp_path / "none"),
                               "--resume", "--dataset-config", "tiny")
@@ -139,6 +144,7 @@ def test_cli_resume_without_a_run_is_a_one_line_error(tmp_path):
     assert "nothing to resume" in err and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_a_run_can_start_from_a_pickle(tmp_path):
     config = GANTrainConfig(**TINY, steps=1)
     first = train_gan(config, tiny_images(), tmp_path / "a", progress=False)

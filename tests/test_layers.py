@@ -120,6 +120,7 @@ def test_config_f_parameter_counts(resolution, expected):
     assert cfg.num_ws == 2 * int(np.log2(resolution)) - 2
 
 
+@pytest.mark.slow
 def test_fresh_generator_and_discriminator_shapes():
     cfg = GeneratorConfig(resolution=16, z_dim=8, w_dim=8, mapping_layers=2,
                           channel_base=128, channel_max=16)
@@ -150,6 +151,7 @@ def test_bias_act_order_and_clamp():
     np.testing.assert_allclose(out, expected, rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_conv_clamp_bounds_every_synthesis_layer():
     cfg = GeneratorConfig(resolution=8, z_dim=4, w_dim=4, mapping_layers=1, channel_base=64,
                           channel_max=8, conv_clamp=0.25)

@@ -72,6 +72,7 @@ def test_mixture_sampling_is_reparameterised():
     np.testing.assert_allclose(grads["log_sigma"], [[1.0, 0.0], [0, 0], [2.0, -2.0]])
 
 
+@pytest.mark.slow
 def test_one_and_two_devices_give_the_same_losses(tiny_generator):
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
     proc = subprocess.run([sys.executable, str(REPO / "tests" / "two_devices.py"), "mlss",
@@ -130,6 +131,7 @@ def _start_and_stop(command: list[str], checkpoints, signum: int) -> subprocess.
     return subprocess.CompletedProcess(command, proc.returncode, stdout, stderr)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL],
                          ids=["SIGINT", "SIGTERM", "SIGKILL"])
 def test_a_stopped_run_resumes_to_the_uninterrupted_result(tiny_generator, uninterrupted,
@@ -174,6 +176,7 @@ def test_a_stopped_run_resumes_to_the_uninterrupted_result(tiny_generator, unint
     assert logged == list(range(20, 201, 20))
 
 
+@pytest.mark.slow
 def test_a_time_limited_run_carried_as_a_pack_resumes_to_the_uninterrupted_result(
         tiny_generator, uninterrupted, tmp_path):
     """The workflow of runs longer than one call: pause at --time-limit, pack, carry, unpack
@@ -204,6 +207,7 @@ def test_a_time_limited_run_carried_as_a_pack_resumes_to_the_uninterrupted_resul
     assert code == 2 and "--time-limit must be positive" in err
 
 
+@pytest.mark.slow
 def test_a_batch_too_large_for_the_device_is_one_line_naming_the_flag(tiny_generator, tmp_path):
     # 2^17 samples need ~19 GB of temporaries and the process may address 8 GiB (a normal run
     # needs under 4), so the allocation fails at once whatever the machine's memory and
@@ -226,6 +230,8 @@ def test_a_batch_too_large_for_the_device_is_one_line_naming_the_flag(tiny_gener
     assert not (tmp_path / "run").exists(), sorted((tmp_path / "run").rglob("*"))
 
 
+@pytest.mark.slow
+@pytest.mark.multiprocess
 def test_a_run_directory_in_use_is_refused(tiny_generator, tmp_path):
     run = tmp_path / "run"
     busy = subprocess.Popen(_train_cmd(tiny_generator, run, "--steps", "100000",
@@ -256,6 +262,7 @@ def test_level_all_checks_every_level_before_training(tiny_generator, tmp_path):
     assert not (tmp_path / "x" / "coarse").exists()  # nothing was trained
 
 
+@pytest.mark.slow
 def test_nan_stops_the_run_and_keeps_finite_checkpoints(tiny_generator, tmp_path):
     config = MLSSConfig(level="coarse", **{**MLSS_TINY, "steps": 20}, checkpoint_every=1,
                         log_every=1, learning_rate=1e30, mixture_lr=1e30, mapper_lr=1e30)

@@ -80,6 +80,7 @@ def test_tfds_builder_tiny_matches_the_renderer(tmp_path):
     assert info.features["hue"].names == list(FACTORS["hue"])
 
 
+@pytest.mark.slow
 def test_loading_through_tfds_prints_nothing(tmp_path):
     """TensorFlow's start-up notices (oneDNN's, four lines) stay off a command's stderr."""
     env = {k: v for k, v in os.environ.items()

@@ -122,6 +122,7 @@ def test_kmeans_recovers_well_separated_clusters():
         multimodal_centres(x, 401)
 
 
+@pytest.mark.slow
 def test_multimodal_assignment_by_image_distance(demo_sized_world):
     from mlss_jax.metrics.truncation_sweep import nearest_by_image
     from mlss_jax.networks.sampling import latents, synthesize
@@ -156,6 +157,7 @@ def test_level_tradeoffs():
     assert fine["recall_loss"] == pytest.approx(0.1) and fine["gain_per_loss"] == pytest.approx(2.0)
 
 
+@pytest.mark.slow
 def test_cluster_centres_are_means_of_assigned_samples(demo_sized_world):
     model = load_level(demo_sized_world / "levels" / "fine")
     w = np.random.default_rng(2).standard_normal((6, 8)).astype(np.float32)
@@ -167,6 +169,7 @@ def test_cluster_centres_are_means_of_assigned_samples(demo_sized_world):
     np.testing.assert_allclose(centres[1], mixture[1])  # empty cluster: the mixture's centre
 
 
+@pytest.mark.slow
 def test_evaluate_pr_curve_writes_its_outputs(demo_sized_world, tmp_path, monkeypatch):
     out = tmp_path / "eval"
     world = ["--generator", str(demo_sized_world / "gen"), "--levels-dir",
@@ -260,6 +263,7 @@ def test_evaluate_pr_curve_writes_its_outputs(demo_sized_world, tmp_path, monkey
     assert not (tmp_path / "no").exists()
 
 
+@pytest.mark.slow
 def test_the_sweep_fingerprint_holds_what_the_rows_depend_on(demo_sized_world, tmp_path):
     levels = load_levels(demo_sized_world / "levels")
     config = EvaluateConfig(generator=demo_sized_world / "gen", levels_dir=demo_sized_world / "levels")
