@@ -1,7 +1,8 @@
 """What every frozen config shares: checks it runs on itself in ``__post_init__``.
 
-Configs raise :class:`~mlss_jax.errors.ConfigError` (a ``ValueError``) naming the field (``batch_size must be positive``); the
-command line (:func:`mlss_jax.app.cli.config_from_args`) says the same with the flag's name.
+Configs raise :class:`~mlss_jax.errors.ConfigError` (a ``ValueError``) naming the field
+(``batch_size must be positive``); the command line (:func:`mlss_jax.app.cli.config_from_args`)
+says the same with the flag's name.
 """
 
 from __future__ import annotations

@@ -369,7 +369,8 @@ def evaluate(config: EvaluateConfig, progress: bool | None = None,
 
     settings = {**_jsonable(dataclasses.asdict(config)), "samples": config.num_samples,
                 "real_samples": len(real_images), "warnings": warnings,
-                "grid_psis": list(GRID_PSIS), "grid_methods": list(sweep.methods), "centres_settings": result.centres.settings}
+                "grid_psis": list(GRID_PSIS), "grid_methods": list(sweep.methods),
+                "centres_settings": result.centres.settings}
     # rows: untruncated, then each method at GRID_PSIS; the same latents in every column
     grid = [synthesize(generator, result.ws[:GRID_COLUMNS], GRID_COLUMNS)]
     for method in sweep.methods:
@@ -416,7 +417,7 @@ def summary_lines(result: EvaluateResult) -> list[str]:
     lines = [f"{'method':<17} {'psi':>4} {'precision':>17} {'recall':>17} {'FID':>20} {'LPIPS':>6} "
              f"{'faithful':>8}"]
     for r in result.rows:
-        cell = lambda k, w, f: f"{r[k]:{f}} [{r[k + '_lo']:{f}},{r[k + '_hi']:{f}}]".rjust(w)
+        cell = lambda k, w, f, r=r: f"{r[k]:{f}} [{r[k + '_lo']:{f}},{r[k + '_hi']:{f}}]".rjust(w)
         lines.append(f"{r['method']:<17} {r['psi']:>4g} {cell('precision', 17, '.3f')} "
                      f"{cell('recall', 17, '.3f')} {cell('fid', 20, '.2f')} "
                      f"{r.get('lpips', float('nan')):>6.3f} {r.get('faithful', float('nan')):>8.3f}")

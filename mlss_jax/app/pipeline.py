@@ -4,8 +4,9 @@ report on the levels, sweep the truncations, draw the control grids, write the r
 Each stage runs one of the project's own commands as a subprocess, its output shown and
 kept in ``<out>/logs/<stage>.log``. A stage that succeeds records itself in
 ``<out>/stages.json`` (seconds, command, a fingerprint of its settings and inputs) and is
-skipped on the next run unless ``force`` or its fingerprint or an earlier stage changed; a level whose training was interrupted resumes from its checkpoint. A stage
-that fails stops the run with an error naming the stage and its log.
+skipped on the next run unless ``force`` or its fingerprint or an earlier stage changed; a level
+whose training was interrupted resumes from its checkpoint. A stage that fails stops the run with
+an error naming the stage and its log.
 """
 
 from __future__ import annotations

@@ -173,7 +173,8 @@ def project(generator: StyleGAN2Generator, targets: np.ndarray, config: ProjectC
     @jax.jit
     def step(latents, opt_state, index):
         t = index / config.steps
-        scale = w_std * config.initial_noise_factor * jnp.maximum(0.0, 1.0 - t / config.noise_ramp_length) ** 2
+        ramp = jnp.maximum(0.0, 1.0 - t / config.noise_ramp_length)
+        scale = w_std * config.initial_noise_factor * ramp ** 2
         w_noise = jax.random.normal(jax.random.fold_in(rng, index + 2), latents["w"].shape) * scale
         grads, dist = jax.grad(losses, has_aux=True)(latents, w_noise)
         updates, opt_state = optimizer.update(grads, opt_state)

@@ -309,7 +309,8 @@ def train_gan(config: GANTrainConfig, images: np.ndarray, run_dir: str | Path,
     """Train (or resume) a run in ``run_dir``; writes checkpoints, samples, log and ``network.pkl``.
 
     ``images``: the training set, uint8 [N, R, R, C]. ``init_from``: a network
-    pickle whose weights a new run starts from (only its G with ``fresh_discriminator``). ``force``: replace a run already in ``run_dir``.
+    pickle whose weights a new run starts from (only its G with ``fresh_discriminator``).
+    ``force``: replace a run already in ``run_dir``.
     ``cluster``: the processes that share the run (each calls this with the same images);
     process 0 writes the samples and the pickle. ``deadline``: a ``time.monotonic()`` time
     at which to pause (checkpoint, samples and ``network.pkl`` of the step reached, then
