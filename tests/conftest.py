@@ -62,7 +62,8 @@ def run_script(script: str, *args: str) -> tuple[int, str, str]:
 
 # Fixtures that take minutes to build: only tests marked slow may use them, so that the quick
 # check (python -m pytest -m "not slow") never builds one.
-SLOW_FIXTURES = frozenset({"demo_sized_world", "pipeline_run", "uninterrupted"})
+SLOW_FIXTURES = frozenset({"demo_sized_world", "pipeline_run", "uninterrupted", "tiny_generator",
+                           "config_f_checkpoint"})
 
 
 def pytest_collection_modifyitems(config, items):

@@ -92,6 +92,7 @@ def config_f_checkpoint(tmp_path_factory):
     return out, stdout, expected_counts
 
 
+@pytest.mark.slow
 def test_config_f_parameter_counts(config_f_checkpoint):
     out, stdout, expected = config_f_checkpoint
     assert expected["G"] == 30_034_338

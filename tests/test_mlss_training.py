@@ -253,6 +253,7 @@ def test_a_run_directory_in_use_is_refused(tiny_generator, tmp_path):
     assert busy.returncode == 128 + signal.SIGTERM
 
 
+@pytest.mark.slow
 def test_level_all_checks_every_level_before_training(tiny_generator, tmp_path):
     (tmp_path / "x" / "fine").mkdir(parents=True)
     (tmp_path / "x" / "fine" / "config.json").write_text("{}")
@@ -299,6 +300,7 @@ def test_cli_errors_are_one_line(tmp_path, args, code, message):
     assert message in err and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_cli_rejects_a_bad_split_and_a_missing_level_checkpoint(tiny_generator, tmp_path):
     got, _, err = run_script("train.py", "--generator", tiny_generator, "--out", str(tmp_path / "x"),
                              "--split", "4,2")

@@ -41,6 +41,7 @@ def test_export_then_convert_is_exact():
                                        err_msg=jax.tree_util.keystr(key))
 
 
+@pytest.mark.slow
 def test_exported_pickle_has_nvidia_structure():
     g_vars = init_generator(G_CFG, jax.random.PRNGKey(0))
     d_vars = init_discriminator(D_CFG, jax.random.PRNGKey(1))

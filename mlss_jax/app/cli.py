@@ -1,4 +1,5 @@
-"""Shared command-line behaviour: one-line errors and a non-zero exit, never a traceback."""
+"""Shared command-line behaviour: the user's errors in one line with a non-zero exit; a bug keeps
+its traceback."""
 
 from __future__ import annotations
 
@@ -64,7 +65,8 @@ class ArgumentParser(argparse.ArgumentParser):
 
 def run(main: Callable[[Sequence[str] | None], int | None],
         argv: Sequence[str] | None = None) -> NoReturn:
-    """Run ``main`` and exit; user errors become ``prog: error: message`` on stderr, exit 1.
+    """Run ``main`` and exit; user errors (:data:`USER_ERRORS`) become ``prog: error: message`` on
+    stderr, exit 1; any other exception propagates with its traceback.
 
     Ctrl-C and SIGTERM end the command with one line and exit 130 / 143; a trainer saves a
     checkpoint first (:class:`mlss_jax.runtime.loop.TrainingInterrupted`), a sweep keeps the

@@ -77,7 +77,7 @@ def _train_levels(config, generator_path, out, levels, resume, force, eval_sampl
     if config.split is not None:  # its boundaries fit the generator's inputs
         try:
             LevelSplit.parse(config.split, generator.num_ws)
-        except ValueError as err:
+        except ConfigError as err:
             raise UsageError(flag_message(str(err), "split")) from None
     for level in levels:
         if resume and started[level]:
