@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from mlss_jax.errors import ConfigError
+from mlss_jax.errors import ConfigError, InputFileError
 from mlss_jax.config import check_finite, check_positive, check_seed, check_unit_interval
 from mlss_jax.metrics.lpips import downsample_to
 from mlss_jax.networks.generator import generator_synthesis
@@ -139,8 +139,8 @@ def project(generator: StyleGAN2Generator, targets: np.ndarray, config: ProjectC
     g_cfg = generator.config
     expected = (g_cfg.resolution, g_cfg.resolution, g_cfg.img_channels)
     if targets.ndim != 4 or targets.shape[1:] != expected:
-        raise ValueError(f"targets must be [N, {', '.join(map(str, expected))}] images, "
-                         f"got {targets.shape}")
+        raise InputFileError(f"targets must be [N, {', '.join(map(str, expected))}] images, "
+                             f"got {targets.shape}")
     n = targets.shape[0]
     params, lin = load_vgg16()
     w_avg, w_std = w_statistics(generator, config.w_stats_samples, config.seed)
