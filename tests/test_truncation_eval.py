@@ -265,7 +265,8 @@ def test_the_sweep_fingerprint_holds_what_the_rows_depend_on(demo_sized_world, t
     config = EvaluateConfig(generator=demo_sized_world / "gen", levels_dir=demo_sized_world / "levels")
     same = sweep_fingerprint(config, levels)
     assert sweep_fingerprint(dataclasses.replace(config, out=tmp_path), levels) == same
-    assert sweep_fingerprint(dataclasses.replace(config, bootstrap=10), levels) != same
+    fewer_resamples = dataclasses.replace(config.sweep, bootstrap=10)
+    assert sweep_fingerprint(dataclasses.replace(config, sweep=fewer_resamples), levels) != same
     assert sweep_fingerprint(config, levels[:2]) != same
 
 
