@@ -125,7 +125,7 @@ def test_kmeans_recovers_well_separated_clusters():
 def test_multimodal_assignment_by_image_distance(demo_sized_world):
     from mlss_jax.metrics.truncation_sweep import nearest_by_image
     from mlss_jax.networks.sampling import latents, synthesize
-    from mlss_jax.networks.stylegan2 import load_generator
+    from mlss_jax.weights.load import load_generator
 
     generator = load_generator(demo_sized_world / "gen")
     centres = np.asarray(generator.mapping(latents(generator, 3, 7))[:, 0])

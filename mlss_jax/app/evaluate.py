@@ -32,7 +32,8 @@ from mlss_jax.metrics.lpips import lpips_images
 from mlss_jax.metrics.truncation_sweep import (SweepCentres, SweepConfig, centre_settings,
                                                pairwise_summary, run_sweep, sweep_size)
 from mlss_jax.networks.sampling import synthesize
-from mlss_jax.networks.stylegan2 import StyleGAN2Generator, load_generator
+from mlss_jax.networks.stylegan2 import StyleGAN2Generator
+from mlss_jax.weights.load import load_generator
 from mlss_jax.networks.vgg16 import lpips_weights_file
 from mlss_jax.viz.grid import save_image_grid
 from mlss_jax.viz.plots import sweep_plot

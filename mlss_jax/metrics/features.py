@@ -85,14 +85,16 @@ def demo_features(classifier_dir: str | Path | None = None, batch_size: int = 50
 
 
 def vgg16_features(batch_size: int = 32) -> Embedding:
-    from mlss_jax.networks.vgg16 import load_vgg16, vgg16_embedding
+    from mlss_jax.networks.vgg16 import vgg16_embedding
+    from mlss_jax.weights.load import load_vgg16
 
     params, _ = load_vgg16()
     return batched_embedding(lambda x: vgg16_embedding(params, x), batch_size)
 
 
 def inception_features(weights: str | Path, batch_size: int = 32) -> Embedding:
-    from mlss_jax.networks.inception import inception_pool_features, load_inception
+    from mlss_jax.networks.inception import inception_pool_features
+    from mlss_jax.weights.load import load_inception
 
     params = load_inception(weights)
     return batched_embedding(lambda x: inception_pool_features(params, x), batch_size)

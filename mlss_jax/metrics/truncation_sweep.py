@@ -34,7 +34,7 @@ from mlss_jax.runtime.parallel import data_mesh
 from mlss_jax.method.truncation import (METHODS, TruncationTargets, check_psis,
                                         format_level_psis, multimodal_centres, nearest_centre,
                                         parse_level_psis, parse_methods, truncate)
-from mlss_jax.viz.grid import to_uint8
+from mlss_jax.networks.generator import to_uint8
 
 @dataclasses.dataclass(frozen=True)
 class SweepConfig:
