@@ -3,7 +3,8 @@
 :func:`evaluate` checks its inputs, runs the psi sweep (:mod:`mlss_jax.metrics.truncation_sweep`),
 writes ``sweep.json``, ``sweep.csv``, the two plots, a grid of truncated images and the centres
 the clustering methods used (``centres.npz``), records them in the output's manifest, and
-returns what it wrote. Each set the sweep measures is kept as it finishes (:class:`SweepJournal`),
+returns what it wrote. Each set the sweep measures is kept as it finishes
+(:class:`mlss_jax.app.sweep_journal.SweepJournal`),
 so a sweep stopped by Ctrl-C, SIGTERM or a crash continues when the same command runs again.
 """
 
@@ -11,9 +12,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import hashlib
 import json
-import os
 import signal
 import sys
 from pathlib import Path
@@ -22,6 +21,7 @@ import numpy as np
 
 from mlss_jax.app.cli import Terminated, UsageError, check_fits_in_memory, config_values
 from mlss_jax.app.manifest import write_outputs
+from mlss_jax.app.sweep_journal import SweepInterrupted, SweepJournal, sweep_fingerprint
 from mlss_jax.app.paths import DEMO_CHECKPOINT, LEVELS_DIR, require_generator, require_output_dir
 from mlss_jax.data.real_images import (IMAGE_SUFFIXES, image_files, load_real_images,
                                        real_image_warnings)
@@ -29,8 +29,9 @@ from mlss_jax.demo.world import factor_predictor, is_demo_world
 from mlss_jax.method.runs import check_levels_dir, load_levels
 from mlss_jax.metrics.features import FeatureConfig, feature_network
 from mlss_jax.metrics.lpips import lpips_images
-from mlss_jax.metrics.truncation_sweep import (SweepCentres, SweepConfig, centre_settings,
-                                               pairwise_summary, run_sweep, sweep_size)
+from mlss_jax.metrics.truncation_sweep import (SweepCentres, SweepConfig, SweepResult,
+                                               centre_settings, pairwise_summary, run_sweep,
+                                               sweep_size)
 from mlss_jax.networks.sampling import synthesize
 from mlss_jax.networks.stylegan2 import StyleGAN2Generator
 from mlss_jax.weights.load import load_generator
@@ -39,8 +40,6 @@ from mlss_jax.viz.grid import save_image_grid
 from mlss_jax.viz.plots import sweep_plot
 from mlss_jax.runtime import distributed
 from mlss_jax.runtime.distributed import DistributedConfig
-from mlss_jax.runtime.files import write_atomic
-from mlss_jax.runtime.loop import RunStopped
 from mlss_jax.runtime.memory import names_setting, naming_setting
 
 GRID_PSIS = (0.7, 0.5, 0.3)
@@ -109,76 +108,6 @@ class EvaluateResult:
     outputs: dict[str, Path]
 
 
-class SweepJournal:
-    """The sets of a sweep measured so far, in ``<out>/.sweep-journal.jsonl``: a header with the
-    sweep's fingerprint, then one line per set (its row, and the bootstrap generator's state
-    after it). Run again with the same fingerprint, the sweep continues after those sets and
-    ends with the rows an uninterrupted run gives; with another, it starts again.
-    """
-
-    NAME = ".sweep-journal.jsonl"
-
-    def __init__(self, out: Path, fingerprint: str) -> None:
-        self.path, self.fingerprint = Path(out) / self.NAME, fingerprint
-        self.entries: list[dict] = []
-        self._written = False
-
-    def load(self) -> list[dict]:
-        """The sets kept under this fingerprint: [{"row": ..., "rng": ...}] (a line cut short by
-        a crash, and everything after it, is dropped)."""
-        lines = self.path.read_text().splitlines() if self.path.is_file() else []
-        entries = []
-        try:
-            if not lines or json.loads(lines[0]).get("fingerprint") != self.fingerprint:
-                return []
-            for line in lines[1:]:
-                entry = json.loads(line)
-                entries.append({"row": entry["row"], "rng": entry["rng"]})
-        except (json.JSONDecodeError, KeyError, AttributeError, TypeError):
-            pass
-        self.entries = entries
-        return entries
-
-    def add(self, row: dict, rng_state: dict) -> None:
-        """Keep one more set (its line is appended whole, after the header and the kept sets)."""
-        self.entries.append({"row": row, "rng": rng_state})
-        if not self._written:  # the first new set: the header and the kept sets, then append
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            write_atomic(self.path, "".join(json.dumps(line) + "\n" for line in
-                                            [{"fingerprint": self.fingerprint}, *self.entries]))
-            self._written = True
-            return
-        with open(self.path, "a") as f:
-            f.write(json.dumps(self.entries[-1]) + "\n")
-
-    def remove(self) -> None:
-        self.path.unlink(missing_ok=True)
-
-
-class SweepInterrupted(RunStopped):
-    """SIGINT or SIGTERM stopped the sweep; the sets it finished are kept in its journal."""
-
-    def __init__(self, signum: int, done: int, total: int, out: Path) -> None:
-        self.exit_code = 128 + signum
-        name = signal.Signals(signum).name
-        super().__init__(f"stopped by {name} before the first set of {total}" if not done else
-                         f"stopped by {name} after {done} of {total} sets; they are kept in "
-                         f"{out / SweepJournal.NAME} (run the same command again to continue)")
-
-
-def sweep_fingerprint(config: EvaluateConfig, levels: list) -> str:
-    """What the sweep's rows depend on: its settings, the generator file and the trained levels."""
-    stat = os.stat(config.generator)
-    identity = {"settings": {k: v for k, v in config_values(config).items()
-                             if k not in ("out", "data_dir")},
-                "generator": [str(config.generator), stat.st_size, stat.st_mtime_ns],
-                "levels": [[m.step, m.config.to_dict()] for m in levels]}
-    if config.centres is not None:
-        centres = os.stat(config.centres)
-        identity["centres"] = [centres.st_size, centres.st_mtime_ns]
-    return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
-
-
 def check_inputs(config: EvaluateConfig) -> None:
     """Fail fast, before any model is loaded, on what would fail later."""
     if config.centres is not None and not config.centres.is_file():
@@ -241,6 +170,29 @@ def evaluate(config: EvaluateConfig, progress: bool | None = None,
     """
     check_inputs(config)
     distributed.join(cluster)
+    inputs = load_inputs(config)
+    journal, result = measure(config, inputs, progress)
+    distributed.leave()
+    if not distributed.is_main():
+        return None
+    outputs = write_results(config, inputs, journal, result)
+    journal.remove()
+    return outputs
+
+
+@dataclasses.dataclass
+class SweepInputs:
+    """What the sweep reads: the generator, its trained levels, the real images (and the
+    warnings they gave)."""
+
+    generator: StyleGAN2Generator
+    levels: list
+    real_images: np.ndarray
+    warnings: list[str]
+
+
+def load_inputs(config: EvaluateConfig) -> SweepInputs:
+    """The generator (in bfloat16 where asked), its levels and the real images, checked."""
     generator = load_generator(config.generator)
     if config.bf16_resolutions:
         generator = StyleGAN2Generator(dataclasses.replace(
@@ -254,6 +206,14 @@ def evaluate(config: EvaluateConfig, progress: bool | None = None,
     if distributed.is_main():
         for warning in warnings:
             print(f"warning: {warning}", file=sys.stderr)
+    return SweepInputs(generator, levels, real_images, warnings)
+
+
+def measure(config: EvaluateConfig, inputs: SweepInputs, progress: bool | None
+            ) -> tuple[SweepJournal, SweepResult]:
+    """Every set of the sweep, each kept in the journal as it finishes (process 0); a sweep
+    that ran before under the same fingerprint continues after the sets it kept."""
+    generator, levels = inputs.generator, inputs.levels
     # an allocation the device cannot make names the flag that sizes the work
     embedding = config.embedding
     embed = naming_setting(feature_network(embedding.features, embedding.inception_weights,
@@ -277,26 +237,32 @@ def evaluate(config: EvaluateConfig, progress: bool | None = None,
         print(f"continuing the sweep in {config.out}: {skip} of {total} sets were measured before")
     try:
         with names_setting("image generation", "batch_size", sweep.batch_size):
-            result = run_sweep(generator, levels, real_images, embed, sweep, factors=factors,
-                               perceptual=perceptual,
+            result = run_sweep(generator, levels, inputs.real_images, embed, sweep,
+                               factors=factors, perceptual=perceptual,
                                progress=progress if distributed.is_main() else False,
-                               centres=centres, skip=skip, rng_state=kept[-1]["rng"] if kept else None,
+                               centres=centres, skip=skip,
+                               rng_state=kept[-1]["rng"] if kept else None,
                                on_row=journal.add if distributed.is_main() else None)
     except KeyboardInterrupt as interrupt:  # Ctrl-C, or SIGTERM (the CLI's Terminated)
         signum = signal.SIGTERM if isinstance(interrupt, Terminated) else signal.SIGINT
         raise SweepInterrupted(signum, len(journal.entries), total, config.out) from None
-    distributed.leave()
-    if not distributed.is_main():
-        return None
+    return journal, result
+
+
+def write_results(config: EvaluateConfig, inputs: SweepInputs, journal: SweepJournal,
+                  result: SweepResult) -> EvaluateResult:
+    """sweep.json and sweep.csv (every set the journal kept), the two plots, the grid of
+    truncated images and the centres, with the settings that made them."""
+    generator, methods = inputs.generator, config.sweep.methods
     rows = [entry["row"] for entry in journal.entries]
     summary = pairwise_summary(rows)
-
     settings = {**config_values(config), "samples": config.num_samples,
-                "real_samples": len(real_images), "warnings": warnings,
-                "grid_psis": list(GRID_PSIS), "grid_methods": list(sweep.methods), "centres_settings": result.centres.settings}
+                "real_samples": len(inputs.real_images), "warnings": inputs.warnings,
+                "grid_psis": list(GRID_PSIS), "grid_methods": list(methods),
+                "centres_settings": result.centres.settings}
     # rows: untruncated, then each method at GRID_PSIS; the same latents in every column
     grid = [synthesize(generator, result.ws[:GRID_COLUMNS], GRID_COLUMNS)]
-    for method in sweep.methods:
+    for method in methods:
         grid += [synthesize(generator, result.truncated(method, psi, GRID_COLUMNS), GRID_COLUMNS)
                  for psi in GRID_PSIS]
 
@@ -312,7 +278,7 @@ def evaluate(config: EvaluateConfig, progress: bool | None = None,
             writer.writerows(rows)
         return folder / "sweep.csv"
 
-    features = f"({embedding.features} features)"
+    features = f"({config.embedding.features} features)"
     outputs = write_outputs(config.out, PRODUCER, {
         "sweep_json": sweep_json, "sweep_csv": sweep_csv,
         "pr_curve": lambda f: sweep_plot(rows, "recall", f / "pr_curve.png",
@@ -321,17 +287,11 @@ def evaluate(config: EvaluateConfig, progress: bool | None = None,
                                               f"precision vs FID {features}"),
         "truncation_grid": lambda f: save_image_grid(
             np.concatenate(grid), f / "truncation_grid.png", ncols=GRID_COLUMNS,
-            row_labels=["untruncated", *(f"{m} psi {p:g}" for m in sweep.methods for p in GRID_PSIS)],
+            row_labels=["untruncated", *(f"{m} psi {p:g}" for m in methods for p in GRID_PSIS)],
             col_labels=[f"sample {i + 1}" for i in range(GRID_COLUMNS)]),
         "centres": lambda f: result.centres.save(f / "centres.npz"),
     }, settings)
-    journal.remove()
     return EvaluateResult(rows, summary, outputs)
-
-
-def grid_caption(grid_psis: list[float], methods: list[str]) -> str:
-    psis = ", ".join(f"{p:g}" for p in grid_psis)
-    return f"rows: untruncated; then {', '.join(methods)} truncation, each at psi {psis}"
 
 
 def summary_lines(result: EvaluateResult) -> list[str]:
