@@ -24,7 +24,7 @@ from mlss_jax.method.config import MLSSConfig
 from mlss_jax.method.models import compose_ws
 from mlss_jax.method.training import init_level_state, make_level_step
 from mlss_jax.networks.generator import Generator
-from mlss_jax.networks.stylegan2 import load_generator
+from mlss_jax.weights.load import load_generator
 from mlss_jax.demo.world import DEMO_PICKLE
 
 

@@ -186,7 +186,7 @@ def train_level(config: MLSSConfig, generator_path: str | Path, run_dir: str | P
     """
     import time
 
-    from mlss_jax.networks.stylegan2 import load_generator
+    from mlss_jax.weights.load import load_generator
     from mlss_jax.runtime.loop import run_training_loop
     from mlss_jax.runtime.run_state import open_run, releasing
 
