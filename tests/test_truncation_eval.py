@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from conftest import REPO, env_without, run_script
-from mlss_jax.app.evaluate import EvaluateConfig
-from mlss_jax.app.sweep_journal import SweepJournal, sweep_fingerprint
+from mlss_jax.app.evaluate import EvaluateConfig, sweep_fingerprint
+from mlss_jax.app.sweep_journal import SweepJournal
 from mlss_jax.method.centres import cluster_centres
 from mlss_jax.method.levels import LEVELS
 from mlss_jax.method.runs import load_level, load_levels

@@ -11,8 +11,10 @@ so a sweep stopped by Ctrl-C, SIGTERM or a crash continues when the same command
 from __future__ import annotations
 
 import csv
+import hashlib
 import dataclasses
 import json
+import os
 import signal
 import sys
 from pathlib import Path
@@ -22,7 +24,7 @@ import numpy as np
 from mlss_jax.errors import ConfigError, InputFileError
 from mlss_jax.app.cli import Terminated, UsageError, check_fits_in_memory, config_values
 from mlss_jax.app.manifest import write_outputs
-from mlss_jax.app.sweep_journal import SweepInterrupted, SweepJournal, sweep_fingerprint
+from mlss_jax.app.sweep_journal import SweepInterrupted, SweepJournal
 from mlss_jax.app.paths import DEMO_CHECKPOINT, LEVELS_DIR, require_generator, require_output_dir
 from mlss_jax.data.real_images import (IMAGE_SUFFIXES, image_files, load_real_images,
                                        real_image_warnings)
@@ -107,6 +109,19 @@ class EvaluateResult:
     rows: list[dict]
     summary: dict
     outputs: dict[str, Path]
+
+
+def sweep_fingerprint(config: EvaluateConfig, levels: list) -> str:
+    """What the sweep's rows depend on: its settings, the generator file and the trained levels."""
+    stat = os.stat(config.generator)
+    identity = {"settings": {k: v for k, v in config_values(config).items()
+                             if k not in ("out", "data_dir")},
+                "generator": [str(config.generator), stat.st_size, stat.st_mtime_ns],
+                "levels": [[m.step, m.config.to_dict()] for m in levels]}
+    if config.centres is not None:
+        centres = os.stat(config.centres)
+        identity["centres"] = [centres.st_size, centres.st_mtime_ns]
+    return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def check_inputs(config: EvaluateConfig) -> None:

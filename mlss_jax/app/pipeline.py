@@ -34,7 +34,7 @@ from mlss_jax.method.levels import LEVELS
 from mlss_jax.metrics.features import FeatureConfig
 from mlss_jax.metrics.truncation_sweep import SweepConfig
 from mlss_jax.runtime.run_state import lock_run_dir
-from mlss_jax.runtime.files import NotOurs, dir_kind, mark_dir, write_atomic
+from mlss_jax.runtime.files import NotOurs, dir_kind, mark_dir, read_json, write_atomic
 
 PIPELINE_KIND = "pipeline"
 
@@ -151,8 +151,7 @@ def stages(config: PipelineConfig, out: Path, write_report: Callable[[], None]) 
 
 
 def read_stages(out: Path) -> dict:
-    path = RunLayout(out).stages
-    return json.loads(path.read_text()) if path.is_file() else {}
+    return read_json(RunLayout(out).stages, {})
 
 
 def _record(out: Path, name: str, entry: dict) -> None:

@@ -131,8 +131,13 @@ def trim_log(log_path: Path, step: int) -> None:
     was instead of repeating steps."""
     if not log_path.is_file():
         return
-    kept = [line for line in log_path.read_text().splitlines(keepends=True)
-            if line.strip() and json.loads(line)["step"] <= step]
+    kept = []
+    for line in log_path.read_text(errors="replace").splitlines(keepends=True):
+        try:
+            if line.strip() and json.loads(line)["step"] <= step:
+                kept.append(line if line.endswith("\n") else line + "\n")
+        except (json.JSONDecodeError, KeyError, TypeError):
+            break   # a line cut short by a crash: the log ends before it
     write_atomic(log_path, "".join(kept))
 
 
