@@ -208,15 +208,20 @@ def from_query(query: str) -> ViewState:
     return from_params(dict(pairs))
 
 
-def from_json(body: bytes) -> ViewState:
-    """A state from a JSON object (a request's body)."""
+def params_from_json(body: bytes) -> dict:
+    """The parameters in a JSON object (a request's body)."""
     try:
         params = json.loads(body or b"{}")
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise StateError(f"malformed JSON ({err.msg if hasattr(err, 'msg') else err})") from None
+        raise StateError(f"malformed JSON ({getattr(err, 'msg', err)})") from None
     if not isinstance(params, dict):
         raise StateError("the body must be a JSON object of state parameters")
-    return from_params(params)
+    return params
+
+
+def from_json(body: bytes) -> ViewState:
+    """A state from a JSON object (a request's body)."""
+    return from_params(params_from_json(body))
 
 
 def _join(values) -> str:
