@@ -257,12 +257,12 @@ def render_command(generator: Path | None, levels_dir: Path | None) -> str:
 
 
 def load_explorer(generator_path: Path | None, levels_dir: Path | None,
-                  progress: Callable[[str], None] = lambda step: None):
+                  progress: Callable[[str], None] = lambda step: None, config=None):
     """The generator (default: the bundled demo) and its levels (default: the bundled ones),
     checked to belong together, as an :class:`~mlss_jax.explore.live.Explorer`."""
     from mlss_jax.app.paths import require_generator
     from mlss_jax.demo.world import DEMO_LEVELS, DEMO_PICKLE, factor_predictor, is_demo_world
-    from mlss_jax.explore.live import Explorer
+    from mlss_jax.explore.live import Explorer, ExplorerConfig
     from mlss_jax.method.bundle import load_any_levels
     from mlss_jax.networks.stylegan2 import load_generator
 
@@ -273,7 +273,54 @@ def load_explorer(generator_path: Path | None, levels_dir: Path | None,
     levels = load_any_levels(levels_dir or DEMO_LEVELS, generator)
     demo = is_demo_world(image_shape=(generator.resolution, generator.resolution,
                                       generator.img_channels))
-    return Explorer(generator, levels, predictor=factor_predictor() if demo else None)
+    return Explorer(generator, levels, config or ExplorerConfig(),
+                    predictor=factor_predictor() if demo else None)
+
+
+COMPILATION_CACHE = Path.home() / ".cache" / "mlss-jax" / "jax"
+
+
+def use_compilation_cache() -> None:
+    """Keep compiled programs on disk (unless ``JAX_COMPILATION_CACHE_DIR`` names a folder
+    already), so the next start skips most of its compilation."""
+    import os
+
+    import jax
+
+    if not os.environ.get("JAX_COMPILATION_CACHE_DIR"):
+        try:
+            COMPILATION_CACHE.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            return  # no cache: every start compiles
+        jax.config.update("jax_compilation_cache_dir", str(COMPILATION_CACHE))
+
+
+class BackgroundServer:
+    """An app served on 127.0.0.1 (a free port) in a thread, for tests and tools:
+    ``with BackgroundServer(app) as url: ...``."""
+
+    def __init__(self, app) -> None:
+        import threading
+
+        import uvicorn
+
+        self.sock = open_socket("127.0.0.1", 0, True)
+        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False,
+                                                    lifespan="off"))
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]},
+                                       daemon=True)
+
+    def __enter__(self) -> str:
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+        self.sock.close()
 
 
 def serve(generator_path: Path | None, levels_dir: Path | None, config: ServeConfig,
@@ -287,14 +334,18 @@ def serve(generator_path: Path | None, levels_dir: Path | None, config: ServeCon
         print(f"{prog}: {step} ({time.perf_counter() - started:.0f} s)", file=sys.stderr, flush=True)
 
     sock = open_socket(config.host, config.port, port_given)  # before the work: a taken port fails fast
-    explorer = load_explorer(generator_path, levels_dir, progress)
-    explorer.warm_up(progress)
-    app = create_app(explorer, render_command(generator_path, levels_dir), config)
-    host, port = sock.getsockname()[:2]
-    shown = f"[{host}]" if ":" in host else host
-    print(f"{prog}: serving http://{shown}:{port}/ (ready in {time.perf_counter() - started:.0f} s; "
-          "Ctrl-C stops)", flush=True)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False,
-                                           timeout_graceful_shutdown=2, lifespan="off"))
-    server.run(sockets=[sock])
+    try:
+        use_compilation_cache()
+        explorer = load_explorer(generator_path, levels_dir, progress)
+        explorer.warm_up(progress)
+        app = create_app(explorer, render_command(generator_path, levels_dir), config)
+        host, port = sock.getsockname()[:2]
+        shown = f"[{host}]" if ":" in host else host
+        print(f"{prog}: serving http://{shown}:{port}/ (ready in "
+              f"{time.perf_counter() - started:.0f} s; Ctrl-C stops)", flush=True)
+        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False,
+                                               timeout_graceful_shutdown=2, lifespan="off"))
+        server.run(sockets=[sock])  # Ctrl-C: a graceful stop, then SIGINT raised again here
+    finally:
+        sock.close()
     return 0
