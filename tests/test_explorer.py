@@ -12,7 +12,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import urllib.request
 
 import numpy as np
@@ -153,9 +152,8 @@ def test_the_renderer_draws_only_the_newest_request_of_a_channel():
 @pytest.fixture(scope="module")
 def explorer():
     from mlss_jax.app.serve import load_explorer
-    from mlss_jax.explore.live import ExplorerConfig
 
-    explorer = load_explorer(None, None, config=ExplorerConfig(**SMALL))
+    explorer = load_explorer(None, None)  # the default start-up work, as explore.py serve's
     explorer.warm_up()
     return explorer
 
@@ -393,6 +391,11 @@ PIXELS = ("(() => {{ const c = document.querySelector({!r}); return Array.from(c
           ".getImageData(0, 0, c.width, c.height).data); }})()")
 
 
+SAME_AS_MAIN = ("(() => {{ const px = (s) => {{ const c = document.querySelector(s); return "
+                "Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data).join(); }};"
+                " return px('#main') === px({!r}); }})()")
+
+
 @pytest.mark.slow
 def test_the_page_picks_moves_and_reloads_to_the_same_image(explorer, tmp_path):
     from mlss_jax.app.browser import Chromium, find_chromium
@@ -421,11 +424,11 @@ def test_the_page_picks_moves_and_reloads_to_the_same_image(explorer, tmp_path):
         psi = float(search.split("p=")[1].split("&")[0].split(",")[2])
         assert 0.05 < psi < 0.4, search
         browser.wait_for(settled.format(3), 30)
-        time.sleep(0.5)
+        # the picked thumbnail of each level shows the main image (the same view), once drawn
+        browser.wait_for(SAME_AS_MAIN.format("#thumbs-fine canvas.picked"), 30)
+        browser.wait_for(SAME_AS_MAIN.format("#thumbs-coarse canvas.picked"), 30)
         moved = browser.evaluate(PIXELS.format("#main"))
         assert moved != picked
-        # the main image is the picked thumbnail of each level (the same view)
-        assert browser.evaluate(PIXELS.format("#thumbs-fine canvas.picked")) == moved
         browser.screenshot(tmp_path / "explorer.png")
         # reloading the URL shows the same image
         browser.navigate(url + "/" + search)
