@@ -63,14 +63,15 @@ class Chromium:
         port = int(port_file.read_text().splitlines()[0])
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as response:
             pages = [t for t in json.load(response) if t["type"] == "page"]
-        self.socket = connect(pages[0]["webSocketDebuggerUrl"], max_size=None, open_timeout=10)
+        self.connection = connect(pages[0]["webSocketDebuggerUrl"], max_size=None, open_timeout=10)
+        self.socket = self.connection.__enter__()
         self.send("Page.enable")
         self.send("Runtime.enable")
         return self
 
     def __exit__(self, *exc) -> None:
-        if getattr(self, "socket", None) is not None:
-            self.socket.close()
+        if getattr(self, "connection", None) is not None:
+            self.connection.__exit__(None, None, None)
         self.process.terminate()
         try:
             self.process.wait(10)
