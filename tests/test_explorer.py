@@ -23,7 +23,7 @@ from conftest import FIXTURES, REPO, run_script
 from mlss_jax.explore.view_state import Sample, StateError, ViewState, from_query, to_query
 
 PNG = b"\x89PNG\r\n\x1a\n"
-SMALL = dict(samples=200, svm_steps=20, cluster_samples=64, multimodal_k=8)  # quick start-up
+SMALL = dict(samples=200, boundary_samples=200, svm_steps=20, cluster_samples=64, multimodal_k=8)  # quick start-up
 
 
 # ---- the state ---------------------------------------------------------------------------

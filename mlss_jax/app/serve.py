@@ -26,6 +26,7 @@ import dataclasses
 import errno
 import io
 import shlex
+import signal
 import socket
 import sys
 import time
@@ -348,4 +349,10 @@ def serve(generator_path: Path | None, levels_dir: Path | None, config: ServeCon
         server.run(sockets=[sock])  # Ctrl-C: a graceful stop, then SIGINT raised again here
     finally:
         sock.close()
-    return 0
+    # only a signal stops the server; where SIGINT was ignored (a background job), raising it
+    # again did nothing: end as the signal would have
+    if signal.SIGTERM in getattr(server, "_captured_signals", ()):
+        from mlss_jax.app.cli import Terminated
+
+        raise Terminated
+    raise KeyboardInterrupt

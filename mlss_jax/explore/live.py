@@ -45,8 +45,9 @@ class ExplorerConfig:
     """What the explorer computes once, at start-up.
 
     Attributes:
-      samples: f(z) samples for the PCA directions, the InterFaceGAN boundaries and the
-        multimodal centres.
+      samples: f(z) samples for the PCA directions and the multimodal centres.
+      boundary_samples: the first of them that are drawn and labelled by the factor classifier
+        for the InterFaceGAN boundaries (drawing them is most of the start-up's work).
       pca_components: GANSpace directions offered as edits.
       cluster_samples: samples of each cluster's Gaussian in W (its mean and covariance).
       multimodal_k: k-means centres of W for the multimodal truncation.
@@ -56,6 +57,7 @@ class ExplorerConfig:
     """
 
     samples: int = 2000
+    boundary_samples: int = 1000
     pca_components: int = 6
     cluster_samples: int = 512
     multimodal_k: int = 64
@@ -64,11 +66,13 @@ class ExplorerConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("samples", "pca_components", "cluster_samples", "multimodal_k", "svm_steps"):
+        for name in ("samples", "boundary_samples", "pca_components", "cluster_samples",
+                     "multimodal_k", "svm_steps"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.multimodal_k > self.samples or self.pca_components > self.samples:
-            raise ValueError("samples must be at least multimodal_k and pca_components")
+        if max(self.multimodal_k, self.pca_components, self.boundary_samples) > self.samples:
+            raise ValueError("samples must be at least multimodal_k, pca_components and "
+                             "boundary_samples")
         if not 0.5 <= self.typical_quantile < 1.0:
             raise ValueError(f"typical_quantile must lie in [0.5, 1), got {self.typical_quantile}")
 
@@ -224,6 +228,7 @@ class Explorer:
         vectors, stds = pca_directions(w, self.config.pca_components)
         out = {f"pca{i}": v * s for i, (v, s) in enumerate(zip(vectors, stds))}
         if self.predictor is not None:
+            w = w[:self.config.boundary_samples]
             # one batch: each batch shape would be one more compilation at start-up
             images = synthesize(self.generator, np.repeat(w[:, None], self.generator.num_ws, 1),
                                 batch_size=len(w))
