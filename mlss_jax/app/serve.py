@@ -14,8 +14,9 @@ posted to it; :mod:`mlss_jax.explore.view_state`):
 Bad parameters get a 400 with a one-line JSON message (``{"error": ...}``); the server goes on.
 One image is rendered at a time. A request naming a channel (header ``X-Channel``, as the page
 does: one per image it shows) is dropped with a 409 once a newer request of the same channel
-arrives before it is rendered, so only the newest frame is drawn; at most ``max_waiting``
-requests wait, beyond that a 503.
+arrives before it is rendered, so only the newest is drawn (the page itself keeps one frame in
+flight and one waiting, and cancels stale requests of its other images); at most
+``max_waiting`` requests wait, beyond that a 503.
 """
 
 from __future__ import annotations
