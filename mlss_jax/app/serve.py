@@ -270,9 +270,9 @@ def load_explorer(generator_path: Path | None, levels_dir: Path | None,
 
     generator_path = generator_path or DEMO_PICKLE
     require_generator(generator_path)
-    progress(f"loading {generator_path}")
     generator = load_generator(generator_path)
     levels = load_any_levels(levels_dir or DEMO_LEVELS, generator)
+    progress(f"loaded {generator_path} and its levels")  # not before: an error is one line
     demo = is_demo_world(image_shape=(generator.resolution, generator.resolution,
                                       generator.img_channels))
     return Explorer(generator, levels, config or ExplorerConfig(),

@@ -76,9 +76,10 @@ class ViewState:
     def __post_init__(self) -> None:
         if len(self.psi) != len(LEVELS):
             raise StateError(f"p takes one strength per level ({len(LEVELS)}), got {len(self.psi)}")
-        for name, value in (("p", min(self.psi, key=_unit_key)), ("m", self.method_psi), ("t", self.t)):
-            if not (math.isfinite(value) and 0.0 <= value <= 1.0):
-                raise StateError(f"{name} must lie in [0, 1], got {value}")
+        for name, values in (("p", self.psi), ("m", (self.method_psi,)), ("t", (self.t,))):
+            for value in values:
+                if not (math.isfinite(value) and 0.0 <= value <= 1.0):
+                    raise StateError(f"{name} must lie in [0, 1], got {value}")
         if len(self.edits) > MAX_EDITS:
             raise StateError(f"e lists {len(self.edits)} edits, at most {MAX_EDITS}")
         names = [name for name, _ in self.edits]
@@ -106,11 +107,6 @@ class ViewState:
                 raise StateError(f"e: unknown direction {name!r} (known: {', '.join(directions)})")
         if self.layers is not None and self.layers[1] >= num_ws:
             raise StateError(f"l: inputs {self.layers[0]}-{self.layers[1]} are outside 0..{num_ws - 1}")
-
-
-def _unit_key(value: float) -> float:
-    """Sort key that puts a value outside [0, 1] (or NaN) first, so one check finds it."""
-    return -1.0 if not (math.isfinite(value) and 0.0 <= value <= 1.0) else value
 
 
 # ---- parsing ---------------------------------------------------------------------------------
@@ -176,7 +172,7 @@ def _sample(params: Mapping[str, str], prefix: str, default: Sample) -> Sample:
 def from_params(params: Mapping[str, object]) -> ViewState:
     """A state from query parameters or a JSON object of the same keys (values as the query
     writes them, or numbers); missing keys take their defaults, unknown keys are refused."""
-    unknown = sorted(set(params) - set(KEYS) - {"level", "v"})
+    unknown = sorted(set(params) - set(KEYS) - {"level"})  # level: the clusters route's
     if unknown:
         raise StateError(f"unknown parameter {unknown[0]!r} (known: {', '.join(KEYS)})")
     params = {k: ",".join(map(str, v)) if isinstance(v, list) else v for k, v in params.items()}
