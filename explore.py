@@ -9,6 +9,8 @@ projection.
     python explore.py edit --pca 0 --layers 2-5         # or --interfacegan hue=red, --direction d.npy
     python explore.py truncate --seeds 0-7 --psi 0.5    # one row per truncation method
     python explore.py project --image photo.png         # or --seeds 0-19 (generated targets)
+    python explore.py serve                             # the explorer: http://127.0.0.1:8765
+    python explore.py render --state 'c=3,0,7&p=0.5,0.8,1'   # the explorer's image as a PNG
 
 Defaults: the demo generator (runs/demo/generator) and its levels (runs/demo/levels).
 Every command writes PNG (GIF for interpolate) under --out and prints the paths.
@@ -24,7 +26,9 @@ from mlss_jax.app import cli, explore
 from mlss_jax.app.paths import DEMO_CHECKPOINT, LEVELS_DIR
 from mlss_jax.explore.latent_ops import INTERPOLATIONS
 from mlss_jax.explore.projection import ProjectConfig
+from mlss_jax.app.serve import DEFAULT_PORT, ServeConfig, serve
 from mlss_jax.method.levels import LEVELS
+from mlss_jax.method.truncation import parse_level_psis
 
 
 def layer_range(text: str) -> tuple[int, int]:
@@ -43,6 +47,23 @@ def _component(text: str) -> int:
     if not re.fullmatch(r"\d+", text.strip()):
         raise argparse.ArgumentTypeError(f"expected a component 0, 1, 2, ..., got {text!r}")
     return int(text)
+
+
+def _psi(text: str) -> float | dict[str, float]:
+    """--psi: one strength (0.5), or one per level (coarse=0.5,medium=0.8,fine=1)."""
+    if "=" not in text:
+        return cli.finite_float(text)
+    try:
+        return parse_level_psis(text, LEVELS)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def _port(text: str) -> int:
+    value = cli.positive_int(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"ports lie in 1..65535, got {text!r}")
+    return value
 
 
 def build_parser() -> cli.ArgumentParser:
@@ -104,13 +125,16 @@ def build_parser() -> cli.ArgumentParser:
                        help="truncation methods side by side at one strength")
     p.add_argument("--seeds", type=cli.int_list, default=list(range(8)),
                    help="seeds, one column each (0-7)")
-    p.add_argument("--psi", type=cli.finite_float, default=0.5,
-                   help="strength of every method, in [0, 1] (0.5)")
+    p.add_argument("--psi", type=_psi, default=0.5,
+                   help="strength of every method, in [0, 1] (0.5); or multi-level truncation's "
+                        "strength per level, e.g. coarse=0.5,medium=0.8,fine=1 (a level left "
+                        "out: 1, untruncated; --methods then defaults to multilevel)")
     p.add_argument("--level-psi", default=None,
                    help="multi-level truncation's strength per level instead, e.g. "
                         "coarse=0.5,medium=0.8,fine=1 (a level left out: --psi)")
-    p.add_argument("--methods", default="stylegan,cutoff,multimodal,multilevel",
-                   help="rows, comma-separated (default: all four)")
+    p.add_argument("--methods", default=None,
+                   help="rows, comma-separated (default: all four; with --psi per level, "
+                        "multilevel)")
     p.add_argument("--centres", type=Path, default=None,
                    help="centres.npz of an evaluate.py sweep (default: cluster --samples f(z) here)")
     p.add_argument("--samples", type=cli.positive_int, default=2000,
@@ -126,12 +150,39 @@ def build_parser() -> cli.ArgumentParser:
                         help="project generated images of these seeds and report how well they "
                              "are recovered (default: 0-19)")
     cli.add_config_flags(p, ProjectConfig)
+
+    explorer = argparse.ArgumentParser(add_help=False)
+    explorer.add_argument("--generator", type=Path, default=None,
+                          help="generator checkpoint or pickle (default: the bundled demo)")
+    explorer.add_argument("--levels-dir", type=Path, default=None,
+                          help="trained levels (train.py's folder, or a bundle from "
+                               "tools/bundle_levels.py; default: the demo's bundled levels)")
+    p = sub.add_parser("serve", parents=[explorer],
+                       help="the explorer in a browser: clusters, per-level truncation, edits")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (127.0.0.1: this machine only)")
+    p.add_argument("--port", type=_port, default=None,
+                   help=f"port (default {DEFAULT_PORT}, or a free one when that is taken)")
+    p = sub.add_parser("render", parents=[explorer],
+                       help="the explorer's image of a state (its URL query) as a PNG")
+    p.add_argument("--state", required=True,
+                   help="the page's state, e.g. 'c=3,0,7&s=1,2,3&z=0&p=0.5,0.8,1' (the page's "
+                        "Copy command gives it)")
+    p.add_argument("--out", type=Path, default=Path("out/explore"),
+                   help="output directory (default: out/explore)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "serve":
+        config = ServeConfig(host=args.host, port=args.port or DEFAULT_PORT)
+        return serve(args.generator, args.levels_dir, config, port_given=args.port is not None)
+    if args.command == "render":
+        for path in explore.render(args.out, args.state, args.generator, args.levels_dir):
+            print(f"wrote {path}")
+        return 0
     options = {k: v for k, v in vars(args).items()
                if k not in ("command", "generator", "out", "levels_dir")}
     given = getattr(args, "levels_dir", None)

@@ -208,6 +208,16 @@ CASES = [
     ("tools/demo_quality.py", "--network {g} {t}/gen --out {t}/o", 2, "share a name"),
     ("tools/train_factor_classifier.py", "--out {t}/o --learning-rate -1", 2,
      "--learning-rate must be positive"),
+    # the explorer: its state, its levels, its port; truncate's per-level --psi
+    ("explore.py", "render --state p=2,1,1 --out {t}/o", 2, "--state: p must lie in [0, 1]"),
+    ("explore.py", "render --state c=1,2 --out {t}/o", 2, "c takes 3 values"),
+    ("explore.py", "serve --generator {d}/tf_small.pkl", 1, "made for another generator"),
+    ("explore.py", "serve --generator {g} --levels-dir {t}", 1, "no trained coarse level"),
+    ("explore.py", "serve --port 70000", 2, "ports lie in 1..65535"),
+    ("explore.py", "truncate --psi coarse=2 --generator {g} --levels-dir {l} --out {t}/o", 2,
+     "psi of coarse must lie in [0, 1]"),
+    ("explore.py", "truncate --psi fine=0.5 --methods stylegan --generator {g} --levels-dir {l} "
+     "--out {t}/o", 2, "--psi per level applies to multilevel truncation only"),
 ]
 
 

@@ -335,20 +335,33 @@ def project(ctx: ExploreContext, config, image: Path | None = None,
     return ctx.write("project", files, settings), report
 
 
-def truncate(ctx: ExploreContext, seeds: list[int] = tuple(range(8)), psi: float = 0.5,
-             level_psi: str | None = None, methods: str = ",".join(TRUNCATION_METHODS),
+def truncate(ctx: ExploreContext, seeds: list[int] = tuple(range(8)), psi: float | dict = 0.5,
+             level_psi: str | None = None, methods: str | None = None,
              centres: Path | None = None, samples: int = 2000, multimodal_k: int = 64,
              seed: int = 0) -> list[Path]:
     """One row per truncation method at the same strength ``psi`` (multi-level: one per level
-    with ``level_psi``), the untruncated images on top; one column per seed."""
+    with ``level_psi``), the untruncated images on top; one column per seed.
+
+    ``psi`` may also be one strength per level ({level: psi}, a level left out untruncated):
+    that is multi-level truncation's alone, so ``methods`` then defaults to ``multilevel``."""
     from mlss_jax.explore import toolkit as ex
     from mlss_jax.method.truncation import parse_level_psis, parse_methods
     from mlss_jax.method.truncation import truncate as truncated_ws
     from mlss_jax.metrics.truncation_sweep import (SweepCentres, SweepConfig, sweep_centres,
                                                    truncation_targets)
 
-    chosen = _option("--methods", parse_methods, methods)
-    per_level = _option("--level-psi", parse_level_psis, level_psi, LEVELS) if level_psi else {}
+    psi_setting = psi
+    if isinstance(psi, dict):  # per level: multi-level truncation's own strengths
+        if level_psi:
+            raise UsageError("--psi gives each level's strength already: leave out --level-psi")
+        methods = methods or "multilevel"
+        per_level, psi = {lv: psi.get(lv, 1.0) for lv in LEVELS}, 1.0
+        if _option("--methods", parse_methods, methods) != ("multilevel",):
+            raise UsageError("--psi per level applies to multilevel truncation only: pass "
+                             "--methods multilevel, or one --psi for every method")
+    else:
+        per_level = _option("--level-psi", parse_level_psis, level_psi, LEVELS) if level_psi else {}
+    chosen = _option("--methods", parse_methods, methods or ",".join(TRUNCATION_METHODS))
     if not 0.0 <= psi <= 1.0:
         raise UsageError(f"--psi must lie in [0, 1], got {psi}")
     if centres is not None and not centres.is_file():
@@ -373,7 +386,41 @@ def truncate(ctx: ExploreContext, seeds: list[int] = tuple(range(8)), psi: float
     for method in chosen:
         strength = level_strengths if method == "multilevel" else psi
         rows.append(ex.synthesize(generator, truncated_ws(method, np.asarray(ws), strength, targets)))
-    stem = f"truncate-psi{psi:g}" + (f"-{level_psi.replace('=', '').replace(',', '-')}" if level_psi else "")
-    settings = {"seeds": list(seeds), "psi": psi, "level_psi": level_psi, "methods": list(chosen),
+    if isinstance(psi_setting, dict):
+        stem = "truncate-psi-" + "-".join(f"{lv}{v:g}" for lv, v in per_level.items())
+    else:
+        stem = f"truncate-psi{psi:g}" + (f"-{level_psi.replace('=', '').replace(',', '-')}"
+                                         if level_psi else "")
+    settings = {"seeds": list(seeds), "psi": psi_setting, "level_psi": level_psi, "methods": list(chosen),
                 "centres": centres, "samples": samples, "multimodal_k": multimodal_k, "seed": seed}
     return ctx.write("truncate", {stem: _grid(stem, np.concatenate(rows), len(seeds))}, settings)
+
+
+def render(out: Path, state: str, generator: Path | None = None,
+           levels_dir: Path | None = None) -> list[Path]:
+    """The explorer's image of ``state`` (the page's URL query) as a full-resolution PNG, the
+    same pixels the page downloads (default: the bundled demo generator and its levels)."""
+    from mlss_jax.app.serve import encode, load_explorer
+    from mlss_jax.explore.view_state import from_query, to_query
+
+    require_output_dir(out)
+    try:
+        view = from_query(state)
+    except ValueError as err:
+        raise UsageError(f"--state: {err}") from None
+    explorer = load_explorer(generator, levels_dir)
+    try:
+        explorer.check(view)
+    except ValueError as err:
+        raise UsageError(f"--state: {err}") from None
+    image, _ = explorer.frame(view)
+    stem = "render-" + "-".join(map(str, view.sample.clusters))
+    settings = {"state": to_query(view), "generator": str(generator or "bundled demo"),
+                "levels_dir": str(levels_dir or "bundled demo levels")}
+
+    def save(folder: Path) -> Path:
+        path = folder / f"{stem}.png"
+        path.write_bytes(encode(image, "PNG"))
+        return path
+
+    return list(write_outputs(out, f"{PRODUCER} render", {stem: save}, settings).values())

@@ -197,4 +197,7 @@ def load_classifier(directory: str | Path) -> tuple[ClassifierConfig, dict]:
         raw = (Path(directory) / PARAMS_FILE).read_bytes()
     except FileNotFoundError:
         raise FileNotFoundError(f"no factor classifier in {directory} ({PARAMS_FILE} missing)") from None
-    return config, serialization.from_bytes(init_params(config, jax.random.PRNGKey(0)), raw)
+    # the parameters' shapes only (no initialisation: compiling it took most of the loading)
+    template = jax.eval_shape(lambda: init_params(config, jax.random.PRNGKey(0)))
+    params = serialization.from_state_dict(template, serialization.msgpack_restore(raw))
+    return config, jax.tree_util.tree_map(jnp.asarray, params)

@@ -21,6 +21,8 @@ if TYPE_CHECKING:  # the classifier pulls in JAX; scripts import this module bef
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 DEMO_PICKLE = ASSETS / "demo" / "stylegan2-shapes-32.pkl"   # TF-format pickle, our exporter
+# its trained levels, inference-only (tools/bundle_levels.py): the explorer's default
+DEMO_LEVELS = ASSETS / "demo-levels"
 FACTOR_CLASSIFIER = ASSETS / "factor_classifier"             # reads world 1 (the default)
 # each world's bundled factor classifier (tools/train_factor_classifier.py --world N)
 FACTOR_CLASSIFIERS = {1: FACTOR_CLASSIFIER, 2: ASSETS / "factor_classifier-world2"}
@@ -74,5 +76,5 @@ def factor_predictor(classifier_dir: str | Path | None = None) -> FactorPredicto
     return FactorPredictor(*load_classifier(classifier_dir or FACTOR_CLASSIFIER))
 
 
-__all__ = ["ASSETS", "DEMO_PICKLE", "FACTOR_CLASSIFIER", "FACTOR_CLASSIFIERS", "FACTORS", "FactorPredictor",
+__all__ = ["ASSETS", "DEMO_LEVELS", "DEMO_PICKLE", "FACTOR_CLASSIFIER", "FACTOR_CLASSIFIERS", "FACTORS", "FactorPredictor",
            "factor_predictor", "is_demo_world"]

@@ -86,13 +86,18 @@ def pca_directions(w: np.ndarray, num: int) -> tuple[np.ndarray, np.ndarray]:
 
 @functools.partial(jax.jit, static_argnames=("steps",))
 def _fit_linear_svm(x: jax.Array, y: jax.Array, c: float, steps: int) -> tuple[jax.Array, jax.Array]:
-    """Soft-margin linear SVM (squared hinge, L2) by full-batch Adam: returns (w, b)."""
-    params = {"w": jnp.zeros(x.shape[1]), "b": jnp.zeros(())}
+    """Soft-margin linear SVM (squared hinge, L2) by full-batch Adam: returns (w, b).
+
+    y [N] gives one SVM (w [D], b []); y [N, C] gives C of them at once (w [D, C], b [C]),
+    each exactly as if fitted alone: the loss is a sum over them and Adam works per parameter.
+    """
+    params = {"w": jnp.zeros(x.shape[1:] + y.shape[1:]), "b": jnp.zeros(y.shape[1:])}
     opt = optax.adam(0.05)
 
     def loss(p):
         margin = y * (x @ p["w"] + p["b"])
-        return 0.5 * jnp.sum(p["w"] ** 2) / (c * len(y)) + jnp.mean(jnp.maximum(0.0, 1 - margin) ** 2)
+        return jnp.sum(0.5 * jnp.sum(p["w"] ** 2, 0) / (c * len(y))
+                       + jnp.mean(jnp.maximum(0.0, 1 - margin) ** 2, 0))
 
     def step(carry, _):
         p, state = carry
@@ -117,3 +122,18 @@ def svm_boundary(w: np.ndarray, positive: np.ndarray, c: float = 1.0,
     accuracy = float(jnp.mean((x @ normal + bias > 0) == jnp.asarray(positive)))
     direction = np.asarray(normal) / std  # back to W's own coordinates
     return direction / np.linalg.norm(direction), accuracy
+
+
+def svm_boundaries(w: np.ndarray, positives: np.ndarray, c: float = 1.0,
+                   steps: int = 2000) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`svm_boundary` for several labellings at once: positives [N, C] (each column
+    with both classes) -> unit normals [C, w_dim] and training accuracies [C]."""
+    positives = np.asarray(positives, bool)
+    if (positives.all(0) | ~positives.any(0)).any():
+        raise ValueError("a labelling is all the same: no boundary to fit")
+    mean, std = w.mean(axis=0), w.std(axis=0) + 1e-8
+    x = jnp.asarray((w - mean) / std, jnp.float32)
+    normals, biases = _fit_linear_svm(x, jnp.where(jnp.asarray(positives), 1.0, -1.0), c, steps)
+    accuracy = np.asarray(jnp.mean((x @ normals + biases > 0) == jnp.asarray(positives), 0))
+    directions = np.asarray(normals).T / std
+    return directions / np.linalg.norm(directions, axis=1, keepdims=True), accuracy
