@@ -23,7 +23,8 @@ from conftest import FIXTURES, REPO, run_script
 from mlss_jax.explore.view_state import Sample, StateError, ViewState, from_query, to_query
 
 PNG = b"\x89PNG\r\n\x1a\n"
-SMALL = dict(samples=200, boundary_samples=200, svm_steps=20, cluster_samples=64, multimodal_k=8)  # quick start-up
+# a quick start-up
+SMALL = dict(samples=200, boundary_samples=200, svm_steps=20, cluster_samples=64, multimodal_k=8)
 
 
 # ---- the state ---------------------------------------------------------------------------
@@ -281,7 +282,8 @@ def test_moving_sliders_compiles_nothing(explorer, client, caplog):
         for k, query in enumerate(queries):
             assert client.get(f"/api/frame.jpg?{query}").status_code == 200
             assert client.get(f"/api/methods.jpg?{query}").status_code == 200
-            assert client.get(f"/api/clusters.jpg?{query}&level={['coarse', 'medium', 'fine'][k % 3]}").status_code == 200
+            level = ["coarse", "medium", "fine"][k % 3]
+            assert client.get(f"/api/clusters.jpg?{query}&level={level}").status_code == 200
             assert client.get(f"/api/readout?{query}").status_code == 200
     compiled = [r.getMessage() for r in caplog.records if "ompil" in r.getMessage()]
     assert compiled == []

@@ -76,5 +76,5 @@ def factor_predictor(classifier_dir: str | Path | None = None) -> FactorPredicto
     return FactorPredictor(*load_classifier(classifier_dir or FACTOR_CLASSIFIER))
 
 
-__all__ = ["ASSETS", "DEMO_LEVELS", "DEMO_PICKLE", "FACTOR_CLASSIFIER", "FACTOR_CLASSIFIERS", "FACTORS", "FactorPredictor",
-           "factor_predictor", "is_demo_world"]
+__all__ = ["ASSETS", "DEMO_LEVELS", "DEMO_PICKLE", "FACTOR_CLASSIFIER", "FACTOR_CLASSIFIERS", "FACTORS",
+           "FactorPredictor", "factor_predictor", "is_demo_world"]

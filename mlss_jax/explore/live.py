@@ -96,10 +96,10 @@ def sample_ws(st: Statics, params: dict, z: jax.Array, eps: jax.Array, clusters:
     """One sample's ws [num_ws, w_dim]: level l's inputs from cluster ``clusters[l]`` with
     noise ``eps[l]``, truncated toward that cluster's centre by ``psi[l]``; the rest f(z)."""
     ws = generator_mapping(st.generator, params["generator"], z[None])
-    for l, level_range in enumerate(st.level_ranges):
-        level = params["levels"][l]
+    for i, level_range in enumerate(st.level_ranges):
+        level = params["levels"][i]
         w = apply_mapper(st.generator, level["mapper"],
-                         sample_mixture(level["mixture"], clusters[l:l + 1], eps[l:l + 1]))
+                         sample_mixture(level["mixture"], clusters[i:i + 1], eps[i:i + 1]))
         ws = compose_ws(ws, w, level_range)
     centres = tuple(level["centres"] for level in params["levels"])
     return multilevel_truncation(ws, centres, clusters[None], st.level_ranges, psi)[0]
@@ -119,10 +119,10 @@ def typicality(st: Statics, params: dict, ws: jax.Array, clusters: jax.Array) ->
     """[L] Mahalanobis distance of each level's latent (the mean of its inputs) in the
     Gaussian of its cluster."""
     out = []
-    for l, (start, stop) in enumerate(st.level_ranges):
-        level = params["levels"][l]
-        d = ws[start:stop].mean(0) - level["centres"][clusters[l]]
-        out.append(jnp.sqrt(jnp.maximum(d @ level["precision"][clusters[l]] @ d, 0.0)))
+    for i, (start, stop) in enumerate(st.level_ranges):
+        level = params["levels"][i]
+        d = ws[start:stop].mean(0) - level["centres"][clusters[i]]
+        out.append(jnp.sqrt(jnp.maximum(d @ level["precision"][clusters[i]] @ d, 0.0)))
     return jnp.stack(out)
 
 
@@ -264,11 +264,11 @@ class Explorer:
         """All start-up work, then each render function compiled (one call of each, at once:
         compilation is most of the start-up, and XLA compiles in parallel threads)."""
         progress("cluster Gaussians")
-        self.gaussians
+        _ = self.gaussians   # cached properties: computed here, once
         progress("edit directions")
-        self.directions
+        _ = self.directions
         progress("multimodal centres")
-        self.params
+        _ = self.params
         progress("compiling")
         state = ViewState()
         calls = [lambda: self.frame(state), lambda: self.methods(state),
