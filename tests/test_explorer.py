@@ -69,7 +69,7 @@ def test_view_state_refuses_bad_parameters_in_one_line(query, message):
 @pytest.fixture(scope="module")
 def demo_generator():
     from mlss_jax.demo.world import DEMO_PICKLE
-    from mlss_jax.networks.stylegan2 import load_generator
+    from mlss_jax.weights.load import load_generator
 
     return load_generator(DEMO_PICKLE)
 
@@ -79,7 +79,8 @@ def test_bundled_levels_are_small_inference_only_and_tied_to_the_demo_generator(
 
     from mlss_jax.demo.world import DEMO_LEVELS
     from mlss_jax.method.bundle import load_bundle
-    from mlss_jax.networks.stylegan2 import StyleGAN2Generator, load_generator
+    from mlss_jax.networks.stylegan2 import StyleGAN2Generator
+    from mlss_jax.weights.load import load_generator
     from mlss_jax.weights.checkpoint import CheckpointError
 
     assert sum(p.stat().st_size for p in DEMO_LEVELS.iterdir()) <= 10 * 2 ** 20
@@ -101,10 +102,11 @@ def test_bundled_levels_are_small_inference_only_and_tied_to_the_demo_generator(
         load_bundle(DEMO_LEVELS, load_generator(FIXTURES / "tf_small.pkl"))
 
 
+@pytest.mark.slow
 def test_a_bundle_draws_what_its_levels_directory_draws(demo_sized_world, tmp_path):
     from mlss_jax.method.bundle import load_any_levels, make_bundle
     from mlss_jax.method.runs import load_levels
-    from mlss_jax.networks.stylegan2 import load_generator
+    from mlss_jax.weights.load import load_generator
 
     generator = load_generator(demo_sized_world / "gen")
     index = make_bundle(demo_sized_world / "levels", generator, tmp_path / "bundle")
@@ -333,6 +335,7 @@ def test_render_command_gives_the_pixels_the_page_downloads(explorer, client, tm
                                   _image(client.get(f"/api/frame.png?{query}")))
 
 
+@pytest.mark.slow
 def test_truncate_takes_a_strength_per_level(demo_sized_world, tmp_path):
     world = ["--generator", str(demo_sized_world / "gen"), "--levels-dir",
              str(demo_sized_world / "levels"), "--out", str(tmp_path)]

@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from mlss_jax.method.bundle import make_bundle
-    from mlss_jax.networks.stylegan2 import load_generator
+    from mlss_jax.weights.load import load_generator
 
     index = make_bundle(args.levels_dir, load_generator(args.generator), args.out)
     size = sum(p.stat().st_size for p in args.out.iterdir())

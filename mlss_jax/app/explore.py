@@ -16,12 +16,12 @@ from typing import Callable
 
 import numpy as np
 
-from mlss_jax.errors import InputFileError
+from mlss_jax.errors import ConfigError, InputFileError
 from mlss_jax.app.cli import UsageError, check_fits_in_memory
 from mlss_jax.app.manifest import write_outputs
 from mlss_jax.app.paths import require_generator, require_output_dir
 from mlss_jax.method.levels import LEVELS
-from mlss_jax.method.truncation import METHODS as TRUNCATION_METHODS
+from mlss_jax.method.truncation import METHODS as TRUNCATION_METHODS, check_psi
 
 PRODUCER = "explore"
 
@@ -362,8 +362,10 @@ def truncate(ctx: ExploreContext, seeds: list[int] = tuple(range(8)), psi: float
     else:
         per_level = _option("--level-psi", parse_level_psis, level_psi, LEVELS) if level_psi else {}
     chosen = _option("--methods", parse_methods, methods or ",".join(TRUNCATION_METHODS))
-    if not 0.0 <= psi <= 1.0:
-        raise UsageError(f"--psi must lie in [0, 1], got {psi}")
+    try:
+        check_psi(psi, "--psi")
+    except ConfigError as err:
+        raise UsageError(str(err)) from None
     if centres is not None and not centres.is_file():
         raise FileNotFoundError(f"no centres file {centres}")
     generator, levels = ctx.generator, ctx.levels

@@ -266,7 +266,7 @@ def load_explorer(generator_path: Path | None, levels_dir: Path | None,
     from mlss_jax.demo.world import DEMO_LEVELS, DEMO_PICKLE, factor_predictor, is_demo_world
     from mlss_jax.explore.live import Explorer, ExplorerConfig
     from mlss_jax.method.bundle import load_any_levels
-    from mlss_jax.networks.stylegan2 import load_generator
+    from mlss_jax.weights.load import load_generator
 
     generator_path = generator_path or DEMO_PICKLE
     require_generator(generator_path)

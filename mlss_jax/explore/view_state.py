@@ -29,7 +29,9 @@ from typing import Mapping
 from urllib.parse import parse_qsl, urlencode
 
 from mlss_jax.config import SEED_LIMIT
+from mlss_jax.errors import ConfigError
 from mlss_jax.method.levels import LEVELS
+from mlss_jax.method.truncation import check_psi
 
 MAX_EDIT = 10.0      # an edit's weight, in standard deviations of its direction
 MAX_EDITS = 16       # edits in one state
@@ -78,8 +80,10 @@ class ViewState:
             raise StateError(f"p takes one strength per level ({len(LEVELS)}), got {len(self.psi)}")
         for name, values in (("p", self.psi), ("m", (self.method_psi,)), ("t", (self.t,))):
             for value in values:
-                if not (math.isfinite(value) and 0.0 <= value <= 1.0):
-                    raise StateError(f"{name} must lie in [0, 1], got {value}")
+                try:
+                    check_psi(value, name)   # t, the interpolation's share, lies in [0, 1] too
+                except ConfigError as err:
+                    raise StateError(str(err)) from None
         if len(self.edits) > MAX_EDITS:
             raise StateError(f"e lists {len(self.edits)} edits, at most {MAX_EDITS}")
         names = [name for name, _ in self.edits]
