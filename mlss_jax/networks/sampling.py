@@ -10,6 +10,8 @@ from mlss_jax.networks.config import GeneratorConfig
 from mlss_jax.networks.stylegan2 import StyleGAN2Generator
 from mlss_jax.networks.generator import to_uint8
 
+GENERATION_BATCH = 256  # images per generator call, unless a caller says otherwise
+
 
 def latents(generator: StyleGAN2Generator | GeneratorConfig, num: int, seed: int) -> np.ndarray:
     """``num`` standard-normal z [num, z_dim] from ``seed``, for a generator or its config.
@@ -26,7 +28,8 @@ def seed_latents(generator: StyleGAN2Generator, seeds: list[int]) -> np.ndarray:
     return np.concatenate([latents(generator, 1, seed) for seed in seeds])
 
 
-def generate_images(generator: StyleGAN2Generator, z: np.ndarray, batch_size: int = 256,
+def generate_images(generator: StyleGAN2Generator, z: np.ndarray,
+                    batch_size: int = GENERATION_BATCH,
                     truncation_psi: float = 1.0, noise_mode: str = "const",
                     progress: bool | None = None, desc: str = "generate") -> np.ndarray:
     """uint8 images [N, R, R, C] for latents ``z``, ``batch_size`` at a time."""
@@ -42,6 +45,6 @@ def mapped_w(generator: StyleGAN2Generator, z: np.ndarray, batch_size: int = 100
     return map_in_batches(lambda z_batch: generator.mapping(z_batch)[:, 0], batch_size, z)
 
 
-def synthesize(generator: StyleGAN2Generator, ws, batch_size: int = 256) -> np.ndarray:
+def synthesize(generator: StyleGAN2Generator, ws, batch_size: int = GENERATION_BATCH) -> np.ndarray:
     """uint8 images [N, R, R, C] of latents ws [N, num_ws, w_dim], ``batch_size`` at a time."""
     return map_in_batches(lambda ws_batch: to_uint8(generator.synthesis(ws_batch)), batch_size, ws)
