@@ -4,8 +4,8 @@ import numpy as np
 
 from mlss_jax.method.runs import load_levels
 from mlss_jax.metrics.level_report import level_images, level_row, markdown_table
-from mlss_jax.networks.stylegan2 import load_generator
-from mlss_jax.viz.grid import to_uint8
+from mlss_jax.networks.generator import to_uint8
+from mlss_jax.weights.load import load_generator
 
 
 def test_a_level_sample_is_its_mapper_on_its_inputs_and_f_elsewhere(demo_sized_world):
