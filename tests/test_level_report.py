@@ -1,11 +1,14 @@
 """A level's samples (LevelModel.draw and sample) and the level report built on them."""
 
 import numpy as np
+import pytest
 
 from mlss_jax.method.runs import load_levels
 from mlss_jax.metrics.level_report import level_images, level_row, markdown_table
 from mlss_jax.networks.generator import to_uint8
 from mlss_jax.weights.load import load_generator
+
+pytestmark = pytest.mark.slow   # the shared trained world (demo_sized_world)
 
 
 def test_a_level_sample_is_its_mapper_on_its_inputs_and_f_elsewhere(demo_sized_world):
