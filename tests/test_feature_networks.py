@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from mlss_jax.batching import map_in_batches
 from mlss_jax.errors import InputFileError
-from mlss_jax.networks.sampling import map_in_batches
 from mlss_jax.data.real_images import fit_to_square, load_real_images
 from mlss_jax.networks.inception import INPUT_SIZE, FIDInceptionV3, params_from_state_dict
 from mlss_jax.networks.vgg16 import VGG16Trunk, lpips_distance, lpips_weights_file

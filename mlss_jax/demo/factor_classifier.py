@@ -20,6 +20,7 @@ import numpy as np
 import optax
 from tqdm import tqdm
 
+from mlss_jax.batching import map_in_batches
 from mlss_jax.config import check_finite, check_positive
 from mlss_jax.demo.shapes import DEFAULT_WORLD, check_world, world_factors
 
@@ -143,12 +144,9 @@ def train_classifier(config: ClassifierConfig, images: np.ndarray,
 def predict(config: ClassifierConfig, params: dict, images_uint8: np.ndarray,
             batch_size: int = 1000) -> dict[str, np.ndarray]:
     """Class probabilities {factor: [N, classes]} of uint8 images, in batches."""
-    out: dict[str, list] = {k: [] for k in config.factors}
-    for start in range(0, len(images_uint8), batch_size):
-        probs, _ = classify(config, params, to_model_input(images_uint8[start:start + batch_size]))
-        for k in config.factors:
-            out[k].append(np.asarray(probs[k]))
-    return {k: np.concatenate(v) for k, v in out.items()}
+    probs = map_in_batches(lambda x: classify(config, params, to_model_input(x))[0], batch_size,
+                           images_uint8)
+    return {k: probs[k] for k in config.factors}
 
 
 def accuracy(config: ClassifierConfig, params: dict, images: np.ndarray,

@@ -9,13 +9,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from mlss_jax.batching import map_in_batches
 from mlss_jax.errors import ConfigError
 from mlss_jax.explore.latent_ops import (edit_along, lerp, mix_levels, pca_directions, slerp,
                                          svm_boundary)
 from mlss_jax.method.control import compose, control_grid_latents
 from mlss_jax.method.models import LevelModel
 from mlss_jax.networks.stylegan2 import StyleGAN2Generator
-from mlss_jax.networks.sampling import latents, mapped_w, seed_latents, synthesize
+from mlss_jax.networks.sampling import (GENERATION_BATCH, latents, mapped_w, seed_latents,
+                                       synthesize)
 
 
 def control_images(generator: StyleGAN2Generator, levels: list[LevelModel], level_index: int,
@@ -57,7 +59,7 @@ def tsne_embeddings(generator: StyleGAN2Generator, levels: list[LevelModel], sam
     key = jax.random.PRNGKey(seed)
     z_prime = rng.standard_normal((samples, generator.z_dim)).astype(np.float32)
     ws = generator.mapping(z_prime)
-    images = jnp.concatenate([generator.synthesis(ws[i:i + 256]) for i in range(0, samples, 256)])
+    images = map_in_batches(generator.synthesis, GENERATION_BATCH, ws)
     w_tsne = np.asarray(tsne(ws[:, 0], key, perplexity))
     out = []
     for model in levels:

@@ -12,16 +12,13 @@ import functools
 import jax
 import jax.numpy as jnp
 
-
-def _sq_distances(x: jax.Array) -> jax.Array:
-    sq = jnp.sum(x * x, axis=1)
-    return jnp.maximum(sq[:, None] - 2.0 * x @ x.T + sq[None, :], 0.0)
+from mlss_jax.distances import pairwise_sq_distances
 
 
 def _affinities(x: jax.Array, perplexity: float, iterations: int = 64) -> jax.Array:
     """Symmetric P [N, N]: row i a Gaussian around x_i whose entropy is log(perplexity)."""
     n = x.shape[0]
-    d = _sq_distances(x)
+    d = pairwise_sq_distances(x, x)
     d = d / jnp.mean(d)  # scale-free bisection range
     off_diagonal = ~jnp.eye(n, dtype=bool)
     target = jnp.log(perplexity)
@@ -56,7 +53,7 @@ def tsne(x: jax.Array, rng: jax.Array, perplexity: float = 30.0, iterations: int
 
     def step(carry, it):
         y, velocity, gains = carry
-        num = 1.0 / (1.0 + _sq_distances(y)) * (1.0 - jnp.eye(n))
+        num = 1.0 / (1.0 + pairwise_sq_distances(y, y)) * (1.0 - jnp.eye(n))
         q = jnp.maximum(num / jnp.sum(num), 1e-12)
         scale = jnp.where(it < exaggeration_iterations, exaggeration, 1.0)
         pq = (scale * p - q) * num

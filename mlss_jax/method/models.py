@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from mlss_jax.batching import batch_starts, map_in_batches
 from mlss_jax.errors import ConfigError
 from mlss_jax.method.config import MLSSConfig
 from mlss_jax.method.levels import LevelSplit
@@ -125,21 +126,33 @@ def _mapped_level_w(g_cfg: GeneratorConfig, gen: dict, clusters: jax.Array, eps:
     return apply_mapper(g_cfg, gen["mapper"], sample_mixture(gen["mixture"], clusters, eps))
 
 
-def level_images(config: MLSSConfig, g_cfg: GeneratorConfig, g_vars: dict, gen: dict,
-                 clusters: np.ndarray, eps: np.ndarray, z_other: np.ndarray) -> jax.Array:
-    """Images with the level's inputs from ``M_l(mu[k] + sigma[k] eps)`` and ``f(z_other)`` elsewhere."""
-    return _level_images(config, g_cfg, g_vars, gen, jnp.asarray(clusters), jnp.asarray(eps),
+def level_sample(config: MLSSConfig, g_cfg: GeneratorConfig, g_vars: dict, gen: dict,
+                 clusters: np.ndarray, eps: np.ndarray, z_other: np.ndarray
+                 ) -> tuple[jax.Array, jax.Array]:
+    """ws [N, num_ws, w_dim] and images [N, R, R, C] in [-1, 1]: the level's inputs from
+    ``M_l(mu[k] + sigma[k] eps)``, every other input from ``f(z_other)``."""
+    return _level_sample(config, g_cfg, g_vars, gen, jnp.asarray(clusters), jnp.asarray(eps),
                          jnp.asarray(z_other))
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1))
-def _level_images(config, g_cfg, g_vars, gen, clusters, eps, z_other):
+def _level_sample(config, g_cfg, g_vars, gen, clusters, eps, z_other):
     generator = Generator(g_cfg)
     level_range = LevelSplit.parse(config.split, g_cfg.num_ws).range(config.level)
     level_w = _mapped_level_w(g_cfg, gen, clusters, eps)
     f_ws = generator.apply(g_vars, z_other, method=Generator.map_latents)
-    return generator.apply(g_vars, compose_ws(f_ws, level_w, level_range), "const",
-                           method=Generator.synthesize)
+    ws = compose_ws(f_ws, level_w, level_range)
+    return ws, generator.apply(g_vars, ws, "const", method=Generator.synthesize)
+
+
+def draw_level_latents(rng: np.random.Generator, num_clusters: int, z_dim: int, num: int
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A level's sample latents: clusters [num] uniform over K, then its noise eps and the other
+    levels' z_other [num, z_dim], standard normal (drawn in this order from ``rng``)."""
+    clusters = rng.integers(0, num_clusters, num)
+    eps = rng.standard_normal((num, z_dim)).astype(np.float32)
+    z_other = rng.standard_normal((num, z_dim)).astype(np.float32)
+    return clusters, eps, z_other
 
 
 def cluster_grid_latents(num_clusters: int, z_dim: int, columns: int, seed: int
@@ -158,7 +171,7 @@ def save_cluster_grid(path: Path, config: MLSSConfig, g_cfg: GeneratorConfig, g_
     from mlss_jax.viz.grid import save_image_grid
 
     clusters, eps, z_other = cluster_grid_latents(config.num_clusters, g_cfg.z_dim, columns, seed)
-    images = level_images(config, g_cfg, g_vars, gen, clusters, eps, z_other)
+    _, images = level_sample(config, g_cfg, g_vars, gen, clusters, eps, z_other)
     return save_image_grid(np.asarray(images), path, ncols=columns)
 
 
@@ -195,6 +208,19 @@ class LevelModel:
         return _mapped_level_w(self.generator_config, self.gen, jnp.asarray(clusters),
                                jnp.asarray(eps))
 
+    def draw(self, rng: np.random.Generator, num: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``num`` samples' (clusters, eps, z_other): k uniform, the rest standard normal."""
+        return draw_level_latents(rng, self.config.num_clusters, self.generator_config.z_dim, num)
+
+    def sample(self, g_vars: dict, clusters: np.ndarray, eps: np.ndarray, z_other: np.ndarray
+               ) -> tuple[jax.Array, jax.Array]:
+        """ws [N, num_ws, w_dim] and images [N, R, R, C] in [-1, 1] of the generator with
+        variables ``g_vars``: the level's inputs from cluster ``clusters[i]`` (noise ``eps[i]``),
+        the others from ``f(z_other[i])``. One jitted call: batch it with
+        :func:`mlss_jax.batching.map_in_batches`."""
+        return level_sample(self.config, self.generator_config, g_vars, self.gen, clusters, eps,
+                            z_other)
+
     def assign(self, images: jax.Array, ws: jax.Array) -> np.ndarray:
         """``argmax C_l`` of samples: images [N, R, R, C] in [-1, 1] and their ws [N, num_ws, w_dim]."""
         level_w = ws[:, self.level_range[0]]
@@ -202,9 +228,9 @@ class LevelModel:
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1))
-def _classify_level_images(config, g_cfg, g_vars, gen, classifier, clusters, eps, z_other):
+def _classify_level_samples(config, g_cfg, g_vars, gen, classifier, clusters, eps, z_other):
     if config.classifier == "image":
-        x = _level_images(config, g_cfg, g_vars, gen, clusters, eps, z_other)
+        _, x = _level_sample(config, g_cfg, g_vars, gen, clusters, eps, z_other)
     else:
         x = _mapped_level_w(g_cfg, gen, clusters, eps)
     return jnp.argmax(classifier_module(config).apply({"params": classifier}, x), -1)
@@ -214,14 +240,12 @@ def classifier_accuracy(model: LevelModel, g_vars: dict, num_samples: int, seed:
                         batch_size: int = 256) -> float:
     """How often C_l recovers k on fresh samples (k uniform; other levels random)."""
     rng = np.random.default_rng(seed)
-    z_dim, correct = model.generator_config.z_dim, 0
-    for start in range(0, num_samples, batch_size):
-        m = min(batch_size, num_samples - start)
-        clusters = rng.integers(0, model.config.num_clusters, m)
-        eps = rng.standard_normal((m, z_dim)).astype(np.float32)
-        z_other = rng.standard_normal((m, z_dim)).astype(np.float32)
-        predicted = _classify_level_images(model.config, model.generator_config, g_vars, model.gen,
-                                           model.classifier, jnp.asarray(clusters),
-                                           jnp.asarray(eps), jnp.asarray(z_other))
-        correct += int(np.sum(np.asarray(predicted) == clusters))
-    return correct / num_samples
+    # drawn a batch at a time, the order the recorded accuracies were measured with
+    draws = [model.draw(rng, min(batch_size, num_samples - start))
+             for start in batch_starts(num_samples, batch_size)]
+    clusters, eps, z_other = (np.concatenate(part) for part in zip(*draws))
+    predicted = map_in_batches(
+        lambda c, e, z: _classify_level_samples(model.config, model.generator_config, g_vars,
+                                                model.gen, model.classifier, c, e, z),
+        batch_size, clusters, eps, z_other)
+    return float(np.mean(predicted == clusters))

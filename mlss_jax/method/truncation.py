@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from mlss_jax.distances import pairwise_sq_distances
 from mlss_jax.errors import ConfigError
 from mlss_jax.networks.generator import stylegan_truncation
 
@@ -58,14 +59,10 @@ def multimodal_truncation(ws: jax.Array, centres: jax.Array, assignment: jax.Arr
     return centre + psi * (ws - centre)
 
 
-def _sq_distances(x: jax.Array, centres: jax.Array) -> jax.Array:
-    return (jnp.sum(x * x, -1)[:, None] - 2.0 * x @ centres.T + jnp.sum(centres * centres, -1)[None])
-
-
 @jax.jit
 def nearest_centre(w: jax.Array, centres: jax.Array) -> jax.Array:
     """[N] index of the centre nearest (L2) to each w [N, w_dim]."""
-    return jnp.argmin(_sq_distances(w, centres), axis=-1)
+    return jnp.argmin(pairwise_sq_distances(w, centres), axis=-1)
 
 
 @functools.partial(jax.jit, static_argnames=("k", "iterations"))
@@ -93,12 +90,12 @@ def kmeans(x: jax.Array, k: int, key: jax.Array, iterations: int = 100) -> tuple
     centres, _, _ = jax.lax.fori_loop(1, k, add_centre, (start, d2, key))
 
     def lloyd(_, centres):
-        members = jax.nn.one_hot(jnp.argmin(_sq_distances(x, centres), -1), k, dtype=x.dtype)
+        members = jax.nn.one_hot(jnp.argmin(pairwise_sq_distances(x, centres), -1), k, dtype=x.dtype)
         counts = members.sum(0)[:, None]
         return jnp.where(counts > 0, members.T @ x / jnp.maximum(counts, 1.0), centres)
 
     centres = jax.lax.fori_loop(0, iterations, lloyd, centres)
-    return centres, jnp.argmin(_sq_distances(x, centres), -1)
+    return centres, jnp.argmin(pairwise_sq_distances(x, centres), -1)
 
 
 def multimodal_centres(w: np.ndarray, k: int = 64, seed: int = 0, iterations: int = 100) -> np.ndarray:

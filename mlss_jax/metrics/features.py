@@ -19,9 +19,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from mlss_jax.batching import map_in_batches
 from mlss_jax.errors import ConfigError
 from mlss_jax.config import check_choice, check_positive, choices
-from mlss_jax.networks.sampling import map_in_batches
 
 FEATURE_NETWORKS = ("demo", "vgg16", "inception")
 

@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mlss_jax.networks.sampling import map_in_batches
+from mlss_jax.batching import map_in_batches
 from mlss_jax.networks.vgg16 import lpips_distance
 from mlss_jax.weights.load import load_vgg16
 

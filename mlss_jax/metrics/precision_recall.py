@@ -23,6 +23,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from mlss_jax.distances import pairwise_sq_distances
+
 
 def _pad_rows(x: jax.Array, block: int) -> tuple[jax.Array, int]:
     n = x.shape[0]
@@ -46,12 +48,6 @@ def _column_chunks(x: jax.Array, block: int, columns: int) -> tuple[jax.Array, j
     return padded.reshape(-1, rows, x.shape[1]), valid.reshape(-1, rows), n
 
 
-def _sq_distances(a: jax.Array, b: jax.Array) -> jax.Array:
-    """Squared Euclidean distances [len(a), len(b)], clamped at 0 (float rounding)."""
-    d = (jnp.sum(a * a, 1)[:, None] - 2.0 * (a @ b.T) + jnp.sum(b * b, 1)[None, :])
-    return jnp.maximum(d, 0.0)
-
-
 def _fold_over_support(queries: jax.Array, support: jax.Array, radii: jax.Array | None,
                        block: int, columns: int, init: Callable[[int], jax.Array],
                        combine: Callable[..., jax.Array]) -> jax.Array:
@@ -69,7 +65,7 @@ def _fold_over_support(queries: jax.Array, support: jax.Array, radii: jax.Array 
     def rows(qb):
         def scan_chunks(acc, chunk):
             sb, rb, vb = chunk
-            return combine(acc, _sq_distances(qb, sb), rb, vb), None
+            return combine(acc, pairwise_sq_distances(qb, sb), rb, vb), None
 
         acc, _ = jax.lax.scan(scan_chunks, init(qb.shape[0]), (chunks, radii, valid))
         return acc
@@ -128,7 +124,7 @@ def mutual_membership(queries: jax.Array, support: jax.Array, query_radii: jax.A
 
         def chunk(query_hits, tile):
             sb, s_rb, s_vb, hits = tile
-            d = _sq_distances(qb, sb)
+            d = pairwise_sq_distances(qb, sb)
             query_hits = query_hits | jnp.any((d <= jnp.square(s_rb)[None, :]) & s_vb[None, :],
                                               axis=1)
             hits = hits | jnp.any((d <= jnp.square(q_rb)[:, None]) & q_vb[:, None], axis=0)

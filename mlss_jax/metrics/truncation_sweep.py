@@ -20,6 +20,7 @@ from typing import Callable
 import jax.numpy as jnp
 import numpy as np
 
+from mlss_jax.batching import map_in_batches
 from mlss_jax.errors import ConfigError, InputFileError
 from mlss_jax.config import check_choice, check_positive, check_seed, choices
 from mlss_jax.method.centres import CENTRE_MODES, cluster_centres
@@ -109,26 +110,18 @@ class SweepConfig:
             raise ConfigError("multimodal_assign lpips needs --lpips")
 
 
-def _batched(n: int, batch: int):
-    return [(i, min(i + batch, n)) for i in range(0, n, batch)]
-
-
 def untruncated_samples(generator: StyleGAN2Generator, levels: list[LevelModel], num: int,
                         seed: int, batch: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """ws [N, num_ws, w_dim], uint8 images and cluster assignments [N, L] of f(z) samples
     (the rows shared out over the processes of a multi-process run)."""
-    def samples(z: np.ndarray) -> dict[str, np.ndarray]:
-        ws, images, assignments = [], [], []
-        for a, b in _batched(len(z), batch):
-            w = generator.mapping(z[a:b])
-            img = generator.synthesis(w)
-            ws.append(np.asarray(w))
-            images.append(to_uint8(np.asarray(img)))
-            assignments.append(np.stack([m.assign(img, w) for m in levels], axis=1)
-                               if levels else np.zeros((b - a, 0), np.int32))
-        return {"ws": np.concatenate(ws), "images": np.concatenate(images),
-                "assignments": np.concatenate(assignments).astype(np.int32)}
+    def batch_samples(z: np.ndarray) -> dict[str, np.ndarray]:
+        w = generator.mapping(z)
+        img = generator.synthesis(w)
+        assignments = (np.stack([m.assign(img, w) for m in levels], axis=1) if levels
+                       else np.zeros((len(z), 0), np.int32))
+        return {"ws": w, "images": to_uint8(img), "assignments": assignments.astype(np.int32)}
 
+    samples = lambda z: map_in_batches(batch_samples, batch, z)
     out = distributed.split_rows(samples, latents(generator, num, seed))
     return out["ws"], out["images"], out["assignments"]
 

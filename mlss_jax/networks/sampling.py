@@ -1,18 +1,16 @@
-"""Latents from seeds, and batched calls of jitted functions (generation, features).
-
-Every batch has one shape, so each jitted function compiles once (or twice, for a
-shorter last batch where padding would waste work).
-"""
+"""Latents from seeds, and generation in batches (:func:`mlss_jax.batching.map_in_batches`:
+every batch one shape, so the generator compiles once)."""
 
 from __future__ import annotations
 
-from typing import Callable
-
 import numpy as np
 
+from mlss_jax.batching import map_in_batches
 from mlss_jax.networks.config import GeneratorConfig
 from mlss_jax.networks.stylegan2 import StyleGAN2Generator
 from mlss_jax.networks.generator import to_uint8
+
+GENERATION_BATCH = 256  # images per generator call, unless a caller says otherwise
 
 
 def latents(generator: StyleGAN2Generator | GeneratorConfig, num: int, seed: int) -> np.ndarray:
@@ -30,50 +28,23 @@ def seed_latents(generator: StyleGAN2Generator, seeds: list[int]) -> np.ndarray:
     return np.concatenate([latents(generator, 1, seed) for seed in seeds])
 
 
-def generate_images(generator: StyleGAN2Generator, z: np.ndarray, batch_size: int = 256,
+def generate_images(generator: StyleGAN2Generator, z: np.ndarray,
+                    batch_size: int = GENERATION_BATCH,
                     truncation_psi: float = 1.0, noise_mode: str = "const",
                     progress: bool | None = None, desc: str = "generate") -> np.ndarray:
-    """uint8 images [N, R, R, C] for latents ``z``, ``batch_size`` at a time.
+    """uint8 images [N, R, R, C] for latents ``z``, ``batch_size`` at a time."""
+    def images(z_batch: np.ndarray) -> np.ndarray:
+        return to_uint8(generator(z_batch, truncation_psi=truncation_psi, noise_mode=noise_mode))
 
-    Every batch but the last has the same shape, so the jitted networks compile
-    at most twice.
-    """
-    from tqdm import tqdm
-
-    out = []
-    starts = range(0, len(z), batch_size)
-    disable = (not progress) if progress is not None else None
-    for start in tqdm(starts, desc=desc, unit="batch", disable=disable):
-        images = generator(z[start:start + batch_size], truncation_psi=truncation_psi,
-                           noise_mode=noise_mode)
-        out.append(to_uint8(np.asarray(images)))
-    return np.concatenate(out) if out else np.zeros((0, generator.resolution, generator.resolution,
-                                                     generator.img_channels), np.uint8)
+    return map_in_batches(images, batch_size, z, progress=progress, desc=desc)
 
 
 def mapped_w(generator: StyleGAN2Generator, z: np.ndarray, batch_size: int = 1000) -> np.ndarray:
     """w = f(z) [N, w_dim], ``batch_size`` latents at a time (f's ws [N, num_ws, w_dim] are
     num_ws copies of it)."""
-    return np.concatenate([np.asarray(generator.mapping(z[i:i + batch_size])[:, 0])
-                           for i in range(0, len(z), batch_size)])
+    return map_in_batches(lambda z_batch: generator.mapping(z_batch)[:, 0], batch_size, z)
 
 
-def synthesize(generator: StyleGAN2Generator, ws, batch_size: int = 256) -> np.ndarray:
+def synthesize(generator: StyleGAN2Generator, ws, batch_size: int = GENERATION_BATCH) -> np.ndarray:
     """uint8 images [N, R, R, C] of latents ws [N, num_ws, w_dim], ``batch_size`` at a time."""
-    return np.concatenate([to_uint8(np.asarray(generator.synthesis(ws[i:i + batch_size])))
-                           for i in range(0, len(ws), batch_size)])
-
-
-def map_in_batches(fn: Callable[..., object], batch_size: int, *arrays: np.ndarray) -> np.ndarray:
-    """``fn`` applied to aligned chunks of ``arrays`` (the last chunk zero-padded to
-    ``batch_size`` and its padding dropped from the output); outputs concatenated."""
-    n = len(arrays[0])
-    out = []
-    for start in range(0, n, batch_size):
-        chunks = [a[start:start + batch_size] for a in arrays]
-        count = len(chunks[0])
-        if count < batch_size:
-            chunks = [np.concatenate([c, np.zeros((batch_size - count, *c.shape[1:]), c.dtype)])
-                      for c in chunks]
-        out.append(np.asarray(fn(*chunks))[:count])
-    return np.concatenate(out)
+    return map_in_batches(lambda ws_batch: to_uint8(generator.synthesis(ws_batch)), batch_size, ws)

@@ -10,6 +10,7 @@ from typing import Callable
 import numpy as np
 from tqdm import tqdm
 
+from mlss_jax.batching import map_in_batches
 from mlss_jax.networks.generator import generator_mapping, generator_synthesis
 from mlss_jax.networks.sampling import latents
 from mlss_jax.viz.grid import save_image_grid
@@ -55,12 +56,14 @@ def preview_images(networks: ConvertedNetworks, num: int, seed: int = 0,
     """``num`` samples (psi = 1, constant noise) from the converted generator, in small batches."""
     cfg = networks.generator_config
     z = latents(cfg, num, seed)      # the project's seed convention
-    images = []
-    for start in range(0, num, PREVIEW_BATCH):
-        ws = generator_mapping(cfg, networks.generator_vars, z[start:start + PREVIEW_BATCH])
-        images.append(np.asarray(generator_synthesis(cfg, networks.generator_vars, ws, "const")))
+
+    def images(z_batch: np.ndarray) -> np.ndarray:
+        ws = generator_mapping(cfg, networks.generator_vars, z_batch)
+        out = generator_synthesis(cfg, networks.generator_vars, ws, "const")
         on_batch()
-    return np.concatenate(images)
+        return out
+
+    return map_in_batches(images, PREVIEW_BATCH, z)
 
 
 def convert_pickle_file(pkl: str | Path, out_dir: str | Path, *, force: bool = False,
