@@ -56,5 +56,5 @@ def map_in_batches(fn: Callable[..., Any], batch_size: int, *arrays: np.ndarray,
         chunks = [np.asarray(a[start:start + size]) for a in arrays]
         count = len(chunks[0])
         out = fn(*(pad_rows(c, size) for c in chunks))
-        parts.append(jax.tree.map(lambda x: np.asarray(x)[:count], out))
+        parts.append(jax.tree.map(lambda x, n=count: np.asarray(x)[:n], out))
     return jax.tree.map(lambda *xs: np.concatenate(xs), *parts)
