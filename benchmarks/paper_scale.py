@@ -43,7 +43,8 @@ from mlss_jax.method.models import LevelModel
 from mlss_jax.method.training import init_level_state
 from mlss_jax.metrics.features import feature_network
 from mlss_jax.metrics.lpips import lpips_images
-from mlss_jax.metrics.truncation_sweep import SweepConfig, run_sweep
+from mlss_jax.metrics.sweep_config import SweepConfig
+from mlss_jax.metrics.truncation_sweep import run_sweep
 from mlss_jax.explore.projection import ProjectConfig, project
 from mlss_jax.networks.config import GeneratorConfig
 from mlss_jax.networks.generator import init_generator

@@ -11,7 +11,7 @@ from mlss_jax.app import cli
 from mlss_jax.app.evaluate import EvaluateConfig
 from mlss_jax.app.pipeline import PIPELINE_PRESETS, PipelineConfig, stages
 from mlss_jax.metrics.features import FeatureConfig
-from mlss_jax.metrics.truncation_sweep import SweepConfig
+from mlss_jax.metrics.sweep_config import SweepConfig
 
 
 def parse(config_class, argv, presets=None):

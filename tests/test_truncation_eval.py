@@ -21,7 +21,7 @@ from mlss_jax.method.truncation import (METHODS, TruncationTargets, kmeans, mult
                                         multimodal_centres, multimodal_truncation, nearest_centre,
                                         parse_level_psis, parse_methods, stylegan_truncation,
                                         truncate)
-from mlss_jax.metrics.truncation_sweep import compare_at_equal, level_tradeoffs, pairwise_summary
+from mlss_jax.metrics.sweep_curves import compare_at_equal, level_tradeoffs, pairwise_summary
 
 RANGES = ((0, 2), (2, 4), (4, 7))
 
@@ -125,7 +125,7 @@ def test_kmeans_recovers_well_separated_clusters():
 
 @pytest.mark.slow
 def test_multimodal_assignment_by_image_distance(demo_sized_world):
-    from mlss_jax.metrics.truncation_sweep import nearest_by_image
+    from mlss_jax.metrics.sweep_samples import nearest_by_image
     from mlss_jax.networks.sampling import latents, synthesize
     from mlss_jax.weights.load import load_generator
 

@@ -32,9 +32,10 @@ from mlss_jax.demo.world import factor_predictor, is_demo_world
 from mlss_jax.method.runs import check_levels_dir, load_levels
 from mlss_jax.metrics.features import FeatureConfig, feature_network
 from mlss_jax.metrics.lpips import lpips_images
-from mlss_jax.metrics.truncation_sweep import (SweepCentres, SweepConfig, SweepResult,
-                                               centre_settings, pairwise_summary, run_sweep,
-                                               sweep_size)
+from mlss_jax.metrics.sweep_centres import SweepCentres, centre_settings
+from mlss_jax.metrics.sweep_config import SweepConfig
+from mlss_jax.metrics.sweep_curves import pairwise_summary
+from mlss_jax.metrics.truncation_sweep import SweepResult, run_sweep, sweep_size
 from mlss_jax.networks.sampling import synthesize
 from mlss_jax.networks.stylegan2 import StyleGAN2Generator
 from mlss_jax.weights.load import load_generator

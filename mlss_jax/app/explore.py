@@ -347,8 +347,8 @@ def truncate(ctx: ExploreContext, seeds: list[int] = tuple(range(8)), psi: float
     from mlss_jax.explore import toolkit as ex
     from mlss_jax.method.truncation import parse_level_psis, parse_methods
     from mlss_jax.method.truncation import truncate as truncated_ws
-    from mlss_jax.metrics.truncation_sweep import (SweepCentres, SweepConfig, sweep_centres,
-                                                   truncation_targets)
+    from mlss_jax.metrics.sweep_centres import SweepCentres, sweep_centres, truncation_targets
+    from mlss_jax.metrics.sweep_config import SweepConfig
 
     psi_setting = psi
     if isinstance(psi, dict):  # per level: multi-level truncation's own strengths

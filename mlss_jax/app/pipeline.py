@@ -32,7 +32,7 @@ from mlss_jax.demo.world import DEMO_PICKLE, is_demo_world
 from mlss_jax.method.config import MLSSConfig
 from mlss_jax.method.levels import LEVELS
 from mlss_jax.metrics.features import FeatureConfig
-from mlss_jax.metrics.truncation_sweep import SweepConfig
+from mlss_jax.metrics.sweep_config import SweepConfig
 from mlss_jax.runtime.run_state import lock_run_dir
 from mlss_jax.runtime.files import NotOurs, dir_kind, mark_dir, read_json, write_atomic
 

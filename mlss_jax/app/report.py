@@ -18,7 +18,7 @@ from pathlib import Path
 from mlss_jax.app.evaluate import PRODUCER as EVALUATE
 from mlss_jax.app.manifest import output_path, output_settings
 from mlss_jax.app.paths import RunLayout
-from mlss_jax.metrics.truncation_sweep import level_tradeoffs
+from mlss_jax.metrics.sweep_curves import level_tradeoffs
 from mlss_jax.runtime.run_state import RUN_CONFIG
 from mlss_jax.viz.plots import method_label
 
