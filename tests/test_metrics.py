@@ -105,7 +105,7 @@ def test_frechet_distance_matches_scipy():
 def test_row_sharded_membership_compiles_once_for_a_sweep_of_sets():
     """The sweep calls it once per truncated set: one trace (and compilation) serves them all,
     with the same results as the unsharded functions, padding rows included (odd row count)."""
-    from mlss_jax.runtime.distributed import row_sharded
+    from mlss_jax.runtime.parallel import row_sharded
 
     traces = []
 

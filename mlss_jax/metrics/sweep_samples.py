@@ -11,7 +11,7 @@ from mlss_jax.method.models import LevelModel
 from mlss_jax.networks.generator import to_uint8
 from mlss_jax.networks.sampling import latents, synthesize
 from mlss_jax.networks.stylegan2 import StyleGAN2Generator
-from mlss_jax.runtime import distributed
+from mlss_jax.runtime import parallel
 
 
 def untruncated_samples(generator: StyleGAN2Generator, levels: list[LevelModel], num: int,
@@ -26,7 +26,7 @@ def untruncated_samples(generator: StyleGAN2Generator, levels: list[LevelModel],
         return {"ws": w, "images": to_uint8(img), "assignments": assignments.astype(np.int32)}
 
     samples = lambda z: map_in_batches(batch_samples, batch, z)
-    out = distributed.split_rows(samples, latents(generator, num, seed))
+    out = parallel.split_rows(samples, latents(generator, num, seed))
     return out["ws"], out["images"], out["assignments"]
 
 
@@ -43,4 +43,4 @@ def nearest_by_image(generator: StyleGAN2Generator, images: np.ndarray, centres:
                               for c in centre_images], 1)
         return np.argmin(distances, axis=1).astype(np.int32)
 
-    return distributed.split_rows(nearest, images)
+    return parallel.split_rows(nearest, images)

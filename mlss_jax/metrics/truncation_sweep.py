@@ -32,7 +32,7 @@ from mlss_jax.metrics.sweep_config import SweepConfig
 from mlss_jax.metrics.sweep_samples import nearest_by_image, untruncated_samples
 from mlss_jax.networks.sampling import synthesize
 from mlss_jax.networks.stylegan2 import StyleGAN2Generator
-from mlss_jax.runtime import distributed
+from mlss_jax.runtime import parallel
 from mlss_jax.runtime.parallel import data_mesh
 
 
@@ -114,21 +114,21 @@ def run_sweep(generator: StyleGAN2Generator, levels: list[LevelModel], real_imag
                                  mode_assignment)
     # the work is shared out by rows: generation and features over processes, the distance
     # tiles of precision/recall over every device
-    real_features = distributed.split_rows(embed, real_images).astype(np.float32)
-    knn = distributed.row_sharded(lambda queries, support: knn_radii(support, config.k,
+    real_features = parallel.split_rows(embed, real_images).astype(np.float32)
+    knn = parallel.row_sharded(lambda queries, support: knn_radii(support, config.k,
                                                                      queries=queries))
     radii = lambda f: knn(f, f)
     real_radii = radii(real_features)
     # one pass over the generated-to-real distances gives precision (by rows) and recall (by
     # columns); the generated rows and their radii are sharded alike
-    both_ways = distributed.row_sharded(
+    both_ways = parallel.row_sharded(
         lambda fake, fake_radii, real, real_r: mutual_membership(fake, real, fake_radii, real_r),
         row_args=2, any_of=1)
     # the real set goes to every device once, not once per truncated set
-    real_on_devices = distributed.replicate((real_features, real_radii), data_mesh())
+    real_on_devices = parallel.replicate((real_features, real_radii), data_mesh())
     real_stats = gaussian_stats(real_features)
     labels = lambda x: {k: v.astype(np.int32) for k, v in factors(x).items()}
-    reference_factors = distributed.split_rows(labels, images) if factors else None
+    reference_factors = parallel.split_rows(labels, images) if factors else None
     result = SweepResult([], ws, targets, centres)
     rng = np.random.default_rng(config.seed)
     if rng_state is not None:
@@ -147,7 +147,7 @@ def run_sweep(generator: StyleGAN2Generator, levels: list[LevelModel], real_imag
     for name, method, psi, psi_arg in tqdm(jobs[skip:], desc="psi sweep", unit="set", initial=skip,
                                            total=len(jobs),
                                            disable=(not progress) if progress is not None else None):
-        measured = distributed.split_rows(measure, result.truncated(method, psi_arg), images)
+        measured = parallel.split_rows(measure, result.truncated(method, psi_arg), images)
         features = measured["features"]
         fake_in_real, real_in_fake = both_ways(features, radii(features), *real_on_devices)
         fid = lambda f: frechet_distance(*real_stats, *gaussian_stats(f))

@@ -27,7 +27,7 @@ import jax
 
 from mlss_jax.config import quote_error
 from mlss_jax.errors import CheckpointError, ConfigError, ResourceError
-from mlss_jax.runtime import distributed
+from mlss_jax.runtime import distributed, parallel
 from mlss_jax.runtime.files import check_replaceable, check_writable_dir, mark_dir, write_atomic
 
 RUN_CONFIG = "config.json"
@@ -321,5 +321,5 @@ def open_run(run_dir: str | Path, config: dict, resume: bool, mutable: tuple[str
             checkpointer.close()
             raise
         return run_dir, checkpointer, start, state
-    return run_dir, checkpointer, 0, (distributed.replicate(fresh_state, mesh)
+    return run_dir, checkpointer, 0, (parallel.replicate(fresh_state, mesh)
                                       if mesh is not None else fresh_state)
