@@ -35,7 +35,7 @@ from mlss_jax.gan.losses import (discriminator_loss, ema_beta, ema_update, gener
 from mlss_jax.networks.config import DiscriminatorConfig, GeneratorConfig
 from mlss_jax.networks.discriminator import Discriminator, init_discriminator
 from mlss_jax.networks.generator import Generator, init_generator
-from mlss_jax.runtime import distributed
+from mlss_jax.runtime import distributed, parallel
 from mlss_jax.runtime.parallel import REPLICATED, SHARDED, check_batch, data_mesh, interleave
 from mlss_jax.runtime.loop import TrainingPaused, run_training_loop
 from mlss_jax.runtime.files import write_atomic
@@ -347,14 +347,14 @@ def train_gan(config: GANTrainConfig, images: np.ndarray, run_dir: str | Path,
     # checkpoint leaves nothing behind
     with releasing(checkpointer):
         if start == 0 and init_from is not None:
-            state = distributed.replicate(distributed.to_host(
+            state = parallel.replicate(parallel.to_host(
                 init_from_pickle(state, init_from, g_cfg, d_cfg, fresh_discriminator)), mesh)
         main = distributed.is_main()
         samples_dir = run_dir / "samples"
         step_fn = make_train_step(config, g_cfg, d_cfg, mesh)
         # every process holds the whole (small) training set; each device gathers its shard
         # of the batch from it inside the step
-        pool = distributed.replicate(images, mesh)
+        pool = parallel.replicate(images, mesh)
         grid_z = np.random.default_rng(1234).standard_normal((64, g_cfg.z_dim)).astype(np.float32)
         snapshots_dir = run_dir / SNAPSHOTS
         if main:
@@ -365,7 +365,7 @@ def train_gan(config: GANTrainConfig, images: np.ndarray, run_dir: str | Path,
                 snapshots_dir.mkdir(exist_ok=True)
 
         def networks_on_host(state: dict) -> dict:   # the networks only, not the Adam states
-            return distributed.to_host({k: state[k] for k in ("g", "g_ema", "d")})
+            return parallel.to_host({k: state[k] for k in ("g", "g_ema", "d")})
 
         def network_pickle(host: dict) -> bytes:
             return export_tf_pickle(g_cfg, host["g_ema"], d_cfg, host["d"],

@@ -31,7 +31,7 @@ from mlss_jax.method.models import (LevelModel, WCritic, apply_mapper, classifie
                                     init_mixture, sample_mixture, save_cluster_grid)
 from mlss_jax.networks.config import GeneratorConfig
 from mlss_jax.networks.generator import Generator
-from mlss_jax.runtime import distributed
+from mlss_jax.runtime import distributed, parallel
 from mlss_jax.runtime.parallel import REPLICATED, SHARDED, check_batch, data_mesh
 
 def _adam(config: MLSSConfig, lr: float) -> optax.GradientTransformation:
@@ -206,11 +206,11 @@ def train_level(config: MLSSConfig, generator_path: str | Path, run_dir: str | P
     if distributed.is_main():
         previews.mkdir(exist_ok=True)
     step_fn = make_level_step(config, g_cfg, mesh)
-    g_vars_on_mesh = distributed.replicate(g_vars, mesh)
+    g_vars_on_mesh = parallel.replicate(g_vars, mesh)
 
     def preview(state: dict, step: int) -> None:  # process 0, on its own devices
         save_cluster_grid(previews / f"clusters-{step:06d}.png", config, g_cfg, g_vars,
-                          distributed.to_host(state["gen"]))
+                          parallel.to_host(state["gen"]))
 
     t0 = time.perf_counter()
     # the lock is released when training ends; a new run that fails before its first
@@ -227,7 +227,7 @@ def train_level(config: MLSSConfig, generator_path: str | Path, run_dir: str | P
     seconds = time.perf_counter() - t0
     final = max(start, config.steps)
     done = final - start
-    host = distributed.to_host(state)
+    host = parallel.to_host(state)
     return LevelRunResult(run_dir, final, seconds, done / seconds if done else 0.0,
                           previews / f"clusters-{final:06d}.png",
                           LevelModel(config, g_cfg, split, final, host["gen"], host["classifier"]))
