@@ -85,10 +85,10 @@ def _two_pass_loss(config, g_cfg, gen, classifier, critic, g_vars, batch, f_ws):
     one for the classifier (x held fixed)."""
     level_w = apply_mapper(g_cfg, gen["mapper"],
                            sample_mixture(gen["mixture"], batch["clusters"], batch["eps"]))
-    adversarial = -jnp.mean(training._critic_net(config).apply({"params": critic}, level_w))
+    adversarial = -jnp.mean(training.critic_net(config).apply({"params": critic}, level_w))
     x = level_w
     if config.classifier == "image":
-        ws = compose_ws(f_ws, level_w, training._level_range(config, g_cfg))
+        ws = compose_ws(f_ws, level_w, training.level_range(config, g_cfg))
         x = Generator(g_cfg).apply(g_vars, ws, "const", method=Generator.synthesize)
     net, sg = classifier_module(config), jax.lax.stop_gradient
     ce = lambda logits: optax.softmax_cross_entropy_with_integer_labels(

@@ -39,6 +39,23 @@ from mlss_jax.runtime.parallel import REPLICATED, SHARDED, check_batch, data_mes
 from mlss_jax.runtime.train_state import optimizer_step, pmean
 from mlss_jax.runtime.training_run import training_run
 
+# ---- the level's networks, as the config builds them ----------------------------------
+
+
+def critic_net(config: MLSSConfig) -> WCritic:
+    """D_l, the W critic of the config's size."""
+    return WCritic(config.critic_hidden, config.critic_layers)
+
+
+def level_range(config: MLSSConfig, g_cfg: GeneratorConfig) -> tuple[int, int]:
+    """The generator inputs the level drives, ``(start, stop)``."""
+    return LevelSplit.parse(config.split, g_cfg.num_ws).range(config.level)
+
+
+def _f_ws(g_cfg: GeneratorConfig, g_vars: dict, z: jax.Array) -> jax.Array:
+    return Generator(g_cfg).apply(g_vars, z, method=Generator.map_latents)
+
+
 # ---- the train state -----------------------------------------------------------------
 
 
@@ -51,6 +68,7 @@ class LevelOptimizers(NamedTuple):
 
 
 def level_optimizers(config: MLSSConfig) -> LevelOptimizers:
+    """The level's optimisers, built once per run (the train state carries them)."""
     adam = lambda lr: optax.adam(lr, b1=config.adam_beta1, b2=config.adam_beta2)
     gen = optax.multi_transform({"mixture": adam(config.mixture_lr), "mapper": adam(config.mapper_lr)},
                                 {"mixture": "mixture", "mapper": "mapper"})
@@ -96,7 +114,7 @@ def init_level_state(config: MLSSConfig, g_cfg: GeneratorConfig, g_vars: dict) -
     else:
         mapper = Generator(g_cfg).init({"params": k_map}, jnp.zeros((1, g_cfg.z_dim)),
                                        noise_mode="none")["params"]["mapping"]
-    critic = _critic_net(config).init(k_critic, jnp.zeros((1, g_cfg.w_dim)))["params"]
+    critic = critic_net(config).init(k_critic, jnp.zeros((1, g_cfg.w_dim)))["params"]
     probe = (jnp.zeros((1, g_cfg.resolution, g_cfg.resolution, g_cfg.img_channels))
              if config.classifier == "image" else jnp.zeros((1, g_cfg.w_dim)))
     classifier = classifier_module(config).init(k_cls, probe)["params"]
@@ -156,9 +174,9 @@ def joint_loss(config: MLSSConfig, g_cfg: GeneratorConfig, gen: dict, classifier
     """
     level_w = apply_mapper(g_cfg, gen["mapper"], sample_mixture(gen["mixture"], batch["clusters"],
                                                                 batch["eps"]))
-    adversarial = -jnp.mean(_critic_net(config).apply({"params": critic}, level_w))
+    adversarial = -jnp.mean(critic_net(config).apply({"params": critic}, level_w))
     if config.classifier == "image":
-        ws = compose_ws(f_ws, level_w, _level_range(config, g_cfg))
+        ws = compose_ws(f_ws, level_w, level_range(config, g_cfg))
         x = Generator(g_cfg).apply(g_vars, ws, "const", method=Generator.synthesize)
     else:
         x = level_w
@@ -171,18 +189,6 @@ def joint_loss(config: MLSSConfig, g_cfg: GeneratorConfig, gen: dict, classifier
 # ---- one step --------------------------------------------------------------------------
 
 
-def _critic_net(config: MLSSConfig) -> WCritic:
-    return WCritic(config.critic_hidden, config.critic_layers)
-
-
-def _level_range(config: MLSSConfig, g_cfg: GeneratorConfig) -> tuple[int, int]:
-    return LevelSplit.parse(config.split, g_cfg.num_ws).range(config.level)
-
-
-def _f_ws(g_cfg: GeneratorConfig, g_vars: dict, z: jax.Array) -> jax.Array:
-    return Generator(g_cfg).apply(g_vars, z, method=Generator.map_latents)
-
-
 def critic_update(config: MLSSConfig, g_cfg: GeneratorConfig, state: LevelTrainState,
                   g_vars: dict, batch: dict) -> tuple[LevelTrainState, tuple[jax.Array, jax.Array]]:
     """One critic step on this device's share of ``batch``; gradients averaged over devices."""
@@ -191,7 +197,7 @@ def critic_update(config: MLSSConfig, g_cfg: GeneratorConfig, state: LevelTrainS
     real_w = _f_ws(g_cfg, g_vars, batch["z_real"])[:, 0]
 
     def loss(critic: dict):
-        score = lambda w: _critic_net(config).apply({"params": critic}, w)
+        score = lambda w: critic_net(config).apply({"params": critic}, w)
         return critic_loss(score, real_w, fake_w, batch["alpha"], config.gp_weight)
 
     (_, (distance, gp)), grads = jax.value_and_grad(loss, has_aux=True)(state.critic)
