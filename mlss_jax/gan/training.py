@@ -145,8 +145,11 @@ GAN_PRESETS = {
 }
 
 
+@functools.cache
 def gan_optimizer(config: GANTrainConfig) -> optax.GradientTransformation:
-    """G's and D's Adam (NVIDIA's: beta1 0, eps 1e-8); one transformation serves both."""
+    """G's and D's Adam (NVIDIA's: beta1 0, eps 1e-8); one transformation serves both. Built
+    once per config: the train state carries it as static data, so two states of one config
+    (a fresh one and a restored one) have one structure."""
     return optax.adam(config.learning_rate, b1=0.0, b2=config.adam_beta2, eps=1e-8)
 
 

@@ -67,8 +67,10 @@ class LevelOptimizers(NamedTuple):
     classifier: optax.GradientTransformation
 
 
+@functools.cache
 def level_optimizers(config: MLSSConfig) -> LevelOptimizers:
-    """The level's optimisers, built once per run (the train state carries them)."""
+    """The level's optimisers, built once per config: the train state carries them as static
+    data, so two states of one config (a fresh one and a restored one) have one structure."""
     adam = lambda lr: optax.adam(lr, b1=config.adam_beta1, b2=config.adam_beta2)
     gen = optax.multi_transform({"mixture": adam(config.mixture_lr), "mapper": adam(config.mapper_lr)},
                                 {"mixture": "mixture", "mapper": "mapper"})
