@@ -13,6 +13,10 @@ One step, given the host's step counter ``t`` (all randomness is
 2. D phase: fresh fakes from the updated G and a batch of reals; logistic loss,
    plus ``r1_interval * r1_gamma / 2 * R1`` every ``r1_interval`` steps.
 3. EMA of G's params (buffers are copied).
+
+The objectives are top-level pure functions; :func:`train_step` is the jitted step over a
+:class:`GANTrainState`, which carries the optimiser. The trainer runs on the processes already
+joined (``app/train_gan.py`` joins them).
 """
 
 from __future__ import annotations
