@@ -25,7 +25,7 @@ from mlss_jax.method.config import MLSSConfig
 from mlss_jax.method.models import compose_ws
 from mlss_jax.method.training import init_level_state, train_step
 from mlss_jax.networks.generator import Generator
-from mlss_jax.networks.stylegan2 import load_generator
+from mlss_jax.weights.load import load_generator
 from mlss_jax.runtime.parallel import data_mesh
 from mlss_jax.demo.world import DEMO_PICKLE
 

@@ -276,7 +276,7 @@ def test_levels_of_other_weights_are_refused_and_older_levels_still_load(demo_si
 
     from mlss_jax.method.runs import load_levels
     from mlss_jax.networks.generator import init_generator
-    from mlss_jax.networks.stylegan2 import load_generator
+    from mlss_jax.weights.load import load_generator
     from mlss_jax.weights.checkpoint import CheckpointError, save_networks
 
     levels = tmp_path / "levels"

@@ -17,7 +17,7 @@ from mlss_jax.explore.latent_ops import (edit_along, layer_mask, lerp, mix_level
                                          svm_boundary)
 from mlss_jax.method.control import compose, control_grid_latents
 from mlss_jax.method.runs import load_levels
-from mlss_jax.networks.stylegan2 import load_generator
+from mlss_jax.weights.load import load_generator
 from mlss_jax.explore.projection import ProjectConfig, learning_rate, noise_regularisation, project
 from mlss_jax.explore.tsne import tsne
 
@@ -137,7 +137,7 @@ def test_projection_reduces_lpips_to_generated_targets(demo_sized_world):
     from mlss_jax.explore.toolkit import seed_latents
     from mlss_jax.networks.sampling import synthesize
     from mlss_jax.metrics.lpips import lpips_images
-    from mlss_jax.viz.grid import to_uint8
+    from mlss_jax.networks.generator import to_uint8
 
     generator = load_generator(demo_sized_world / "gen")
     targets = synthesize(generator, generator.mapping(seed_latents(generator, [3, 4])))

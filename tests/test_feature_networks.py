@@ -18,9 +18,9 @@ from PIL import Image
 
 from mlss_jax.networks.sampling import map_in_batches
 from mlss_jax.data.real_images import fit_to_square, load_real_images
-from mlss_jax.networks.inception import (INPUT_SIZE, FIDInceptionV3, load_inception,
-                                         params_from_state_dict)
-from mlss_jax.networks.vgg16 import VGG16Trunk, load_vgg16, lpips_distance, lpips_weights_file
+from mlss_jax.networks.inception import INPUT_SIZE, FIDInceptionV3, params_from_state_dict
+from mlss_jax.networks.vgg16 import VGG16Trunk, lpips_distance, lpips_weights_file
+from mlss_jax.weights.load import load_inception, load_vgg16
 from mlss_jax.weights.safe_pickle import (CorruptPickleError, UnsafePickleError,
                                           load_network_pickle, load_torch_file)
 from seeded_weights import seeded_array

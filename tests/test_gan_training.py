@@ -14,7 +14,7 @@ import pytest
 from conftest import REPO, run_script
 from mlss_jax.gan.training import GANTrainConfig, init_train_state, train_gan
 from mlss_jax.runtime.loop import TrainingDiverged
-from mlss_jax.networks.stylegan2 import load_generator
+from mlss_jax.weights.load import load_generator
 from mlss_jax.runtime.parallel import interleave
 from mlss_jax.runtime.run_state import RunCheckpointer
 from mlss_jax.weights.nvidia import convert_network_pickle

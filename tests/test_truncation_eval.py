@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from conftest import REPO, env_without, run_script
-from mlss_jax.app.evaluate import EvaluateConfig, SweepJournal, sweep_fingerprint
+from mlss_jax.app.evaluate import EvaluateConfig
+from mlss_jax.app.sweep_journal import SweepJournal, sweep_fingerprint
 from mlss_jax.method.centres import cluster_centres
 from mlss_jax.method.levels import LEVELS
 from mlss_jax.method.runs import load_level, load_levels
@@ -125,7 +126,7 @@ def test_kmeans_recovers_well_separated_clusters():
 def test_multimodal_assignment_by_image_distance(demo_sized_world):
     from mlss_jax.metrics.truncation_sweep import nearest_by_image
     from mlss_jax.networks.sampling import latents, synthesize
-    from mlss_jax.networks.stylegan2 import load_generator
+    from mlss_jax.weights.load import load_generator
 
     generator = load_generator(demo_sized_world / "gen")
     centres = np.asarray(generator.mapping(latents(generator, 3, 7))[:, 0])
@@ -265,7 +266,8 @@ def test_the_sweep_fingerprint_holds_what_the_rows_depend_on(demo_sized_world, t
     config = EvaluateConfig(generator=demo_sized_world / "gen", levels_dir=demo_sized_world / "levels")
     same = sweep_fingerprint(config, levels)
     assert sweep_fingerprint(dataclasses.replace(config, out=tmp_path), levels) == same
-    assert sweep_fingerprint(dataclasses.replace(config, bootstrap=10), levels) != same
+    fewer_resamples = dataclasses.replace(config.sweep, bootstrap=10)
+    assert sweep_fingerprint(dataclasses.replace(config, sweep=fewer_resamples), levels) != same
     assert sweep_fingerprint(config, levels[:2]) != same
 
 

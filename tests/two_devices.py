@@ -42,7 +42,7 @@ def gan_steps(devices: list) -> tuple[list, dict]:
 def mlss_steps(devices: list, generator_dir: str) -> tuple[list, dict]:
     from mlss_jax.method.config import MLSSConfig
     from mlss_jax.method.training import init_level_state, train_step
-    from mlss_jax.networks.stylegan2 import load_generator
+    from mlss_jax.weights.load import load_generator
 
     generator = load_generator(generator_dir)
     config = MLSSConfig(level="medium", **MLSS_TINY)

@@ -105,7 +105,7 @@ def measure(network: Path, out: Path, args, predictor, data_labels, baseline: di
     from mlss_jax.demo.quality import factor_quality, precision_recall_shortfalls
     from mlss_jax.metrics.precision_recall import precision_recall
     from mlss_jax.demo.world import is_demo_world
-    from mlss_jax.networks.stylegan2 import load_generator
+    from mlss_jax.weights.load import load_generator
     from mlss_jax.networks.sampling import generate_images, latents
     from mlss_jax.viz.grid import save_image_grid
 

@@ -46,8 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     from mlss_jax.method.models import classifier_accuracy, level_images
     from mlss_jax.method.runs import check_levels_dir, load_level
     from mlss_jax.demo.world import factor_predictor
-    from mlss_jax.networks.stylegan2 import load_generator
-    from mlss_jax.viz.grid import to_uint8
+    from mlss_jax.weights.load import load_generator
+    from mlss_jax.networks.generator import to_uint8
 
     require_generator(args.generator)
     require_output_dir(args.out)

@@ -271,45 +271,115 @@ def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
+def _is_config(kind: object) -> bool:
+    return isinstance(kind, type) and dataclasses.is_dataclass(kind)
+
+
+@dataclasses.dataclass(frozen=True)
+class ConfigFlag:
+    """One flag of a config tree: the field at ``path`` (``("sweep", "k")``) of ``owner``."""
+
+    path: tuple[str, ...]
+    field: dataclasses.Field
+    kind: object            # the field's type
+    owner: type             # the dataclass the field is defined in
+
+    @property
+    def name(self) -> str:   # the flag without its dashes, underscores for dashes
+        return self.field.metadata.get("flag", self.field.name)
+
+    @property
+    def dest(self) -> str:   # where argparse keeps its value
+        return ".".join(self.path)
+
+
+def config_flags(config_class: type, skip: tuple[str, ...] = ()) -> list[ConfigFlag]:
+    """The flags of a config and of the configs it holds (``EvaluateConfig.sweep``), one per leaf
+    field, flat: a nested field's flag is its own name (or its ``metadata["flag"]``). Two fields
+    with one flag are a bug in the configs."""
+    flags: list[ConfigFlag] = []
+
+    def walk(cls: type, prefix: tuple[str, ...]) -> None:
+        hints = typing.get_type_hints(cls)
+        for field in dataclasses.fields(cls):
+            if field.name in skip and not prefix:
+                continue
+            if _is_config(hints[field.name]):
+                walk(hints[field.name], (*prefix, field.name))
+            else:
+                flags.append(ConfigFlag((*prefix, field.name), field, hints[field.name], cls))
+
+    walk(config_class, ())
+    names = [flag.name for flag in flags]
+    twice = {name for name in names if names.count(name) > 1}
+    if twice:
+        raise TypeError(f"{config_class.__name__}: several fields give the flag(s) {sorted(twice)}")
+    return flags
+
+
+def _value_at(config: object, path: tuple[str, ...]) -> object:
+    for name in path:
+        config = getattr(config, name)
+    return config
+
+
 def add_config_flags(parser: argparse.ArgumentParser, config_class: type,
                      skip: tuple[str, ...] = (), presets: dict[str, Preset] | None = None) -> None:
-    """One flag per field of a frozen config dataclass: the field's type, default and documented
-    meaning (its docstring's ``Attributes:``), and its choices (``metadata["choices"]``).
+    """One flag per field of a frozen config dataclass, and of the configs it holds: the field's
+    type, default and documented meaning (its docstring's ``Attributes:``), and its choices
+    (``metadata["choices"]``); a field may name its own flag (``metadata["flag"]``) and parser
+    (``metadata["parse"]``).
 
     Flags left out keep the base config's value: the class defaults, or with ``presets`` the
     preset chosen by ``--preset``. Read the flags back with :func:`config_from_args`, which
     lets the config check itself.
     """
-    hints = typing.get_type_hints(config_class)
-    docs = attribute_docs(config_class)
     base = config_class()
     if presets:
         parser.add_argument("--preset", choices=sorted(presets), default=None,
                             help=_literal("a named recipe; other flags override its values ("
                                           + "; ".join(f"{k}: {v.description}"
                                                       for k, v in presets.items()) + ")"))
-    for field in dataclasses.fields(config_class):
-        if field.name in skip:
-            continue
-        kind = hints[field.name]
+    for flag in config_flags(config_class, skip):
+        field, kind = flag.field, flag.kind
         options = field.metadata.get("choices")
         known = f"one of: {', '.join(options)}; " if options else ""
-        text = _literal(f"{docs.get(field.name, '')} ({known}default: {getattr(base, field.name)})"
-                        .strip())
+        default = _value_at(base, flag.path)
+        shown = field.metadata.get("format", _format_value)(default) if default is not None else None
+        text = _literal(f"{attribute_docs(flag.owner).get(field.name, '')} ({known}default: "
+                        f"{shown or None})".strip())
         if kind is bool:
-            parser.add_argument(_flag(field.name), action=argparse.BooleanOptionalAction,
+            parser.add_argument(_flag(flag.name), dest=flag.dest,
+                                action=argparse.BooleanOptionalAction,
                                 default=argparse.SUPPRESS, help=text)
             continue
-        args = [t for t in typing.get_args(kind) if t is not type(None)]
-        optional = type(None) in typing.get_args(kind)
-        if typing.get_origin(kind) is tuple:
-            parse = _tuple_of(_PARSERS[args[0]])
-        else:
-            parse = _PARSERS[args[0] if args else kind]
-            parse = _optional(parse) if optional else parse
         # choices are the config's to check, so that its message is the one the user sees
-        parser.add_argument(_flag(field.name), type=parse, default=argparse.SUPPRESS,
-                            metavar=field.name.upper(), help=text)
+        parser.add_argument(_flag(flag.name), dest=flag.dest, type=_parser(field, kind),
+                            default=argparse.SUPPRESS, metavar=flag.name.upper(), help=text)
+
+
+def _own_message(parse: Callable[[str], object]) -> Callable[[str], object]:
+    """A field's own parser, whose ValueError message argparse shows as it is."""
+    def parse_with_message(text: str) -> object:
+        try:
+            return parse(text)
+        except ValueError as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
+    parse_with_message.__name__ = getattr(parse, "__name__", "value")
+    return parse_with_message
+
+
+def _parser(field: dataclasses.Field, kind: object) -> Callable[[str], object]:
+    """How a flag's text becomes the field's value."""
+    args = [t for t in typing.get_args(kind) if t is not type(None)]
+    optional = type(None) in typing.get_args(kind)
+    if "parse" in field.metadata:
+        parse = _own_message(field.metadata["parse"])
+    elif typing.get_origin(kind) is tuple:
+        parse = _tuple_of(_PARSERS[args[0]])
+    else:
+        parse = _PARSERS[args[0] if args else kind]
+    return _optional(parse) if optional else parse
 
 
 def _literal(help_text: str) -> str:
@@ -319,23 +389,73 @@ def _literal(help_text: str) -> str:
 
 def config_from_args(parser: argparse.ArgumentParser, config_class: type, args: argparse.Namespace,
                      presets: dict[str, Preset] | None = None, **fixed: object):
-    """The config the flags describe; its own ``__post_init__`` checks become one-line flag errors."""
+    """The config the flags describe; its own ``__post_init__`` checks (and those of the configs
+    it holds) become one-line flag errors."""
     preset = getattr(args, "preset", None)
     base = presets[preset].config if presets and preset else config_class()
-    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(config_class)
-             if hasattr(args, f.name)}
+
+    def build(config: object, prefix: tuple[str, ...], extra: dict) -> object:
+        hints = typing.get_type_hints(type(config))
+        given = {}
+        for field in dataclasses.fields(config):
+            path = (*prefix, field.name)
+            if _is_config(hints[field.name]):
+                given[field.name] = build(getattr(config, field.name), path, {})
+            elif hasattr(args, ".".join(path)):
+                given[field.name] = getattr(args, ".".join(path))
+        return dataclasses.replace(config, **{**given, **extra})
+
     try:
-        return dataclasses.replace(base, **{**given, **fixed})
+        return build(base, (), fixed)
     except ValueError as err:
         parser.error(flag_message(str(err), config_class))
 
 
+def config_argv(config: object, base: object | None = None) -> list[str]:
+    """The flags that give ``config`` when parsed over ``base`` (default: the class defaults):
+    one for each field whose value differs, so that a command line is built from a config by
+    the same rules that parse it (:func:`config_from_args`)."""
+    base = type(config)() if base is None else base
+    argv: list[str] = []
+    for flag in config_flags(type(config)):
+        value = _value_at(config, flag.path)
+        if value == _value_at(base, flag.path):
+            continue
+        if flag.kind is bool:
+            argv.append(_flag(flag.name) if value else "--no-" + flag.name.replace("_", "-"))
+        else:
+            text = ("none" if value is None else
+                    flag.field.metadata.get("format", _format_value)(value))
+            argv += [_flag(flag.name), text]
+    return argv
+
+
+def config_values(config: object) -> dict[str, object]:
+    """A config tree's values, flat and by flag name (``feature_batch``), ready for JSON: the
+    settings a command records beside its results."""
+    def plain(value: object) -> object:
+        if isinstance(value, (tuple, list)):
+            return [plain(v) for v in value]
+        return str(value) if isinstance(value, Path) else value
+
+    return {flag.name: plain(_value_at(config, flag.path)) for flag in config_flags(type(config))}
+
+
+def _format_value(value: object) -> str:
+    """A field's value as its flag's text: tuples comma-separated, floats exactly (repr)."""
+    if isinstance(value, tuple):
+        return ",".join(_format_value(v) for v in value)
+    return repr(value) if isinstance(value, float) else str(value)
+
+
 def flag_message(message: str, config: type | str) -> str:
-    """A config's error in the command line's words: ``field must ...`` becomes ``--field must ...``;
-    with a field's name for ``config``, every mention of that field becomes its flag."""
+    """A config's error in the command line's words: ``field must ...`` becomes ``--flag must ...``
+    (for the fields of ``config`` and of the configs it holds); with a field's name for
+    ``config``, every mention of that field becomes its flag."""
     if isinstance(config, str):
         return re.sub(rf"\b{re.escape(config)}\b", _flag(config), message)
     name, _, rest = message.partition(" ")
-    if name in {f.name for f in dataclasses.fields(config)} and rest.startswith(("must", "needs")):
-        return f"{_flag(name)} {rest}"
+    flags = {flag.field.name: flag.name for flag in config_flags(config)}
+    if name in flags and rest.startswith(("must", "needs")):
+        return f"{_flag(flags[name])} {rest}"
     return message

@@ -3,7 +3,8 @@
 :func:`evaluate` checks its inputs, runs the psi sweep (:mod:`mlss_jax.metrics.truncation_sweep`),
 writes ``sweep.json``, ``sweep.csv``, the two plots, a grid of truncated images and the centres
 the clustering methods used (``centres.npz``), records them in the output's manifest, and
-returns what it wrote. Each set the sweep measures is kept as it finishes (:class:`SweepJournal`),
+returns what it wrote. Each set the sweep measures is kept as it finishes
+(:class:`mlss_jax.app.sweep_journal.SweepJournal`),
 so a sweep stopped by Ctrl-C, SIGTERM or a crash continues when the same command runs again.
 """
 
@@ -11,24 +12,34 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import hashlib
 import json
-import os
 import signal
 import sys
 from pathlib import Path
 
+import numpy as np
+
+from mlss_jax.app.cli import Terminated, UsageError, check_fits_in_memory, config_values
+from mlss_jax.app.manifest import write_outputs
+from mlss_jax.app.sweep_journal import SweepInterrupted, SweepJournal, sweep_fingerprint
 from mlss_jax.app.paths import DEMO_CHECKPOINT, LEVELS_DIR, require_generator, require_output_dir
-from mlss_jax.config import check_choice, check_positive, check_seed, choices
-from mlss_jax.demo.world import is_demo_world
-from mlss_jax.method.centres import CENTRE_MODES
-from mlss_jax.method.levels import LEVELS
-from mlss_jax.method.truncation import METHODS, parse_level_psis, parse_methods
-from mlss_jax.metrics.features import FEATURE_NETWORKS
+from mlss_jax.data.real_images import (IMAGE_SUFFIXES, image_files, load_real_images,
+                                       real_image_warnings)
+from mlss_jax.demo.world import factor_predictor, is_demo_world
+from mlss_jax.method.runs import check_levels_dir, load_levels
+from mlss_jax.metrics.features import FeatureConfig, feature_network
+from mlss_jax.metrics.lpips import lpips_images
+from mlss_jax.metrics.truncation_sweep import (SweepCentres, SweepConfig, SweepResult,
+                                               centre_settings, pairwise_summary, run_sweep,
+                                               sweep_size)
+from mlss_jax.networks.sampling import synthesize
+from mlss_jax.networks.stylegan2 import StyleGAN2Generator
+from mlss_jax.weights.load import load_generator
+from mlss_jax.networks.vgg16 import lpips_weights_file
+from mlss_jax.viz.grid import save_image_grid
+from mlss_jax.viz.plots import sweep_plot
 from mlss_jax.runtime import distributed
 from mlss_jax.runtime.distributed import DistributedConfig
-from mlss_jax.runtime.files import write_atomic
-from mlss_jax.runtime.loop import RunStopped
 from mlss_jax.runtime.memory import names_setting, naming_setting
 
 GRID_PSIS = (0.7, 0.5, 0.3)
@@ -38,7 +49,9 @@ PRODUCER = "evaluate"
 
 @dataclasses.dataclass(frozen=True)
 class EvaluateConfig:
-    """What the truncation sweep compares, and where it writes.
+    """What the truncation sweep compares, and where it writes: the inputs here, the sweep's
+    settings in ``sweep`` and the feature network in ``embedding`` (their flags are flat:
+    ``--k``, ``--features``).
 
     Attributes:
       generator: generator checkpoint directory or network pickle.
@@ -47,33 +60,7 @@ class EvaluateConfig:
         fitted to the generator's resolution; shapes is the demo world. At least k + 1 images;
         fewer than --samples, or more than 10% exact copies, are a warning, kept in sweep.json.
       data_dir: tfds data directory (None: tfds's own).
-      features: feature network of precision/recall and FID.
-      inception_weights: pt_inception-2015-12-05-6726825d.pth, for --features inception.
-      lpips: also the mean LPIPS (VGG16) between truncated and untruncated images.
-      samples: generated (and real) samples per set (None: 2000 for the demo's shapes, else 10000).
-      psis: psi values of the sweep, comma-separated.
-      k: nearest neighbours of the precision/recall manifolds.
-      seed: seed of the latents (the cluster centres use seed + 1).
-      methods: truncation methods to compare, comma-separated (stylegan: toward w_avg; cutoff:
-        only the first inputs; multimodal: toward the nearest k-means centre of W; multilevel:
-        the paper's).
-      centre_mode: multi-level cluster centres: the mean f(z) of the samples C_l assigns to a
-        cluster (assigned), or the mean M_l(z_k) of its Gaussian (mixture).
       centres: a centres.npz written by an earlier sweep, reused instead of clustering again.
-      multimodal_k: clusters of W for multimodal truncation.
-      multimodal_assign: a sample's multimodal centre: nearest by L2 in W (l2), or the centre
-        whose image is nearest in LPIPS (lpips; slow).
-      cutoff: inputs the cutoff method truncates (None: the coarse level's).
-      sweep_level: also sweep multi-level truncation along this level only (all: each level in
-        turn), the others at --psi.
-      psi: the strengths at which --sweep-level holds the levels it does not sweep, e.g.
-        coarse=0.5,medium=0.8 (a level left out: 1); only with --sweep-level, and not for the
-        level it sweeps.
-      bootstrap: resamples behind FID's 95% interval (0: none; 39 or more for a full 95%);
-        precision and recall get Wilson intervals, which need none.
-      batch_size: images generated per batch (lower it if the device runs out of memory).
-      feature_batch: images per batch of the feature network and LPIPS (None: 500 for demo,
-        32 for vgg16 and inception, 100 for LPIPS).
       bf16_resolutions: compute the generator's this many highest resolutions in bfloat16
         (faster on GPUs, about 1% off float32's images; 0: float32, exact).
       out: output directory.
@@ -83,62 +70,18 @@ class EvaluateConfig:
     levels_dir: Path = LEVELS_DIR
     real: str = "shapes"
     data_dir: str | None = None
-    features: str = choices(*FEATURE_NETWORKS, default="demo")
-    inception_weights: Path | None = None
-    lpips: bool = True
-    samples: int | None = None
-    psis: tuple[float, ...] = tuple(round(0.1 * i, 1) for i in range(11))
-    k: int = 3
-    seed: int = 0
-    methods: tuple[str, ...] = METHODS
-    centre_mode: str = choices(*CENTRE_MODES, default="assigned")
+    sweep: SweepConfig = SweepConfig()
+    embedding: FeatureConfig = FeatureConfig()
     centres: Path | None = None
-    multimodal_k: int = 64
-    multimodal_assign: str = choices("l2", "lpips", default="l2")
-    cutoff: int | None = None
-    sweep_level: str | None = None
-    psi: str | None = None
-    bootstrap: int = 50
-    batch_size: int = 250
-    feature_batch: int | None = None
     bf16_resolutions: int = 0
     out: Path = Path("out/evaluate")
 
     def __post_init__(self) -> None:
-        check_choice(self, "features", FEATURE_NETWORKS)
-        check_choice(self, "centre_mode", CENTRE_MODES)
-        check_choice(self, "multimodal_assign", ("l2", "lpips"))
-        check_positive(self, ("samples", "k", "multimodal_k", "cutoff", "batch_size",
-                              "feature_batch"))
-        parse_methods(",".join(self.methods))
-        if self.sweep_level is not None:
-            check_choice(self, "sweep_level", (*LEVELS, "all"))
-        if self.psi is not None:
-            fixed = parse_level_psis(self.psi, LEVELS)
-            if self.sweep_level is None:
-                raise ValueError("psi needs --sweep-level: it holds the levels that --sweep-level "
-                                 "does not sweep (the four methods' rows take --psis)")
-            if self.sweep_level in fixed:
-                raise ValueError(f"psi must leave out {self.sweep_level}, the level --sweep-level "
-                                 f"sweeps (got {self.psi})")
-        check_seed(self)
-        for name in ("bootstrap", "bf16_resolutions"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if self.multimodal_assign == "lpips" and "multimodal" in self.methods and not self.lpips:
-            raise ValueError("multimodal_assign lpips needs --lpips")
-        if not self.psis:
-            raise ValueError("psis must list at least one value")
-        if any(not 0.0 <= psi <= 1.0 for psi in self.psis):
-            raise ValueError(f"psis must lie in [0, 1], got {','.join(map(str, self.psis))}")
-        if len(set(self.psis)) < len(self.psis):
-            twice = next(psi for psi in self.psis if self.psis.count(psi) > 1)
-            raise ValueError(f"psis must list each value once, got {twice:g} twice")
-        if self.num_samples <= self.k:
-            raise ValueError(f"samples must exceed k ({self.k})")
-        if self.features == "inception" and self.inception_weights is None:
-            raise ValueError("features inception needs --inception-weights "
-                             "(pt_inception-2015-12-05-6726825d.pth)")
+        if self.bf16_resolutions < 0:
+            raise ValueError(f"bf16_resolutions must be >= 0, got {self.bf16_resolutions}")
+        if self.sweep.num_samples is None and self.num_samples <= self.sweep.k:
+            raise ValueError(f"num_samples must exceed k ({self.sweep.k}); the default here is "
+                             f"{self.num_samples}")
 
     @property
     def demo_world(self) -> bool:
@@ -146,7 +89,14 @@ class EvaluateConfig:
 
     @property
     def num_samples(self) -> int:
-        return self.samples if self.samples is not None else 2000 if self.demo_world else 10_000
+        """--samples, or its default: 2000 on the demo's shapes world, else 10,000."""
+        given = self.sweep.num_samples
+        return given if given is not None else 2000 if self.demo_world else 10_000
+
+    @property
+    def resolved_sweep(self) -> SweepConfig:
+        """The sweep's settings with its sample count decided."""
+        return dataclasses.replace(self.sweep, num_samples=self.num_samples)
 
 
 @dataclasses.dataclass
@@ -158,104 +108,30 @@ class EvaluateResult:
     outputs: dict[str, Path]
 
 
-class SweepJournal:
-    """The sets of a sweep measured so far, in ``<out>/.sweep-journal.jsonl``: a header with the
-    sweep's fingerprint, then one line per set (its row, and the bootstrap generator's state
-    after it). Run again with the same fingerprint, the sweep continues after those sets and
-    ends with the rows an uninterrupted run gives; with another, it starts again.
-    """
-
-    NAME = ".sweep-journal.jsonl"
-
-    def __init__(self, out: Path, fingerprint: str) -> None:
-        self.path, self.fingerprint = Path(out) / self.NAME, fingerprint
-        self.entries: list[dict] = []
-        self._written = False
-
-    def load(self) -> list[dict]:
-        """The sets kept under this fingerprint: [{"row": ..., "rng": ...}] (a line cut short by
-        a crash, and everything after it, is dropped)."""
-        lines = self.path.read_text().splitlines() if self.path.is_file() else []
-        entries = []
-        try:
-            if not lines or json.loads(lines[0]).get("fingerprint") != self.fingerprint:
-                return []
-            for line in lines[1:]:
-                entry = json.loads(line)
-                entries.append({"row": entry["row"], "rng": entry["rng"]})
-        except (json.JSONDecodeError, KeyError, AttributeError, TypeError):
-            pass
-        self.entries = entries
-        return entries
-
-    def add(self, row: dict, rng_state: dict) -> None:
-        """Keep one more set (its line is appended whole, after the header and the kept sets)."""
-        self.entries.append({"row": row, "rng": rng_state})
-        if not self._written:  # the first new set: the header and the kept sets, then append
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            write_atomic(self.path, "".join(json.dumps(line) + "\n" for line in
-                                            [{"fingerprint": self.fingerprint}, *self.entries]))
-            self._written = True
-            return
-        with open(self.path, "a") as f:
-            f.write(json.dumps(self.entries[-1]) + "\n")
-
-    def remove(self) -> None:
-        self.path.unlink(missing_ok=True)
-
-
-class SweepInterrupted(RunStopped):
-    """SIGINT or SIGTERM stopped the sweep; the sets it finished are kept in its journal."""
-
-    def __init__(self, signum: int, done: int, total: int, out: Path) -> None:
-        self.exit_code = 128 + signum
-        name = signal.Signals(signum).name
-        super().__init__(f"stopped by {name} before the first set of {total}" if not done else
-                         f"stopped by {name} after {done} of {total} sets; they are kept in "
-                         f"{out / SweepJournal.NAME} (run the same command again to continue)")
-
-
-def sweep_fingerprint(config: EvaluateConfig, levels: list) -> str:
-    """What the sweep's rows depend on: its settings, the generator file and the trained levels."""
-    stat = os.stat(config.generator)
-    identity = {"settings": {k: v for k, v in _jsonable(dataclasses.asdict(config)).items()
-                             if k not in ("out", "data_dir")},
-                "generator": [str(config.generator), stat.st_size, stat.st_mtime_ns],
-                "levels": [[m.step, m.config.to_dict()] for m in levels]}
-    if config.centres is not None:
-        centres = os.stat(config.centres)
-        identity["centres"] = [centres.st_size, centres.st_mtime_ns]
-    return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
-
-
 def check_inputs(config: EvaluateConfig) -> None:
     """Fail fast, before any model is loaded, on what would fail later."""
     if config.centres is not None and not config.centres.is_file():
         raise FileNotFoundError(f"no centres file {config.centres}")
-    if config.features == "inception" and not Path(config.inception_weights).is_file():
-        raise FileNotFoundError(f"no Inception weights file {config.inception_weights}")
-    if config.lpips or config.features == "vgg16":
-        from mlss_jax.networks.vgg16 import lpips_weights_file
-
+    embedding, lpips = config.embedding, config.sweep.lpips
+    if embedding.features == "inception" and not Path(embedding.inception_weights).is_file():
+        raise FileNotFoundError(f"no Inception weights file {embedding.inception_weights}")
+    if lpips or embedding.features == "vgg16":
         try:
             lpips_weights_file()
         except FileNotFoundError as err:
-            uses = " and ".join(name for name, used in (("LPIPS", config.lpips),
-                                                        ("--features vgg16", config.features == "vgg16"))
+            uses = " and ".join(name for name, used in (("LPIPS", lpips),
+                                                        ("--features vgg16",
+                                                         embedding.features == "vgg16"))
                                 if used)
             raise FileNotFoundError(f"{uses} need{'s' if ' and ' not in uses else ''} VGG16: "
-                                    f"{err}{' (or pass --no-lpips)' if config.lpips else ''}"
+                                    f"{err}{' (or pass --no-lpips)' if lpips else ''}"
                                     ) from None
-
-    from mlss_jax.method.runs import check_levels_dir
 
     require_generator(config.generator)
     check_levels_dir(config.levels_dir)
     require_output_dir(config.out)
     real = Path(config.real)
     if real.is_dir():
-        from mlss_jax.data.real_images import IMAGE_SUFFIXES, image_files
-
         count = len(image_files(real))
         if not count:
             raise FileNotFoundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {real}")
@@ -266,19 +142,19 @@ def check_inputs(config: EvaluateConfig) -> None:
 
 def check_real_count(count: int, config: EvaluateConfig) -> None:
     """Precision and recall need more real images than --k (each one's k-th nearest neighbour)."""
-    if count < config.k + 1:
+    k = config.sweep.k
+    if count < k + 1:
         raise ValueError(f"--real {config.real} gives {count} image{'s' * (count != 1)}; precision "
-                         f"and recall with --k {config.k} need at least {config.k + 1}")
+                         f"and recall with --k {k} need at least {k + 1}")
 
 
 def check_sizes(config: EvaluateConfig, generator) -> None:
     """What needs the generator to check: --cutoff within its inputs, and --samples within memory
     (the real and generated images of a set, uint8, and their ws, float32)."""
-    from mlss_jax.app.cli import UsageError, check_fits_in_memory
-
-    if config.cutoff is not None and config.cutoff > generator.num_ws:
+    cutoff = config.sweep.cutoff
+    if cutoff is not None and cutoff > generator.num_ws:
         raise UsageError(f"--cutoff must be in 1..{generator.num_ws} (the generator's inputs), "
-                         f"got {config.cutoff}")
+                         f"got {cutoff}")
     res, n = generator.resolution, config.num_samples
     check_fits_in_memory("--samples", f"--samples {n}: {n:,} real and generated samples of "
                          f"{res}x{res} px", n * (3 * res * res * generator.img_channels
@@ -292,23 +168,31 @@ def evaluate(config: EvaluateConfig, progress: bool | None = None,
     ``cluster``: the processes that share the sweep (every one calls this); process 0 writes
     the outputs and gets the result, the others None.
     """
-    import numpy as np
-
-    from mlss_jax.app.manifest import write_outputs
-    from mlss_jax.data.real_images import load_real_images, real_image_warnings
-    from mlss_jax.demo.world import factor_predictor
-    from mlss_jax.method.runs import load_levels
-    from mlss_jax.metrics.features import feature_network
-    from mlss_jax.metrics.lpips import lpips_images
-    from mlss_jax.metrics.truncation_sweep import (SweepCentres, SweepConfig, centre_settings,
-                                                   pairwise_summary, run_sweep, sweep_size)
-    from mlss_jax.networks.sampling import synthesize
-    from mlss_jax.networks.stylegan2 import StyleGAN2Generator, load_generator
-    from mlss_jax.viz.grid import save_image_grid
-    from mlss_jax.viz.plots import sweep_plot
-
     check_inputs(config)
     distributed.join(cluster)
+    inputs = load_inputs(config)
+    journal, result = measure(config, inputs, progress)
+    distributed.leave()
+    if not distributed.is_main():
+        return None
+    outputs = write_results(config, inputs, journal, result)
+    journal.remove()
+    return outputs
+
+
+@dataclasses.dataclass
+class SweepInputs:
+    """What the sweep reads: the generator, its trained levels, the real images (and the
+    warnings they gave)."""
+
+    generator: StyleGAN2Generator
+    levels: list
+    real_images: np.ndarray
+    warnings: list[str]
+
+
+def load_inputs(config: EvaluateConfig) -> SweepInputs:
+    """The generator (in bfloat16 where asked), its levels and the real images, checked."""
     generator = load_generator(config.generator)
     if config.bf16_resolutions:
         generator = StyleGAN2Generator(dataclasses.replace(
@@ -322,23 +206,26 @@ def evaluate(config: EvaluateConfig, progress: bool | None = None,
     if distributed.is_main():
         for warning in warnings:
             print(f"warning: {warning}", file=sys.stderr)
+    return SweepInputs(generator, levels, real_images, warnings)
+
+
+def measure(config: EvaluateConfig, inputs: SweepInputs, progress: bool | None
+            ) -> tuple[SweepJournal, SweepResult]:
+    """Every set of the sweep, each kept in the journal as it finishes (process 0); a sweep
+    that ran before under the same fingerprint continues after the sets it kept."""
+    generator, levels = inputs.generator, inputs.levels
     # an allocation the device cannot make names the flag that sizes the work
-    embed = naming_setting(feature_network(config.features, config.inception_weights,
-                                           config.feature_batch),
-                           f"{config.features} features", "feature_batch", config.feature_batch)
-    perceptual = (naming_setting(lpips_images(**({} if config.feature_batch is None else
-                                                 {"batch_size": config.feature_batch})),
-                                 "LPIPS", "feature_batch", config.feature_batch)
-                  if config.lpips else None)
+    embedding = config.embedding
+    embed = naming_setting(feature_network(embedding.features, embedding.inception_weights,
+                                           embedding.feature_batch),
+                           f"{embedding.features} features", "feature_batch",
+                           embedding.feature_batch)
+    perceptual = (naming_setting(lpips_images(**({} if embedding.feature_batch is None else
+                                                 {"batch_size": embedding.feature_batch})),
+                                 "LPIPS", "feature_batch", embedding.feature_batch)
+                  if config.sweep.lpips else None)
     factors = factor_predictor().labels if config.demo_world else None
-    sweep = SweepConfig(num_samples=config.num_samples, psis=config.psis,
-                        methods=parse_methods(",".join(config.methods)), k=config.k,
-                        seed=config.seed, centre_mode=config.centre_mode,
-                        multimodal_k=config.multimodal_k, multimodal_assign=config.multimodal_assign,
-                        cutoff=config.cutoff, sweep_level=config.sweep_level,
-                        level_psis=tuple(parse_level_psis(config.psi, LEVELS).items())
-                        if config.psi else (), bootstrap=config.bootstrap,
-                        batch_size=config.batch_size)
+    sweep = config.resolved_sweep
     centres = (SweepCentres.load(config.centres, levels, generator.w_dim,
                                  expect=centre_settings(generator, levels, sweep))
                if config.centres is not None else None)
@@ -349,29 +236,33 @@ def evaluate(config: EvaluateConfig, progress: bool | None = None,
     if kept:
         print(f"continuing the sweep in {config.out}: {skip} of {total} sets were measured before")
     try:
-        with names_setting("image generation", "batch_size", config.batch_size):
-            result = run_sweep(generator, levels, real_images, embed, sweep, factors=factors,
-                               perceptual=perceptual,
+        with names_setting("image generation", "batch_size", sweep.batch_size):
+            result = run_sweep(generator, levels, inputs.real_images, embed, sweep,
+                               factors=factors, perceptual=perceptual,
                                progress=progress if distributed.is_main() else False,
-                               centres=centres, skip=skip, rng_state=kept[-1]["rng"] if kept else None,
+                               centres=centres, skip=skip,
+                               rng_state=kept[-1]["rng"] if kept else None,
                                on_row=journal.add if distributed.is_main() else None)
     except KeyboardInterrupt as interrupt:  # Ctrl-C, or SIGTERM (the CLI's Terminated)
-        from mlss_jax.app.cli import Terminated
-
         signum = signal.SIGTERM if isinstance(interrupt, Terminated) else signal.SIGINT
         raise SweepInterrupted(signum, len(journal.entries), total, config.out) from None
-    distributed.leave()
-    if not distributed.is_main():
-        return None
+    return journal, result
+
+
+def write_results(config: EvaluateConfig, inputs: SweepInputs, journal: SweepJournal,
+                  result: SweepResult) -> EvaluateResult:
+    """sweep.json and sweep.csv (every set the journal kept), the two plots, the grid of
+    truncated images and the centres, with the settings that made them."""
+    generator, methods = inputs.generator, config.sweep.methods
     rows = [entry["row"] for entry in journal.entries]
     summary = pairwise_summary(rows)
-
-    settings = {**_jsonable(dataclasses.asdict(config)), "samples": config.num_samples,
-                "real_samples": len(real_images), "warnings": warnings,
-                "grid_psis": list(GRID_PSIS), "grid_methods": list(sweep.methods), "centres_settings": result.centres.settings}
+    settings = {**config_values(config), "samples": config.num_samples,
+                "real_samples": len(inputs.real_images), "warnings": inputs.warnings,
+                "grid_psis": list(GRID_PSIS), "grid_methods": list(methods),
+                "centres_settings": result.centres.settings}
     # rows: untruncated, then each method at GRID_PSIS; the same latents in every column
     grid = [synthesize(generator, result.ws[:GRID_COLUMNS], GRID_COLUMNS)]
-    for method in sweep.methods:
+    for method in methods:
         grid += [synthesize(generator, result.truncated(method, psi, GRID_COLUMNS), GRID_COLUMNS)
                  for psi in GRID_PSIS]
 
@@ -387,7 +278,7 @@ def evaluate(config: EvaluateConfig, progress: bool | None = None,
             writer.writerows(rows)
         return folder / "sweep.csv"
 
-    features = f"({config.features} features)"
+    features = f"({config.embedding.features} features)"
     outputs = write_outputs(config.out, PRODUCER, {
         "sweep_json": sweep_json, "sweep_csv": sweep_csv,
         "pr_curve": lambda f: sweep_plot(rows, "recall", f / "pr_curve.png",
@@ -396,17 +287,11 @@ def evaluate(config: EvaluateConfig, progress: bool | None = None,
                                               f"precision vs FID {features}"),
         "truncation_grid": lambda f: save_image_grid(
             np.concatenate(grid), f / "truncation_grid.png", ncols=GRID_COLUMNS,
-            row_labels=["untruncated", *(f"{m} psi {p:g}" for m in sweep.methods for p in GRID_PSIS)],
+            row_labels=["untruncated", *(f"{m} psi {p:g}" for m in methods for p in GRID_PSIS)],
             col_labels=[f"sample {i + 1}" for i in range(GRID_COLUMNS)]),
         "centres": lambda f: result.centres.save(f / "centres.npz"),
     }, settings)
-    journal.remove()
     return EvaluateResult(rows, summary, outputs)
-
-
-def grid_caption(grid_psis: list[float], methods: list[str]) -> str:
-    psis = ", ".join(f"{p:g}" for p in grid_psis)
-    return f"rows: untruncated; then {', '.join(methods)} truncation, each at psi {psis}"
 
 
 def summary_lines(result: EvaluateResult) -> list[str]:
@@ -428,8 +313,3 @@ def summary_lines(result: EvaluateResult) -> list[str]:
         lines.append(f"{s['a']} vs {s['b']} at equal {s['x']}: precision {s['mean_gap']:+.3f} on "
                      f"average, higher on {s['a_higher_share']:.0%} of the shared range{significant}")
     return lines
-
-
-def _jsonable(values: dict) -> dict:
-    return {k: str(v) if isinstance(v, Path) else list(v) if isinstance(v, tuple) else v
-            for k, v in values.items()}

@@ -40,7 +40,7 @@ class ExploreContext:
 
     @functools.cached_property
     def generator(self):
-        from mlss_jax.networks.stylegan2 import load_generator
+        from mlss_jax.weights.load import load_generator
 
         return load_generator(self.generator_path)
 
@@ -286,7 +286,7 @@ def project(ctx: ExploreContext, config, image: Path | None = None,
     from mlss_jax.demo.world import factor_predictor, is_demo_world
     from mlss_jax.explore import toolkit as ex
     from mlss_jax.explore.projection import project as run_projection
-    from mlss_jax.viz.grid import to_uint8
+    from mlss_jax.networks.generator import to_uint8
 
     generator = ctx.generator
     if image is None:  # each target's row of the progress strip and of the reconstructions

@@ -21,12 +21,16 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from mlss_jax.app.cli import config_argv, config_values
+from mlss_jax.app.evaluate import EvaluateConfig
 from mlss_jax.app.paths import REPO, RunLayout, require_output_dir
+from mlss_jax.config import Preset, check_positive
 from mlss_jax.data.real_images import check_real_source
-from mlss_jax.config import Preset, check_choice, check_positive, choices
 from mlss_jax.demo.world import DEMO_PICKLE, is_demo_world
+from mlss_jax.method.config import MLSSConfig
 from mlss_jax.method.levels import LEVELS
-from mlss_jax.metrics.features import FEATURE_NETWORKS
+from mlss_jax.metrics.features import FeatureConfig
+from mlss_jax.metrics.truncation_sweep import SweepConfig
 from mlss_jax.runtime.run_state import lock_run_dir
 from mlss_jax.runtime.files import NotOurs, dir_kind, mark_dir, write_atomic
 
@@ -35,47 +39,28 @@ PIPELINE_KIND = "pipeline"
 @dataclasses.dataclass(frozen=True)
 class PipelineConfig:
     """What ``run.py`` runs. The defaults reproduce the documented numbers on the demo generator.
+    The evaluation's settings are evaluate.py's own (``sweep``, ``embedding``), with their flags.
 
     Attributes:
       pkl: the network pickle to start from (NVIDIA's TF or PyTorch format).
       real: real images for the evaluation: a tfds name, an image folder, or shapes.
-      features: feature network of the evaluation.
       steps: training steps per level (None: train.py's default).
       train_eval_samples: samples for each level's final C_l accuracy.
       report_samples: samples per level for the NMI table (demo world only).
-      samples: generated and real samples per psi of the sweep.
-      psis: psi values of the sweep, comma-separated (None: evaluate.py's, 0 to 1 by 0.1).
-      lpips: LPIPS faithfulness in the sweep.
-      sweep_level: also sweep multi-level truncation one level at a time (a level, or all); the
-        report then shows which level's truncation buys the most precision for its recall. Each
-        level adds as many sets to the sweep as a method does.
     """
 
     pkl: Path = DEMO_PICKLE
     real: str = "shapes"
-    features: str = choices(*FEATURE_NETWORKS, default="demo")
     steps: int | None = None
     train_eval_samples: int = 2000
     report_samples: int = 5000
-    samples: int = 2000
-    psis: str | None = None
-    lpips: bool = True
-    sweep_level: str | None = None
+    sweep: SweepConfig = SweepConfig(num_samples=2000)
+    embedding: FeatureConfig = FeatureConfig()
 
     def __post_init__(self) -> None:
-        check_choice(self, "features", FEATURE_NETWORKS)
-        if self.features == "inception":
-            raise ValueError("features inception needs its weights file: run evaluate.py directly")
-        check_positive(self, ("steps", "train_eval_samples", "report_samples", "samples"))
-        if self.sweep_level is not None:
-            check_choice(self, "sweep_level", (*LEVELS, "all"))
-        if self.psis is not None:
-            try:
-                psis = tuple(float(p) for p in self.psis.split(","))
-            except ValueError:
-                raise ValueError(f"psis must be comma-separated numbers, got {self.psis!r}") from None
-            if any(not 0.0 <= p <= 1.0 for p in psis):
-                raise ValueError(f"psis must lie in [0, 1], got {self.psis}")
+        check_positive(self, ("steps", "train_eval_samples", "report_samples"))
+        if self.sweep.num_samples is None:
+            raise ValueError("num_samples must be set for the pipeline's sweep")
 
     @property
     def demo_world(self) -> bool:
@@ -88,7 +73,8 @@ PIPELINE_PRESETS = {
                       PipelineConfig()),
     "quick": Preset("a few minutes on 2 CPU cores; its numbers are only indicative",
                     PipelineConfig(steps=150, train_eval_samples=200, report_samples=500,
-                                   samples=300, psis="0,0.25,0.5,0.75,1")),
+                                   sweep=SweepConfig(num_samples=300,
+                                                     psis=(0.0, 0.25, 0.5, 0.75, 1.0)))),
 }
 
 
@@ -128,10 +114,11 @@ def stages(config: PipelineConfig, out: Path, write_report: Callable[[], None]) 
     python = sys.executable
     layout = RunLayout(out)
     gen, levels = layout.generator, layout.levels
-    train_steps = [] if config.steps is None else ["--steps", str(config.steps)]
-    sweep_args = [] if config.psis is None else ["--psis", config.psis]
-    if config.sweep_level is not None:
-        sweep_args += ["--sweep-level", config.sweep_level]
+    level_flags = ([] if config.steps is None else
+                   config_argv(MLSSConfig(steps=config.steps), base=MLSSConfig()))
+    evaluation = EvaluateConfig(generator=gen, levels_dir=levels, real=config.real,
+                                sweep=config.sweep, embedding=config.embedding,
+                                out=layout.evaluate)
     not_demo = None if config.demo_world else "needs the demo world's factor classifier"
     trained = ("convert", *(f"train-{level}" for level in LEVELS))
     result = [Stage("convert", [[python, "convert/from_pkl.py", "--pkl", str(config.pkl), "--out",
@@ -140,7 +127,7 @@ def stages(config: PipelineConfig, out: Path, write_report: Callable[[], None]) 
         result.append(Stage(
             f"train-{level}",
             [[python, "train.py", "--level", level, "--generator", str(gen), "--out", str(levels),
-              "--eval-samples", str(config.train_eval_samples), *train_steps]],
+              "--eval-samples", str(config.train_eval_samples), *level_flags]],
             clean=(levels / level,), resumable=True, reads=("convert",)))
     result += [
         Stage("level-report", [[python, "tools/level_report.py", "--levels-dir", str(levels),
@@ -148,12 +135,10 @@ def stages(config: PipelineConfig, out: Path, write_report: Callable[[], None]) 
                                 "--out", str(layout.level_report)]], skip_reason=not_demo,
               clean=(layout.level_report,),
               reads=trained),
-        Stage("evaluate", [[python, "evaluate.py", "--pr-curve", "--generator", str(gen),
-                            "--levels-dir", str(levels), "--real", config.real,
-                            "--features", config.features, "--samples", str(config.samples),
-                            *sweep_args, "--lpips" if config.lpips else "--no-lpips",
-                            "--out", str(layout.evaluate)]], clean=(layout.evaluate,), reads=trained,
-              resumable=True, resume_args=()),   # evaluate.py continues its sweep by itself
+        Stage("evaluate", [[python, "evaluate.py", "--pr-curve", *config_argv(evaluation)]],
+              clean=(layout.evaluate,), reads=trained, resumable=True, resume_args=(),
+              inputs=tuple(p for p in (config.embedding.inception_weights,) if p is not None)),
+              # evaluate.py continues its sweep by itself
         Stage("control", [[python, "explore.py", "control", *args, "--generator", str(gen),
                            "--levels-dir", str(levels), "--out", str(layout.control)]
                           for args in ([["--level", lv] for lv in LEVELS] + [["--clusters", "0,0,0"]])],
@@ -335,17 +320,22 @@ def run_pipeline(config: PipelineConfig, out: Path, force: bool = False,
     if not Path(config.pkl).is_file():
         raise FileNotFoundError(f"no network pickle at {config.pkl}")
     out = Path(out).absolute()
-    config = dataclasses.replace(config, pkl=Path(config.pkl).absolute(),
-                                 real=str(Path(config.real).absolute())
-                                 if Path(config.real).exists() else config.real)
+    weights = config.embedding.inception_weights
+    config = dataclasses.replace(
+        config, pkl=Path(config.pkl).absolute(),
+        real=str(Path(config.real).absolute()) if Path(config.real).exists() else config.real,
+        embedding=dataclasses.replace(config.embedding, inception_weights=None if weights is None
+                                      else Path(weights).absolute()))
     require_output_dir(out)
     check_pipeline_dir(out)
     check_real_source(config.real)   # read only by the evaluation, an hour in: check it now
+    weights = config.embedding.inception_weights
+    if weights is not None and not Path(weights).is_file():
+        raise FileNotFoundError(f"no Inception weights file {weights}")
     out.mkdir(parents=True, exist_ok=True)
     lock = lock_run_dir(out)   # one pipeline per run directory at a time
     mark_dir(out, PIPELINE_KIND)
-    saved = {"pipeline": {k: str(v) if isinstance(v, Path) else v
-                          for k, v in dataclasses.asdict(config).items()},
+    saved = {"pipeline": config_values(config),
              "preset": preset, "quick": preset == "quick"}
     (out / "config.json").write_text(json.dumps(saved, indent=2) + "\n")
 

@@ -15,7 +15,7 @@ import platform
 import time
 from pathlib import Path
 
-from mlss_jax.app.evaluate import PRODUCER as EVALUATE, grid_caption
+from mlss_jax.app.evaluate import PRODUCER as EVALUATE
 from mlss_jax.app.manifest import output_path, output_settings
 from mlss_jax.app.paths import RunLayout
 from mlss_jax.metrics.truncation_sweep import level_tradeoffs
@@ -116,6 +116,11 @@ def _comparison(s: dict) -> list[str]:
     apart = "-" if s["significant_share"] is None else f"{s['significant_share']:.0%}"
     return [pair, x, f"{lo:.{digits}f} to {hi:.{digits}f}", f"{s['mean_gap']:+.3f}",
             f"{s['a_higher_share']:.0%}", apart]
+
+
+def grid_caption(grid_psis: list[float], methods: list[str]) -> str:
+    psis = ", ".join(f"{p:g}" for p in grid_psis)
+    return f"rows: untruncated; then {', '.join(methods)} truncation, each at psi {psis}"
 
 
 def write_report(out: Path, config: dict, levels: tuple[str, ...]) -> tuple[Path, Path]:

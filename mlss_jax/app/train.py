@@ -66,7 +66,7 @@ def _train_levels(config, generator_path, out, levels, resume, force, eval_sampl
     from mlss_jax.method.models import classifier_accuracy
     from mlss_jax.method.runs import check_level_generator, read_level_config
     from mlss_jax.method.training import train_level
-    from mlss_jax.networks.stylegan2 import load_generator
+    from mlss_jax.weights.load import load_generator
 
     distributed.join(cluster)
     generator = load_generator(generator_path)

@@ -27,7 +27,8 @@ from mlss_jax.config import check_finite, check_positive, check_seed, check_unit
 from mlss_jax.metrics.lpips import downsample_to
 from mlss_jax.networks.generator import generator_synthesis
 from mlss_jax.networks.sampling import latents, mapped_w
-from mlss_jax.networks.vgg16 import load_vgg16, lpips_distance
+from mlss_jax.networks.vgg16 import lpips_distance
+from mlss_jax.weights.load import load_vgg16
 from mlss_jax.networks.stylegan2 import StyleGAN2Generator
 
 

@@ -280,7 +280,7 @@ def train_level(config: MLSSConfig, generator_path: str | Path, run_dir: str | P
     ``run_dir``. ``deadline``: a ``time.monotonic()`` time at which to save a checkpoint and
     preview and raise :class:`~mlss_jax.runtime.loop.TrainingPaused`.
     """
-    from mlss_jax.networks.stylegan2 import load_generator
+    from mlss_jax.weights.load import load_generator
 
     generator = generator if generator is not None else load_generator(generator_path)
     g_cfg, g_vars = generator.config, generator.variables

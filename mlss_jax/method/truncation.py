@@ -167,6 +167,24 @@ def parse_methods(text: str) -> tuple[str, ...]:
     return tuple(m for m in METHODS if m in chosen)
 
 
+def check_psi(value: float, name: str = "psi") -> None:
+    """A truncation strength lies in [0, 1]: 0 is the target itself, 1 no truncation."""
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name} must lie in [0, 1], got {value:g}")
+
+
+def check_psis(config: object, name: str) -> None:
+    """A config's list of psi values: at least one, each in [0, 1], none twice."""
+    psis = getattr(config, name)
+    if not psis:
+        raise ValueError(f"{name} must list at least one value")
+    for psi in psis:
+        check_psi(psi, name)
+    twice = [psi for psi in psis if psis.count(psi) > 1]
+    if twice:
+        raise ValueError(f"{name} must list each value once, got {twice[0]:g} twice")
+
+
 def parse_level_psis(text: str, levels: tuple[str, ...]) -> dict[str, float]:
     """``"coarse=0.5,medium=0.8,fine=1"`` -> {level: psi}; every value in [0, 1]."""
     out: dict[str, float] = {}
@@ -180,9 +198,14 @@ def parse_level_psis(text: str, levels: tuple[str, ...]) -> dict[str, float]:
             psi = float(value)
         except ValueError:
             raise ValueError(f"psi of {level} must be a number, got {value!r}") from None
-        if not 0.0 <= psi <= 1.0:
-            raise ValueError(f"psi of {level} must lie in [0, 1], got {value}")
+        check_psi(psi, f"psi of {level}")
         if level in out:
             raise ValueError(f"psi gives {level} twice")
         out[level] = psi
     return out
+
+
+def format_level_psis(level_psis: tuple[tuple[str, float], ...] | dict[str, float]) -> str:
+    """{level: psi} (or its items) -> ``"coarse=0.5,medium=0.8"``, as :func:`parse_level_psis`
+    reads it."""
+    return ",".join(f"{level}={psi!r}" for level, psi in dict(level_psis).items())

@@ -11,6 +11,7 @@ Numbers from different feature networks are not comparable with each other.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Callable
 
@@ -18,9 +19,33 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from mlss_jax.config import check_choice, check_positive, choices
 from mlss_jax.networks.sampling import map_in_batches
 
 FEATURE_NETWORKS = ("demo", "vgg16", "inception")
+
+
+@dataclasses.dataclass(frozen=True)
+class FeatureConfig:
+    """The feature network that precision/recall and FID compare images in.
+
+    Attributes:
+      features: feature network of precision/recall and FID.
+      inception_weights: pt_inception-2015-12-05-6726825d.pth, for --features inception.
+      feature_batch: images per batch of the feature network and LPIPS (None: 500 for demo,
+        32 for vgg16 and inception, 100 for LPIPS).
+    """
+
+    features: str = choices(*FEATURE_NETWORKS, default="demo")
+    inception_weights: Path | None = None
+    feature_batch: int | None = None
+
+    def __post_init__(self) -> None:
+        check_choice(self, "features", FEATURE_NETWORKS)
+        check_positive(self, ("feature_batch",))
+        if self.features == "inception" and self.inception_weights is None:
+            raise ValueError("features inception needs --inception-weights "
+                             "(pt_inception-2015-12-05-6726825d.pth)")
 
 Embedding = Callable[[np.ndarray], np.ndarray]
 
@@ -60,14 +85,16 @@ def demo_features(classifier_dir: str | Path | None = None, batch_size: int = 50
 
 
 def vgg16_features(batch_size: int = 32) -> Embedding:
-    from mlss_jax.networks.vgg16 import load_vgg16, vgg16_embedding
+    from mlss_jax.networks.vgg16 import vgg16_embedding
+    from mlss_jax.weights.load import load_vgg16
 
     params, _ = load_vgg16()
     return batched_embedding(lambda x: vgg16_embedding(params, x), batch_size)
 
 
 def inception_features(weights: str | Path, batch_size: int = 32) -> Embedding:
-    from mlss_jax.networks.inception import inception_pool_features, load_inception
+    from mlss_jax.networks.inception import inception_pool_features
+    from mlss_jax.weights.load import load_inception
 
     params = load_inception(weights)
     return batched_embedding(lambda x: inception_pool_features(params, x), batch_size)
@@ -77,14 +104,10 @@ def feature_network(name: str, inception_weights: str | Path | None = None,
                     batch_size: int | None = None) -> Embedding:
     """The embedding ``name``, in batches of ``batch_size`` images (None: the network's
     default: 500 for demo, 32 for vgg16 and inception)."""
+    FeatureConfig(name, inception_weights, batch_size)   # its rules, checked in one place
     sized = {} if batch_size is None else {"batch_size": batch_size}
     if name == "demo":
         return demo_features(**sized)
     if name == "vgg16":
         return vgg16_features(**sized)
-    if name == "inception":
-        if inception_weights is None:
-            raise ValueError("--features inception needs --inception-weights "
-                             "pt_inception-2015-12-05-6726825d.pth")
-        return inception_features(inception_weights, **sized)
-    raise ValueError(f"unknown feature network {name!r} (one of {', '.join(FEATURE_NETWORKS)})")
+    return inception_features(inception_weights, **sized)

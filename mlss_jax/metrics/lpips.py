@@ -13,7 +13,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from mlss_jax.networks.sampling import map_in_batches
-from mlss_jax.networks.vgg16 import load_vgg16, lpips_distance
+from mlss_jax.networks.vgg16 import lpips_distance
+from mlss_jax.weights.load import load_vgg16
 
 
 def downsample_to(images: jax.Array, max_resolution: int) -> jax.Array:

@@ -20,7 +20,7 @@ from typing import Callable
 import jax.numpy as jnp
 import numpy as np
 
-from mlss_jax.config import check_choice, check_positive, check_unit_interval, choices
+from mlss_jax.config import check_choice, check_positive, check_seed, choices
 from mlss_jax.method.centres import CENTRE_MODES, cluster_centres
 from mlss_jax.method.levels import LEVELS
 from mlss_jax.method.models import LevelModel
@@ -31,57 +31,81 @@ from mlss_jax.networks.sampling import latents, synthesize
 from mlss_jax.networks.stylegan2 import StyleGAN2Generator
 from mlss_jax.runtime import distributed
 from mlss_jax.runtime.parallel import data_mesh
-from mlss_jax.method.truncation import (METHODS, TruncationTargets, multimodal_centres,
-                                        nearest_centre, truncate)
-from mlss_jax.viz.grid import to_uint8
+from mlss_jax.method.truncation import (METHODS, TruncationTargets, check_psis,
+                                        format_level_psis, multimodal_centres, nearest_centre,
+                                        parse_level_psis, parse_methods, truncate)
+from mlss_jax.networks.generator import to_uint8
 
 @dataclasses.dataclass(frozen=True)
 class SweepConfig:
     """The psi sweep's settings.
 
     Attributes:
-      num_samples: generated samples per set (and real ones, when that many are available).
-      psis: truncation strengths, each in [0, 1].
-      methods: the truncation methods to compare.
+      num_samples: generated (and real) samples per set (None: the command's default; for
+        evaluate.py 2000 on the demo's shapes, else 10000).
+      psis: psi values of the sweep, comma-separated, each in [0, 1].
+      methods: truncation methods to compare, comma-separated (stylegan: toward w_avg; cutoff:
+        only the first inputs; multimodal: toward the nearest k-means centre of W; multilevel:
+        the paper's).
       k: nearest neighbours of the precision/recall manifolds.
       seed: seed of the latents (the cluster centres use seed + 1).
-      batch_size: generation batch.
-      centre_mode: assigned (the mean f(z) of each cluster's samples) or mixture.
+      batch_size: images generated per batch (lower it if the device runs out of memory).
+      lpips: also the mean LPIPS (VGG16) between truncated and untruncated images.
+      centre_mode: multi-level cluster centres: the mean f(z) of the samples C_l assigns to a
+        cluster (assigned), or the mean M_l(z_k) of its Gaussian (mixture).
       multimodal_k: clusters of W for multimodal truncation.
       multimodal_assign: a sample's multimodal centre: nearest by L2 in W (l2), or the centre
-        whose image is nearest in the ``perceptual`` distance (lpips).
+        whose image is nearest in LPIPS (lpips; slow).
       cutoff: inputs the cutoff method truncates (None: the coarse level's).
-      sweep_level: also sweep multi-level truncation along this level only (or each level in
-        turn: all), the others held at ``level_psis`` (rows named ``multilevel:<level>``).
-      level_psis: fixed psi of each level for ``sweep_level`` (a level left out: 1).
-      bootstrap: resamples behind FID's 95% interval (0: none; 39 or more for a full 95%).
+      sweep_level: also sweep multi-level truncation along this level only (all: each level in
+        turn), the others at --psi (rows named multilevel:<level>).
+      level_psis: the strengths at which --sweep-level holds the levels it does not sweep, e.g.
+        coarse=0.5,medium=0.8 (a level left out: 1); only with --sweep-level, and not for the
+        level it sweeps.
+      bootstrap: resamples behind FID's 95% interval (0: none; 39 or more for a full 95%);
+        precision and recall get Wilson intervals, which need none.
     """
 
-    num_samples: int = 10_000
+    num_samples: int | None = dataclasses.field(default=None, metadata={"flag": "samples"})
     psis: tuple[float, ...] = tuple(round(0.1 * i, 1) for i in range(11))
-    methods: tuple[str, ...] = METHODS
+    methods: tuple[str, ...] = dataclasses.field(default=METHODS, metadata={"parse": parse_methods})
     k: int = 3
     seed: int = 0
     batch_size: int = 250
+    lpips: bool = True
     centre_mode: str = choices(*CENTRE_MODES, default="assigned")
     multimodal_k: int = 64
     multimodal_assign: str = choices("l2", "lpips", default="l2")
     cutoff: int | None = None
     sweep_level: str | None = None
-    level_psis: tuple[tuple[str, float], ...] = ()
+    level_psis: tuple[tuple[str, float], ...] = dataclasses.field(default=(), metadata={
+        "flag": "psi", "parse": lambda text: tuple(parse_level_psis(text, LEVELS).items()),
+        "format": format_level_psis})
     bootstrap: int = 50
 
     def __post_init__(self) -> None:
         check_positive(self, ("num_samples", "k", "batch_size", "multimodal_k", "cutoff"))
-        check_unit_interval(self, "psis")
+        check_psis(self, "psis")
         check_choice(self, "centre_mode", CENTRE_MODES)
         check_choice(self, "multimodal_assign", ("l2", "lpips"))
-        if not self.methods or any(m not in METHODS for m in self.methods):
-            raise ValueError(f"methods must be among {', '.join(METHODS)}, got {self.methods}")
+        parse_methods(",".join(self.methods))
+        check_seed(self)
         if self.sweep_level is not None:
             check_choice(self, "sweep_level", (*LEVELS, "all"))
+        if self.level_psis:
+            parse_level_psis(format_level_psis(self.level_psis), LEVELS)
+            if self.sweep_level is None:
+                raise ValueError("level_psis needs --sweep-level: it holds the levels that "
+                                 "--sweep-level does not sweep (the methods' rows take --psis)")
+            if self.sweep_level in dict(self.level_psis):
+                raise ValueError(f"level_psis must leave out {self.sweep_level}, the level "
+                                 f"--sweep-level sweeps (got {format_level_psis(self.level_psis)})")
         if self.bootstrap < 0:
             raise ValueError(f"bootstrap must be >= 0, got {self.bootstrap}")
+        if self.num_samples is not None and self.num_samples <= self.k:
+            raise ValueError(f"num_samples must exceed k ({self.k})")
+        if self.multimodal_assign == "lpips" and "multimodal" in self.methods and not self.lpips:
+            raise ValueError("multimodal_assign lpips needs --lpips")
 
 
 def _batched(n: int, batch: int):

@@ -13,6 +13,7 @@ import math
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from mlss_jax.networks.config import GeneratorConfig
 from mlss_jax.networks.layers import (EqualizedDense, normal_init, bias_act, modulated_conv,
@@ -217,3 +218,8 @@ def generator_synthesis(config: GeneratorConfig, variables: dict, ws: jax.Array,
         raise ValueError("noise_mode='random' needs an explicit PRNG key (rng)")
     rngs = {"noise": rng} if noise_mode == "random" else {}
     return Generator(config).apply(variables, ws, noise_mode, method=Generator.synthesize, rngs=rngs)
+
+
+def to_uint8(images: np.ndarray) -> np.ndarray:
+    """[-1, 1] float images -> uint8, as NVIDIA's ``generate.py`` (x * 127.5 + 128, clipped)."""
+    return np.clip(np.asarray(images, np.float32) * 127.5 + 128, 0, 255).astype(np.uint8)

@@ -10,7 +10,6 @@ Parameter names are the state dict's (``Mixed_5b.branch1x1.conv.weight`` ...).
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import flax.linen as nn
 import jax
@@ -179,19 +178,6 @@ def params_from_state_dict(state_dict: dict) -> dict:
         return out
 
     return fill(template, "")
-
-
-def load_inception(path: str | Path) -> dict:
-    """Params from ``pt_inception-2015-12-05-6726825d.pth`` (read without torch or pickle code)."""
-    from mlss_jax.weights.safe_pickle import load_torch_file
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no Inception weights at {path}")
-    state_dict = load_torch_file(path.read_bytes())
-    if not isinstance(state_dict, dict):
-        raise ValueError(f"{path} does not hold a state dict")
-    return params_from_state_dict(state_dict)
 
 
 def inception_pool_features(params: dict, images: jax.Array) -> jax.Array:

@@ -12,7 +12,7 @@ import numpy as np
 
 from mlss_jax.networks.config import GeneratorConfig
 from mlss_jax.networks.stylegan2 import StyleGAN2Generator
-from mlss_jax.viz.grid import to_uint8
+from mlss_jax.networks.generator import to_uint8
 
 
 def latents(generator: StyleGAN2Generator | GeneratorConfig, num: int, seed: int) -> np.ndarray:

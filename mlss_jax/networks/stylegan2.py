@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from pathlib import Path
 
 import chex
 import jax
@@ -20,7 +19,6 @@ import numpy as np
 from mlss_jax.networks.config import DiscriminatorConfig, GeneratorConfig
 from mlss_jax.networks.discriminator import discriminator_logits
 from mlss_jax.networks.generator import generator_mapping, generator_synthesis
-from mlss_jax.weights.checkpoint import CheckpointError, load_networks
 
 
 class StyleGAN2Generator:
@@ -93,34 +91,3 @@ class StyleGAN2Discriminator:
         cfg = self.config
         chex.assert_shape(img, (None, cfg.resolution, cfg.resolution, cfg.img_channels))
         return discriminator_logits(cfg, self.variables, img)
-
-
-def _load(path: str | Path) -> tuple[dict, dict]:
-    """``(config, variables)`` of a checkpoint directory, or of a network pickle converted in memory."""
-    path = Path(path)
-    if path.is_file():
-        from mlss_jax.weights.nvidia import convert_network_pickle
-
-        nets = convert_network_pickle(path.read_bytes())
-        config = {"generator": nets.generator_config.to_dict()}
-        variables = {"generator": nets.generator_vars}
-        if nets.discriminator_vars is not None:
-            config["discriminator"] = nets.discriminator_config.to_dict()
-            variables["discriminator"] = nets.discriminator_vars
-        return config, variables
-    return load_networks(path)
-
-
-def load_generator(path: str | Path) -> StyleGAN2Generator:
-    """The generator of a checkpoint directory (``convert/from_pkl.py``) or of an NVIDIA pickle."""
-    config, variables = _load(path)
-    return StyleGAN2Generator(GeneratorConfig.from_dict(config["generator"]), variables["generator"])
-
-
-def load_discriminator(path: str | Path) -> StyleGAN2Discriminator:
-    """The discriminator of a checkpoint directory or pickle, if it has one."""
-    config, variables = _load(path)
-    if "discriminator" not in variables:
-        raise CheckpointError(f"{path} holds no discriminator")
-    return StyleGAN2Discriminator(DiscriminatorConfig.from_dict(config["discriminator"]),
-                                  variables["discriminator"])

