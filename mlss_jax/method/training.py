@@ -159,7 +159,7 @@ def cluster_cross_entropy(logits: jax.Array, clusters: jax.Array) -> jax.Array:
 def scale_gradient(x: jax.Array, scale: float) -> jax.Array:
     """``x`` unchanged, with the gradient that reaches it multiplied by ``scale``.
 
-    The forward value is exact: ``x - stop_gradient(x)`` is 0.
+    The forward value is exact: for finite x, ``x - stop_gradient(x)`` is 0.
     """
     return jax.lax.stop_gradient(x) + scale * (x - jax.lax.stop_gradient(x))
 
