@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -94,12 +95,12 @@ class LevelTrainState:
     classifier_opt: optax.OptState
     tx: LevelOptimizers = struct.field(pytree_node=False)
 
-    def update_critic(self, grads: dict) -> "LevelTrainState":
+    def update_critic(self, grads: dict) -> LevelTrainState:
         critic, critic_opt = optimizer_step(self.tx.critic, self.critic, self.critic_opt, grads)
         return self.replace(critic=critic, critic_opt=critic_opt)
 
     def update_gen_and_classifier(self, gen_grads: dict, classifier_grads: dict
-                                  ) -> "LevelTrainState":
+                                  ) -> LevelTrainState:
         gen, gen_opt = optimizer_step(self.tx.gen, self.gen, self.gen_opt, gen_grads)
         classifier, classifier_opt = optimizer_step(self.tx.classifier, self.classifier,
                                                     self.classifier_opt, classifier_grads)
