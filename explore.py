@@ -1,4 +1,5 @@
-"""Explore and control the latent space: multi-level control, t-SNE, interpolation, mixing, editing, projection.
+"""Explore and control the latent space: multi-level control, t-SNE, interpolation, mixing, editing,
+projection.
 
     python explore.py control --level fine              # one row per fine cluster, the rest fixed
     python explore.py control --clusters 3,0,7          # coarse 3, medium 0, fine 7

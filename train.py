@@ -30,7 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--generator", type=Path, default=DEMO_CHECKPOINT,
                         help=f"converted generator checkpoint or network pickle (default: {DEMO_CHECKPOINT})")
     parser.add_argument("--out", type=Path, default=LEVELS_DIR,
-                        help=f"directory of the level runs, one subdirectory per level (default: {LEVELS_DIR})")
+                        help="directory of the level runs, one subdirectory per level "
+                             f"(default: {LEVELS_DIR})")
     existing = parser.add_mutually_exclusive_group()
     existing.add_argument("--resume", action="store_true",
                           help="continue the runs in --out (a level without one starts it)")

@@ -23,14 +23,14 @@ import json
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-
 import jax
 import jax.numpy as jnp
 
 from mlss_jax.networks.config import GeneratorConfig
 from mlss_jax.networks.generator import Generator, init_generator
 from mlss_jax.weights.nvidia import convert_network_pickle
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 def networks() -> list[tuple[str, GeneratorConfig, dict]]:

@@ -154,7 +154,7 @@ def main() -> None:
     except KeyboardInterrupt:
         print("\nrun_all.py: stopped by Ctrl-C", file=sys.stderr)
         summary["parts"].append({"part": name, "status": "stopped by Ctrl-C"})
-        raise SystemExit(130)
+        raise SystemExit(130) from None
     finally:
         (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(f"results: {args.out}/ (summary.json, and <part>.json and .log for each part)")

@@ -60,6 +60,22 @@ def run_script(script: str, *args: str) -> tuple[int, str, str]:
     return int(code or 0), out.getvalue(), err.getvalue()
 
 
+# Fixtures that take minutes to build: only tests marked slow may use them, so that the quick
+# check (python -m pytest -m "not slow") never builds one.
+SLOW_FIXTURES = frozenset({"demo_sized_world", "pipeline_run", "uninterrupted", "tiny_generator",
+                           "config_f_checkpoint"})
+
+
+def pytest_collection_modifyitems(config, items):
+    """Keep the tiers honest: a multiprocess test, or one that uses a slow fixture, is slow."""
+    for item in items:
+        marks = {mark.name for mark in item.iter_markers()}
+        slow_fixtures = SLOW_FIXTURES.intersection(getattr(item, "fixturenames", ()))
+        if "slow" not in marks and ("multiprocess" in marks or slow_fixtures):
+            why = "is multiprocess" if "multiprocess" in marks else f"uses {min(slow_fixtures)}"
+            raise pytest.UsageError(f"{item.nodeid} {why}: mark it @pytest.mark.slow")
+
+
 @pytest.fixture(scope="session")
 def demo_sized_world(tmp_path_factory):
     """A random 32 px generator (the demo's size, tiny widths) and three levels trained 2 steps,

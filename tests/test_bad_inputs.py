@@ -237,6 +237,7 @@ OUTPUT_CASES = [
 ALL_CASES = CASES + OUTPUT_CASES
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("script, args, code, message", ALL_CASES,
                          ids=[f"{c[0]}:{c[3]}" for c in ALL_CASES])
 def test_bad_input_is_one_line_and_leaves_no_trace(inputs, script, args, code, message):
@@ -271,6 +272,7 @@ def test_a_failure_while_writing_leaves_no_partial_outputs(tmp_path):
     assert read_manifest(tmp_path / "old")["outputs"] == {"a": "a.txt"}
 
 
+@pytest.mark.slow
 def test_levels_of_other_weights_are_refused_and_older_levels_still_load(demo_sized_world, tmp_path):
     import jax
 
@@ -318,6 +320,7 @@ def test_real_images_few_or_copied_are_a_warning():
     assert copies.startswith("2 of the 10 real images are exact copies of others")
 
 
+@pytest.mark.slow
 def test_copied_real_images_are_reported_and_recorded_with_the_results(demo_sized_world, tmp_path):
     real = tmp_path / "real"
     real.mkdir()
@@ -338,6 +341,7 @@ def test_copied_real_images_are_reported_and_recorded_with_the_results(demo_size
     assert manifest["settings"]["evaluate"]["warnings"] == warnings
 
 
+@pytest.mark.slow
 def test_a_levels_dir_of_mismatched_runs_is_refused(demo_sized_world, tmp_path):
     from mlss_jax.method.runs import load_levels
     from mlss_jax.weights.checkpoint import CheckpointError

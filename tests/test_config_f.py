@@ -92,6 +92,7 @@ def config_f_checkpoint(tmp_path_factory):
     return out, stdout, expected_counts
 
 
+@pytest.mark.slow
 def test_config_f_parameter_counts(config_f_checkpoint):
     out, stdout, expected = config_f_checkpoint
     assert expected["G"] == 30_034_338
@@ -102,6 +103,7 @@ def test_config_f_parameter_counts(config_f_checkpoint):
     assert sum(np.size(x) for x in jax.tree_util.tree_leaves(G.variables["params"])) == 30_034_338
 
 
+@pytest.mark.slow
 def test_config_f_synthesis_on_cpu(config_f_checkpoint):
     out, _, _ = config_f_checkpoint
     G = load_generator(out)

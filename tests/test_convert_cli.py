@@ -98,6 +98,7 @@ def test_missing_file_and_directory(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_unsupported_discriminator_keeps_the_generator(tmp_path):
     nets = tf_fixture()
     nets[1].static_kwargs["architecture"] = "skip"
@@ -160,6 +161,7 @@ def test_force_replaces_only_a_checkpoint_it_wrote(tmp_path, target):
     assert _snapshot(tmp_path) == before
 
 
+@pytest.mark.slow
 def test_force_replaces_a_checkpoint_written_before_marker_files(tmp_path):
     out = tmp_path / "out"
     assert convert(fixture_path("tf_small.pkl"), out, "--preview", "2")[0] == 0

@@ -38,6 +38,7 @@ def test_convert_with_no_arguments_writes_the_demo_run_generator(tmp_path, monke
     assert (tmp_path / "runs" / "demo" / "generator" / "config.json").exists()
 
 
+@pytest.mark.slow
 def test_quality_matches_the_readme(tmp_path):
     # a baseline that every factor of any generator beats: nothing confident, all frequencies off
     baseline = {"network": "worst.pkl", "threshold": 0.9, "confident_share": 0.0,
@@ -59,6 +60,7 @@ def test_quality_matches_the_readme(tmp_path):
     assert "recall: " in out.split("quality bar: not met:")[1]
 
 
+@pytest.mark.slow
 def test_several_networks_are_measured_on_the_same_latents_and_ranked(tmp_path,
                                                                       demo_sized_world):
     noise = demo_sized_world / "gen"     # a random generator of the demo's size: draws noise

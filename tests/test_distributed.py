@@ -146,6 +146,7 @@ def test_flags_of_a_multi_process_run_are_checked():
     assert not DistributedConfig().enabled and DistributedConfig(distributed=True).enabled
 
 
+@pytest.mark.slow
 def test_an_unreachable_coordinator_is_one_line(tiny_generator, tmp_path):
     started = time.time()
     proc = subprocess.run([sys.executable, str(REPO / "train.py"), "--generator", tiny_generator,
@@ -158,6 +159,7 @@ def test_an_unreachable_coordinator_is_one_line(tiny_generator, tmp_path):
     assert time.time() - started < 60 and not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow
 def test_distributed_outside_a_cluster_is_one_line(tiny_generator, tmp_path):
     """--distributed where JAX detects no cluster says so, instead of JAX's unrelated
     "coordinator_address should be defined"."""
@@ -172,6 +174,8 @@ def test_distributed_outside_a_cluster_is_one_line(tiny_generator, tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow
+@pytest.mark.multiprocess
 def test_two_processes_train_a_level_like_one_and_one_process_resumes(tiny_generator, tmp_path):
     alone, shared = tmp_path / "alone", tmp_path / "shared"
     run_alone("train.py", ["--generator", tiny_generator, "--out", str(alone), *LEVEL_FLAGS,
@@ -202,6 +206,8 @@ def test_two_processes_train_a_level_like_one_and_one_process_resumes(tiny_gener
     assert max(diffs) <= 2 * MLSSConfig().mapper_lr * 8
 
 
+@pytest.mark.slow
+@pytest.mark.multiprocess
 def test_two_processes_under_slurm_train_the_gan_like_one(tmp_path):
     """Started as srun starts them (--distributed; JAX reads SLURM's variables)."""
     alone, shared = tmp_path / "alone", tmp_path / "shared"
@@ -225,6 +231,8 @@ def test_two_processes_under_slurm_train_the_gan_like_one(tmp_path):
                            (two.generator_vars, two.discriminator_vars))
 
 
+@pytest.mark.slow
+@pytest.mark.multiprocess
 def test_two_processes_give_the_sweep_of_one(demo_sized_world, tmp_path):
     args = ["--pr-curve", "--generator", str(demo_sized_world / "gen"), "--levels-dir",
             str(demo_sized_world / "levels"), "--real", "shapes/tiny", "--samples", "40",
@@ -247,6 +255,8 @@ def test_two_processes_give_the_sweep_of_one(demo_sized_world, tmp_path):
                 np.testing.assert_allclose(b[key], a[key], rtol=1e-5, atol=1e-6, err_msg=key)
 
 
+@pytest.mark.slow
+@pytest.mark.multiprocess
 def test_a_killed_process_stops_the_other_within_the_bound(tiny_generator, tmp_path):
     out = tmp_path / "run"
     procs = endless_level_run(tiny_generator, out)
@@ -266,6 +276,8 @@ def test_a_killed_process_stops_the_other_within_the_bound(tiny_generator, tmp_p
     assert "Traceback" not in err
 
 
+@pytest.mark.slow
+@pytest.mark.multiprocess
 def test_a_signal_to_one_process_stops_both_at_the_same_checkpoint(tiny_generator, tmp_path):
     out = tmp_path / "run"
     procs = endless_level_run(tiny_generator, out)

@@ -98,6 +98,7 @@ def test_tsne_keeps_separated_clusters_apart():
     assert np.mean(labels[nearest] == labels[:, None]) > 0.98  # 5 nearest share the cluster
 
 
+@pytest.mark.slow
 def test_compose_uses_each_levels_mapper_and_f_elsewhere(demo_sized_world):
     generator = load_generator(demo_sized_world / "gen")
     levels = load_levels(demo_sized_world / "levels")
@@ -133,6 +134,7 @@ def test_projector_schedule_and_noise_penalty():
     assert float(noise_regularisation(jnp.ones((8, 8)))) == pytest.approx(2.0)
 
 
+@pytest.mark.slow
 def test_projection_reduces_lpips_to_generated_targets(demo_sized_world):
     from mlss_jax.explore.toolkit import seed_latents
     from mlss_jax.networks.sampling import synthesize
@@ -153,6 +155,7 @@ def _world_args(world, out):
     return ["--generator", str(world / "gen"), "--out", str(out)]
 
 
+@pytest.mark.slow
 def test_explore_commands_write_their_images(demo_sized_world, tmp_path):
     out = tmp_path / "x"
     world = _world_args(demo_sized_world, out)
@@ -201,6 +204,7 @@ def test_explore_commands_write_their_images(demo_sized_world, tmp_path):
     assert (out / "edit-d-layers-all.png").read_bytes()[:8] == PNG
 
 
+@pytest.mark.slow
 def test_explore_project_writes_latents_and_a_report(demo_sized_world, tmp_path):
     out = tmp_path / "p"
     code, stdout, err = run_script("explore.py", "project", "--seeds", "0-1", "--steps", "8",
@@ -222,6 +226,7 @@ def test_explore_project_writes_latents_and_a_report(demo_sized_world, tmp_path)
     assert settings["image"] == str(tmp_path / "photo.png") and settings["steps"] == 2
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args, code, message", [
     (["control", "--clusters", "0,5,1"], 2, "medium cluster 5 is out of range 0..2"),
     (["control", "--clusters", "0,1"], 2, "one cluster per level"),
@@ -241,6 +246,7 @@ def test_explore_bad_arguments_are_one_line_errors(demo_sized_world, tmp_path, a
     assert got == code and message in err and len(err.strip().splitlines()) == 1, err
 
 
+@pytest.mark.slow
 def test_explore_rejects_unreadable_inputs(demo_sized_world, tmp_path):
     (tmp_path / "broken.png").write_bytes(b"not an image")
     np.save(tmp_path / "wrong.npy", np.zeros(3))

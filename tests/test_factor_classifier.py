@@ -20,6 +20,7 @@ def rendered(seed: int, num: int, world: int = 1) -> tuple[np.ndarray, dict[str,
     return np.stack([e.image for e in examples]), labels
 
 
+@pytest.mark.slow
 def test_training_fits_the_training_set_and_round_trips(tmp_path):
     images, labels = rendered(0, 256)
     config = ClassifierConfig(width=16, feature_dim=32, steps=400, batch_size=64, learning_rate=3e-3)
@@ -42,6 +43,7 @@ def test_missing_classifier_is_a_clear_error(tmp_path):
         load_classifier(tmp_path)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("world", [1, 2])
 def test_shipped_classifier_is_accurate_on_fresh_images(world):
     """>= 98% of never-seen images get every factor right (training used seed 0)."""

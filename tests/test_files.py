@@ -86,3 +86,29 @@ def test_a_run_that_saved_a_checkpoint_keeps_it_when_it_fails(tmp_path):
     run_dir, checkpointer, _, _ = _open_new_run(run_dir, force=True)
     assert checkpointer.latest_step() is None and not (run_dir / "checkpoints" / "5").exists()
     checkpointer.close()
+
+
+def test_a_corrupt_record_of_the_project_is_one_line_naming_it(tmp_path):
+    from mlss_jax.app.manifest import read_manifest
+    from mlss_jax.app.pipeline import read_stages
+    from mlss_jax.errors import InputFileError
+
+    (tmp_path / "manifest.json").write_text('{"outputs": {"a": ')
+    with pytest.raises(InputFileError, match="manifest.json is not valid JSON"):
+        read_manifest(tmp_path)
+    (tmp_path / "stages.json").write_bytes(b"\xff\xfe")
+    with pytest.raises(InputFileError, match="stages.json is not valid JSON"):
+        read_stages(tmp_path)
+    assert read_manifest(tmp_path / "none") == {"outputs": {}, "settings": {}}
+
+
+def test_a_log_cut_short_by_a_crash_ends_before_the_cut_when_a_run_resumes(tmp_path):
+    from mlss_jax.runtime.loop import trim_log
+
+    log = tmp_path / "log.jsonl"
+    log.write_text('{"step": 1}\n{"step": 2}\n{"step": 3}\n{"st')
+    trim_log(log, 2)
+    assert log.read_text() == '{"step": 1}\n{"step": 2}\n'
+    log.write_text('{"step": 1}\n{"step": 2}\n{"st')
+    trim_log(log, 5)
+    assert log.read_text() == '{"step": 1}\n{"step": 2}\n'

@@ -81,6 +81,7 @@ def test_ema_decay_ramps_up_with_the_images_seen():
                                0.5 ** (32 / 10_000), rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_discriminator_objective_adds_the_lazy_r1_term_on_r1_steps():
     from mlss_jax.gan.training import GANTrainConfig, discriminator_objective
     from mlss_jax.networks.discriminator import Discriminator, init_discriminator

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from conftest import REPO, run_script
+from mlss_jax.errors import ConfigError, InputFileError
 from mlss_jax.gan.training import GANTrainConfig, init_train_state, train_gan
 from mlss_jax.runtime.loop import TrainingDiverged
 from mlss_jax.weights.load import load_generator
@@ -42,6 +43,7 @@ def test_interleave_keeps_minibatch_groups_on_one_device():
             assert len(set(members % (n // group))) == 1
 
 
+@pytest.mark.slow
 def test_one_and_two_devices_give_the_same_steps():
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
     proc = subprocess.run([sys.executable, str(REPO / "tests" / "two_devices.py"), "gan"], env=env,
@@ -55,6 +57,7 @@ def test_one_and_two_devices_give_the_same_steps():
     assert result["max_state_diff"] < 1e-5
 
 
+@pytest.mark.slow
 def test_resumed_run_equals_uninterrupted_and_writes_its_outputs(tmp_path):
     config = GANTrainConfig(**TINY, steps=4, snapshot_every=2, log_every=1)
     images = tiny_images()
@@ -95,16 +98,18 @@ def test_resumed_run_equals_uninterrupted_and_writes_its_outputs(tmp_path):
     assert not (tmp_path / "full" / "snapshots").exists()   # only when asked for
 
 
+@pytest.mark.slow
 def test_resume_refuses_a_changed_config(tmp_path):
     config = GANTrainConfig(**TINY, steps=1)
     train_gan(config, tiny_images(), tmp_path / "run", progress=False)
     changed = GANTrainConfig(**{**config.to_dict(), "learning_rate": 0.01, "steps": 2})
-    with pytest.raises(ValueError, match="learning_rate"):
+    with pytest.raises(ConfigError, match="learning_rate"):
         train_gan(changed, tiny_images(), tmp_path / "run", resume=True, progress=False)
     with pytest.raises(FileExistsError, match="--resume"):
         train_gan(config, tiny_images(), tmp_path / "run", progress=False)
 
 
+@pytest.mark.slow
 def test_divergence_stops_and_keeps_only_finite_checkpoints(tmp_path):
     config = GANTrainConfig(**TINY, steps=8, snapshot_every=1, log_every=1, learning_rate=1e12)
     with pytest.raises(TrainingDiverged) as diverged:
@@ -131,6 +136,7 @@ def test_cli_rejects_bad_flags(tmp_path, args, message):
     assert message in err and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_cli_resume_without_a_run_is_a_one_line_error(tmp_path):
     code, _, err = run_script("tools/train_stylegan2.py", "--out", str(tmp_path / "none"),
                               "--resume", "--dataset-config", "tiny")
@@ -138,6 +144,7 @@ def test_cli_resume_without_a_run_is_a_one_line_error(tmp_path):
     assert "nothing to resume" in err and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_a_run_can_start_from_a_pickle(tmp_path):
     config = GANTrainConfig(**TINY, steps=1)
     first = train_gan(config, tiny_images(), tmp_path / "a", progress=False)
@@ -147,12 +154,12 @@ def test_a_run_can_start_from_a_pickle(tmp_path):
     a, b = load_generator(first.pickle_path), load_generator(second.pickle_path)
     jax.tree_util.tree_map(np.testing.assert_array_equal, a.variables, b.variables)
     other = GANTrainConfig(**{**start.to_dict(), "w_dim": 16})
-    with pytest.raises(ValueError, match="differs from this run's"):
+    with pytest.raises(InputFileError, match="differs from this run's"):
         train_gan(other, tiny_images(), tmp_path / "c", progress=False, init_from=first.pickle_path)
 
     # a wider D: only G comes from the pickle, and only when asked
     wider_d = GANTrainConfig(**{**start.to_dict(), "d_channel_base": 128, "d_channel_max": 16})
-    with pytest.raises(ValueError, match="no discriminator matching.*--fresh-discriminator"):
+    with pytest.raises(InputFileError, match="no discriminator matching.*--fresh-discriminator"):
         train_gan(wider_d, tiny_images(), tmp_path / "d", progress=False, init_from=first.pickle_path)
     third = train_gan(wider_d, tiny_images(), tmp_path / "e", progress=False,
                       init_from=first.pickle_path, fresh_discriminator=True)

@@ -37,6 +37,7 @@ def test_bootstrap_interval_of_a_mean_and_without_resamples():
     assert all(np.isnan(bootstrap_interval(values, np.mean, 0, np.random.default_rng(0))))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("shift, bias_exceeds_spread", [(0.3, True), (2.0, False)])
 def test_fid_interval_covers_the_fid_at_its_sample_count(shift, bias_exceeds_spread):
     """Generated N(mean, M M^T) against a fixed real set from N(0, I), 200 samples of 8-d
@@ -67,6 +68,7 @@ def test_fid_interval_covers_the_fid_at_its_sample_count(shift, bias_exceeds_spr
     assert np.mean(widths) < 1.5 * spread
 
 
+@pytest.mark.slow
 def test_every_fid_interval_contains_its_estimate_at_sweep_size():
     """2,000 samples of 128-d features and 50 resamples, as the sweep: from the real set's own
     distribution (where the bias weighs most against the FID) to far from it."""
@@ -80,6 +82,7 @@ def test_every_fid_interval_contains_its_estimate_at_sweep_size():
         assert lo <= fid(features) <= hi
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("shift, scale", [(0.0, 1.0), (0.5, 1.2)])
 def test_precision_and_recall_intervals_cover_the_share_given_the_other_set(shift, scale):
     """Real N(0, I) and generated N(shift, scale^2 I), 400 samples of 8-d features, k = 3, as

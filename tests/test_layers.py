@@ -73,6 +73,7 @@ def test_modulated_conv_matches_per_sample_kernels():
         np.testing.assert_allclose(actual, expected, atol=1e-4)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("up", [False, True])
 def test_fused_and_unfused_modulation_agree(up):
     rng = np.random.default_rng(2)
@@ -120,6 +121,7 @@ def test_config_f_parameter_counts(resolution, expected):
     assert cfg.num_ws == 2 * int(np.log2(resolution)) - 2
 
 
+@pytest.mark.slow
 def test_fresh_generator_and_discriminator_shapes():
     cfg = GeneratorConfig(resolution=16, z_dim=8, w_dim=8, mapping_layers=2,
                           channel_base=128, channel_max=16)
@@ -150,6 +152,7 @@ def test_bias_act_order_and_clamp():
     np.testing.assert_allclose(out, expected, rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_conv_clamp_bounds_every_synthesis_layer():
     cfg = GeneratorConfig(resolution=8, z_dim=4, w_dim=4, mapping_layers=1, channel_base=64,
                           channel_max=8, conv_clamp=0.25)
@@ -184,6 +187,7 @@ def test_polyphase_up_conv_equals_dilated_correlation():
     np.testing.assert_allclose(np.asarray(actual), np.asarray(expected), atol=1e-5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kernel, padding", [((3, 3), ((1, 1), (1, 1))), ((2, 1), ((1, 1), (0, 0))),
                                              ((1, 2), ((0, 0), (1, 1))), ((1, 1), ((0, 0), (0, 0)))])
 def test_conv_stride1_gradients_equal_xla(kernel, padding):
@@ -209,6 +213,7 @@ def test_conv_stride1_gradients_equal_xla(kernel, padding):
                                rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("spatial, kernel", [((2, 2), (3, 3)), ((4, 3), (3, 3)), ((1, 1), (3, 3)),
                                              ((2, 5), (1, 3)), ((6, 6), (3, 3))])
 def test_conv_same_equals_xla_on_small_and_large_maps(spatial, kernel):

@@ -97,6 +97,7 @@ def _two_pass_loss(config, g_cfg, gen, classifier, critic, g_vars, batch, f_ws):
             + ce(net.apply({"params": classifier}, sg(x))))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("domain", ["latent", "image"])
 def test_one_classifier_pass_gives_the_two_pass_gradients(tiny_level, domain, monkeypatch):
     g_cfg, g_vars, batch, f_ws = tiny_level

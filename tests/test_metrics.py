@@ -41,6 +41,7 @@ def test_matches_brute_force_on_random_data(n_real, n_fake, dim, block, columns)
 
 
 # blocks that leave padding on both sides, and several column chunks
+@pytest.mark.slow
 @pytest.mark.parametrize("n_q, n_s, block, columns", [(150, 200, 64, 8192), (333, 290, 32, 96)])
 def test_one_pass_both_ways_is_exactly_the_two_one_way_passes(n_q, n_s, block, columns):
     rng = np.random.default_rng(1)

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from conftest import REPO, run_script
+from mlss_jax.errors import ConfigError, InputFileError
 from mlss_jax.method.levels import LevelSplit
 from mlss_jax.method.models import sample_mixture
 from mlss_jax.method.config import MLSSConfig
@@ -49,9 +50,9 @@ def test_level_split_defaults_and_errors():
     assert [large.range(lv) for lv in ("coarse", "medium", "fine")] == [(0, 4), (4, 8), (8, 13)]
     assert LevelSplit.parse("3,5", 8).range("medium") == (3, 5)
     for bad in ("0,4", "4,4", "2,7", "x"):
-        with pytest.raises(ValueError, match="split"):
+        with pytest.raises(ConfigError, match="split"):
             LevelSplit.parse(bad, 8)
-    with pytest.raises(ValueError, match="too small"):
+    with pytest.raises(InputFileError, match="too small"):
         LevelSplit.default(4)
 
 
@@ -71,6 +72,7 @@ def test_mixture_sampling_is_reparameterised():
     np.testing.assert_allclose(grads["log_sigma"], [[1.0, 0.0], [0, 0], [2.0, -2.0]])
 
 
+@pytest.mark.slow
 def test_one_and_two_devices_give_the_same_losses(tiny_generator):
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
     proc = subprocess.run([sys.executable, str(REPO / "tests" / "two_devices.py"), "mlss",
@@ -129,6 +131,7 @@ def _start_and_stop(command: list[str], checkpoints, signum: int) -> subprocess.
     return subprocess.CompletedProcess(command, proc.returncode, stdout, stderr)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL],
                          ids=["SIGINT", "SIGTERM", "SIGKILL"])
 def test_a_stopped_run_resumes_to_the_uninterrupted_result(tiny_generator, uninterrupted,
@@ -173,6 +176,7 @@ def test_a_stopped_run_resumes_to_the_uninterrupted_result(tiny_generator, unint
     assert logged == list(range(20, 201, 20))
 
 
+@pytest.mark.slow
 def test_a_time_limited_run_carried_as_a_pack_resumes_to_the_uninterrupted_result(
         tiny_generator, uninterrupted, tmp_path):
     """The workflow of runs longer than one call: pause at --time-limit, pack, carry, unpack
@@ -203,6 +207,7 @@ def test_a_time_limited_run_carried_as_a_pack_resumes_to_the_uninterrupted_resul
     assert code == 2 and "--time-limit must be positive" in err
 
 
+@pytest.mark.slow
 def test_a_batch_too_large_for_the_device_is_one_line_naming_the_flag(tiny_generator, tmp_path):
     # 2^17 samples need ~19 GB of temporaries and the process may address 8 GiB (a normal run
     # needs under 4), so the allocation fails at once whatever the machine's memory and
@@ -225,6 +230,8 @@ def test_a_batch_too_large_for_the_device_is_one_line_naming_the_flag(tiny_gener
     assert not (tmp_path / "run").exists(), sorted((tmp_path / "run").rglob("*"))
 
 
+@pytest.mark.slow
+@pytest.mark.multiprocess
 def test_a_run_directory_in_use_is_refused(tiny_generator, tmp_path):
     run = tmp_path / "run"
     busy = subprocess.Popen(_train_cmd(tiny_generator, run, "--steps", "100000",
@@ -246,6 +253,7 @@ def test_a_run_directory_in_use_is_refused(tiny_generator, tmp_path):
     assert busy.returncode == 128 + signal.SIGTERM
 
 
+@pytest.mark.slow
 def test_level_all_checks_every_level_before_training(tiny_generator, tmp_path):
     (tmp_path / "x" / "fine").mkdir(parents=True)
     (tmp_path / "x" / "fine" / "config.json").write_text("{}")
@@ -255,6 +263,7 @@ def test_level_all_checks_every_level_before_training(tiny_generator, tmp_path):
     assert not (tmp_path / "x" / "coarse").exists()  # nothing was trained
 
 
+@pytest.mark.slow
 def test_nan_stops_the_run_and_keeps_finite_checkpoints(tiny_generator, tmp_path):
     config = MLSSConfig(level="coarse", **{**MLSS_TINY, "steps": 20}, checkpoint_every=1,
                         log_every=1, learning_rate=1e30, mixture_lr=1e30, mapper_lr=1e30)
@@ -279,6 +288,7 @@ def test_nan_stops_the_run_and_keeps_finite_checkpoints(tiny_generator, tmp_path
     assert load_level(tmp_path / "run").step == 2
 
 
+@pytest.mark.slow
 def test_a_checkpoint_in_the_earlier_dict_layout_restores_into_the_train_state(tmp_path):
     # level runs written before the train state was a dataclass saved a dict of the same six
     # trees; they resume and load unchanged
@@ -312,6 +322,7 @@ def test_cli_errors_are_one_line(tmp_path, args, code, message):
     assert message in err and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_cli_rejects_a_bad_split_and_a_missing_level_checkpoint(tiny_generator, tmp_path):
     got, _, err = run_script("train.py", "--generator", tiny_generator, "--out", str(tmp_path / "x"),
                              "--split", "4,2")

@@ -86,6 +86,7 @@ def test_checkpoint_config_and_preview(converted):
     assert preview.mode == "RGB" and min(preview.size) >= 4 * G.resolution  # a 4x4 grid
 
 
+@pytest.mark.slow
 def test_random_noise_needs_key_and_is_reproducible(converted):
     _, ckpt, ref = converted
     G = load_generator(ckpt)
@@ -110,6 +111,7 @@ def test_api_rejects_wrong_shapes(converted):
         G.synthesis(ref["ws"], noise_mode="sometimes")
 
 
+@pytest.mark.slow
 def test_bfloat16_blocks_are_close_to_float32_and_off_by_default(converted):
     import dataclasses
 

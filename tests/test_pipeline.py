@@ -41,6 +41,7 @@ def pipeline_run(tmp_path_factory):
     return out, result
 
 
+@pytest.mark.slow
 def test_pipeline_runs_every_stage_and_times_it(pipeline_run):
     out, result = pipeline_run
     stages = json.loads((out / "stages.json").read_text())
@@ -58,6 +59,7 @@ def test_pipeline_runs_every_stage_and_times_it(pipeline_run):
     assert json.loads((out / "levels/medium/metrics.json").read_text())["step"] == 2
 
 
+@pytest.mark.slow
 def test_report_embeds_its_images_and_has_a_markdown_twin(pipeline_run):
     out, _ = pipeline_run
     page = (out / "report.html").read_text()
@@ -73,6 +75,7 @@ def test_report_embeds_its_images_and_has_a_markdown_twin(pipeline_run):
     assert len(links) == 7 and all((out / link).is_file() for link in links)
 
 
+@pytest.mark.slow
 def test_report_renders_in_headless_chromium_without_missing_images(pipeline_run, tmp_path):
     out, _ = pipeline_run
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -92,6 +95,7 @@ def test_report_renders_in_headless_chromium_without_missing_images(pipeline_run
     assert found.group(1) == found.group(2) == "7"
 
 
+@pytest.mark.slow
 def test_rerun_skips_finished_stages(pipeline_run):
     out, _ = pipeline_run
     result = run_pipeline(*TINY, "--out", str(out))
@@ -140,6 +144,7 @@ def test_pipeline_flag_errors_are_one_line(tmp_path):
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
 
 
+@pytest.mark.slow
 def test_changed_settings_rerun_the_stages_they_affect(pipeline_run):
     out, _ = pipeline_run
     result = run_pipeline(*TINY, "--no-lpips", "--out", str(out))  # one evaluation setting changed
@@ -171,6 +176,8 @@ def _wait_for(condition, seconds: float, proc: subprocess.Popen) -> None:
         time.sleep(0.1)
 
 
+@pytest.mark.slow
+@pytest.mark.multiprocess
 def test_stopping_run_py_stops_its_stage_and_leaves_no_process(tmp_path):
     out = tmp_path / "run"
     command = [sys.executable, "run.py", "--quick", "--steps", "100000", "--out", str(out)]

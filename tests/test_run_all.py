@@ -6,9 +6,12 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from conftest import REPO
 
 
+@pytest.mark.slow
 def test_a_budget_keeps_what_finished_and_stops_and_skips_the_rest(tmp_path):
     out = tmp_path / "bench"
     proc = subprocess.run(

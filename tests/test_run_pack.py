@@ -148,6 +148,7 @@ def test_unsafe_entries_and_existing_runs_are_refused(fake_run, tmp_path):
     assert not (tmp_path / "escaped.txt").exists() and not (tmp_path / "hostile").exists()
 
 
+@pytest.mark.slow
 def test_a_paused_gan_run_carried_as_a_pack_resumes_to_the_uninterrupted_result(tmp_path):
     config = GANTrainConfig(**TINY, steps=4, snapshot_every=2, log_every=1)
     images = tiny_images()

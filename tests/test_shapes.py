@@ -64,6 +64,7 @@ def test_bad_arguments():
         example(-1, 0)
 
 
+@pytest.mark.slow
 def test_tfds_builder_tiny_matches_the_renderer(tmp_path):
     from mlss_jax.demo.shapes_tfds import Shapes, load_tfds_shapes as load_shapes
 
@@ -80,6 +81,7 @@ def test_tfds_builder_tiny_matches_the_renderer(tmp_path):
     assert info.features["hue"].names == list(FACTORS["hue"])
 
 
+@pytest.mark.slow
 def test_loading_through_tfds_prints_nothing(tmp_path):
     """TensorFlow's start-up notices (oneDNN's, four lines) stay off a command's stderr."""
     env = {k: v for k, v in os.environ.items()
@@ -94,6 +96,7 @@ def test_loading_through_tfds_prints_nothing(tmp_path):
     assert proc.stderr == ""
 
 
+@pytest.mark.slow
 def test_rendered_splits_match_the_examples_in_parallel_and_without_tensorflow(monkeypatch):
     from mlss_jax.demo.dataset import load_shapes
     from mlss_jax.demo.shapes import render_examples, split_range
@@ -183,6 +186,7 @@ def test_each_world_2_class_changes_the_image(factor):
     assert len({im.tobytes() for im in images}) == len(images)
 
 
+@pytest.mark.slow
 def test_world_2_renders_in_parallel_alike_and_loads_without_tfds():
     from mlss_jax.demo.dataset import load_shapes
     from mlss_jax.demo.shapes import render_examples

@@ -21,6 +21,7 @@ G_CFG = GeneratorConfig(resolution=16, z_dim=8, w_dim=12, mapping_layers=3, mapp
 D_CFG = DiscriminatorConfig(resolution=16, channel_base=256, channel_max=32, mbstd_group_size=2)
 
 
+@pytest.mark.slow
 def test_export_then_convert_is_exact():
     g_vars = init_generator(G_CFG, jax.random.PRNGKey(0))
     # Non-trivial values everywhere (fresh biases and noise strengths are zero).
@@ -40,6 +41,7 @@ def test_export_then_convert_is_exact():
                                        err_msg=jax.tree_util.keystr(key))
 
 
+@pytest.mark.slow
 def test_exported_pickle_has_nvidia_structure():
     g_vars = init_generator(G_CFG, jax.random.PRNGKey(0))
     d_vars = init_discriminator(D_CFG, jax.random.PRNGKey(1))
@@ -66,6 +68,7 @@ def test_layout_matches_nvidias_config_f_variable_list():
     assert actual == expected
 
 
+@pytest.mark.slow
 def test_export_refuses_what_tf_cannot_hold():
     cfg = dataclasses.replace(G_CFG, conv_clamp=256.0)
     g_vars = init_generator(cfg, jax.random.PRNGKey(0))

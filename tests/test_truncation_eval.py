@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from conftest import REPO, env_without, run_script
-from mlss_jax.app.evaluate import EvaluateConfig
-from mlss_jax.app.sweep_journal import SweepJournal, sweep_fingerprint
+from mlss_jax.app.evaluate import EvaluateConfig, sweep_fingerprint
+from mlss_jax.app.sweep_journal import SweepJournal
 from mlss_jax.method.centres import cluster_centres
 from mlss_jax.method.levels import LEVELS
 from mlss_jax.method.runs import load_level, load_levels
@@ -123,6 +123,7 @@ def test_kmeans_recovers_well_separated_clusters():
         multimodal_centres(x, 401)
 
 
+@pytest.mark.slow
 def test_multimodal_assignment_by_image_distance(demo_sized_world):
     from mlss_jax.metrics.truncation_sweep import nearest_by_image
     from mlss_jax.networks.sampling import latents, synthesize
@@ -157,6 +158,7 @@ def test_level_tradeoffs():
     assert fine["recall_loss"] == pytest.approx(0.1) and fine["gain_per_loss"] == pytest.approx(2.0)
 
 
+@pytest.mark.slow
 def test_cluster_centres_are_means_of_assigned_samples(demo_sized_world):
     model = load_level(demo_sized_world / "levels" / "fine")
     w = np.random.default_rng(2).standard_normal((6, 8)).astype(np.float32)
@@ -168,6 +170,7 @@ def test_cluster_centres_are_means_of_assigned_samples(demo_sized_world):
     np.testing.assert_allclose(centres[1], mixture[1])  # empty cluster: the mixture's centre
 
 
+@pytest.mark.slow
 def test_evaluate_pr_curve_writes_its_outputs(demo_sized_world, tmp_path, monkeypatch):
     out = tmp_path / "eval"
     world = ["--generator", str(demo_sized_world / "gen"), "--levels-dir",
@@ -261,6 +264,7 @@ def test_evaluate_pr_curve_writes_its_outputs(demo_sized_world, tmp_path, monkey
     assert not (tmp_path / "no").exists()
 
 
+@pytest.mark.slow
 def test_the_sweep_fingerprint_holds_what_the_rows_depend_on(demo_sized_world, tmp_path):
     levels = load_levels(demo_sized_world / "levels")
     config = EvaluateConfig(generator=demo_sized_world / "gen", levels_dir=demo_sized_world / "levels")

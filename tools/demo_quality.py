@@ -21,6 +21,7 @@ import json
 from pathlib import Path
 
 
+from mlss_jax.errors import InputFileError
 from mlss_jax.app import cli
 from mlss_jax.demo.shapes import DEFAULT_WORLD, WORLDS
 from mlss_jax.demo.world import DEMO_PICKLE, FACTOR_CLASSIFIERS
@@ -112,8 +113,8 @@ def measure(network: Path, out: Path, args, predictor, data_labels, baseline: di
     generator = load_generator(network)
     shape = (generator.resolution, generator.resolution, generator.img_channels)
     if not is_demo_world(image_shape=shape):
-        raise ValueError(f"{network} makes {generator.resolution}x{generator.resolution}x"
-                         f"{generator.img_channels} images; the demo world is 32x32x3")
+        raise InputFileError(f"{network} makes {generator.resolution}x{generator.resolution}x"
+                             f"{generator.img_channels} images; the demo world is 32x32x3")
     images = generate_images(generator, latents(generator, args.samples, args.seed),
                              batch_size=args.batch_size)
     quality = factor_quality(predictor.probabilities(images), data_labels, args.threshold,
@@ -188,10 +189,10 @@ def read_baseline(path: Path, threshold: float, world: int) -> dict:
                            for k in ("confident_share_per_factor", "total_variation"))):
             raise ValueError
     except (UnicodeDecodeError, json.JSONDecodeError, ValueError):
-        raise ValueError(f"{path}: not a quality.json written by demo_quality.py for the "
-                         f"factors of world {world}") from None
+        raise InputFileError(f"{path}: not a quality.json written by demo_quality.py for the "
+                             f"factors of world {world}") from None
     if baseline["threshold"] != threshold:
-        raise ValueError(f"{path} was measured at --threshold {baseline['threshold']}, not {threshold}")
+        raise InputFileError(f"{path} was measured at --threshold {baseline['threshold']}, not {threshold}")
     return baseline
 
 

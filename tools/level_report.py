@@ -16,6 +16,7 @@ import json
 from pathlib import Path
 
 
+from mlss_jax.errors import InputFileError
 from mlss_jax.app import cli
 from mlss_jax.app.paths import DEMO_CHECKPOINT, LEVELS_DIR, require_generator, require_output_dir
 from mlss_jax.demo.world import FACTOR_CLASSIFIER, is_demo_world
@@ -56,8 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     generator = load_generator(args.generator)
     res = generator.resolution
     if not is_demo_world(image_shape=(res, res, generator.img_channels)):
-        raise ValueError(f"{args.generator} makes {res}x{res} px images: the level report reads "
-                         "the demo world's factors, whose classifier takes 32x32 RGB images")
+        raise InputFileError(f"{args.generator} makes {res}x{res} px images: the level report reads "
+                             "the demo world's factors, whose classifier takes 32x32 RGB images")
     cli.check_fits_in_memory("--samples", f"--samples {args.samples}: {args.samples:,} images "
                              f"of {res}x{res} px",
                              args.samples * (3 * res * res + 8 * generator.z_dim))

@@ -41,8 +41,8 @@ def main(argv: list[str] | None = None) -> int:
                                            world=config.world)
     params = train_classifier(config, train_images, train_labels)
     held_out = accuracy(config, params, test_images, test_labels)
-    report = {"dataset_config": args.dataset_config, "world": config.world, "test_examples": int(len(test_images)),
-              "held_out_accuracy": held_out}
+    report = {"dataset_config": args.dataset_config, "world": config.world,
+              "test_examples": int(len(test_images)), "held_out_accuracy": held_out}
     out = save_classifier(args.out, config, params, report)
     print(f"held-out accuracy on {len(test_images)} shapes/{args.dataset_config} test images "
           f"(world {config.world}):")

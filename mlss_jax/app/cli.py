@@ -1,4 +1,5 @@
-"""Shared command-line behaviour: one-line errors and a non-zero exit, never a traceback."""
+"""Shared command-line behaviour: the user's errors in one line with a non-zero exit; a bug keeps
+its traceback."""
 
 from __future__ import annotations
 
@@ -15,18 +16,15 @@ from pathlib import Path
 from typing import Callable, NoReturn, Sequence
 
 from mlss_jax.config import SEED_LIMIT, Preset
+from mlss_jax.errors import ConfigError, UserError
 from mlss_jax.runtime import distributed
 from mlss_jax.runtime.loop import RunStopped
 from mlss_jax.runtime.memory import OutOfMemory
-from mlss_jax.runtime.distributed import DistributedError
-from mlss_jax.runtime.run_state import RunDirInUse
-from mlss_jax.weights.checkpoint import CheckpointError
-from mlss_jax.weights.safe_pickle import NetworkPickleError
 
-# Errors that mean "bad input", reported in one line. Anything else is a bug and
-# keeps its traceback.
-USER_ERRORS = (NetworkPickleError, CheckpointError, RunDirInUse, DistributedError, FileExistsError,
-               FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError, ValueError)
+# Errors the user can fix (mlss_jax.errors, and the OSError family: a missing file, a full disk,
+# a folder that cannot be written), reported in one line. Anything else, a ValueError included,
+# is a bug and keeps its traceback.
+USER_ERRORS = (UserError, OSError)
 
 
 class Terminated(KeyboardInterrupt):
@@ -54,7 +52,7 @@ def _die_with_parent() -> None:
         raise Terminated
 
 
-class UsageError(ValueError):
+class UsageError(ConfigError):
     """Options that do not fit together, found past argument parsing: exit 2, like a flag error."""
 
 
@@ -67,7 +65,8 @@ class ArgumentParser(argparse.ArgumentParser):
 
 def run(main: Callable[[Sequence[str] | None], int | None],
         argv: Sequence[str] | None = None) -> NoReturn:
-    """Run ``main`` and exit; user errors become ``prog: error: message`` on stderr, exit 1.
+    """Run ``main`` and exit; user errors (:data:`USER_ERRORS`) become ``prog: error: message`` on
+    stderr, exit 1; any other exception propagates with its traceback.
 
     Ctrl-C and SIGTERM end the command with one line and exit 130 / 143; a trainer saves a
     checkpoint first (:class:`mlss_jax.runtime.loop.TrainingInterrupted`), a sweep keeps the
@@ -359,11 +358,12 @@ def add_config_flags(parser: argparse.ArgumentParser, config_class: type,
 
 
 def _own_message(parse: Callable[[str], object]) -> Callable[[str], object]:
-    """A field's own parser, whose ValueError message argparse shows as it is."""
+    """A field's own parser, whose ConfigError message argparse shows as it is (a bug's
+    ValueError keeps its traceback)."""
     def parse_with_message(text: str) -> object:
         try:
             return parse(text)
-        except ValueError as err:
+        except ConfigError as err:
             raise argparse.ArgumentTypeError(str(err)) from None
     parse_with_message.__name__ = getattr(parse, "__name__", "value")
     return parse_with_message
@@ -407,7 +407,7 @@ def config_from_args(parser: argparse.ArgumentParser, config_class: type, args: 
 
     try:
         return build(base, (), fixed)
-    except ValueError as err:
+    except ConfigError as err:
         parser.error(flag_message(str(err), config_class))
 
 

@@ -11,17 +11,20 @@ so a sweep stopped by Ctrl-C, SIGTERM or a crash continues when the same command
 from __future__ import annotations
 
 import csv
+import hashlib
 import dataclasses
 import json
+import os
 import signal
 import sys
 from pathlib import Path
 
 import numpy as np
 
+from mlss_jax.errors import ConfigError, InputFileError
 from mlss_jax.app.cli import Terminated, UsageError, check_fits_in_memory, config_values
 from mlss_jax.app.manifest import write_outputs
-from mlss_jax.app.sweep_journal import SweepInterrupted, SweepJournal, sweep_fingerprint
+from mlss_jax.app.sweep_journal import SweepInterrupted, SweepJournal
 from mlss_jax.app.paths import DEMO_CHECKPOINT, LEVELS_DIR, require_generator, require_output_dir
 from mlss_jax.data.real_images import (IMAGE_SUFFIXES, image_files, load_real_images,
                                        real_image_warnings)
@@ -78,10 +81,10 @@ class EvaluateConfig:
 
     def __post_init__(self) -> None:
         if self.bf16_resolutions < 0:
-            raise ValueError(f"bf16_resolutions must be >= 0, got {self.bf16_resolutions}")
+            raise ConfigError(f"bf16_resolutions must be >= 0, got {self.bf16_resolutions}")
         if self.sweep.num_samples is None and self.num_samples <= self.sweep.k:
-            raise ValueError(f"num_samples must exceed k ({self.sweep.k}); the default here is "
-                             f"{self.num_samples}")
+            raise ConfigError(f"num_samples must exceed k ({self.sweep.k}); the default here is "
+                              f"{self.num_samples}")
 
     @property
     def demo_world(self) -> bool:
@@ -106,6 +109,19 @@ class EvaluateResult:
     rows: list[dict]
     summary: dict
     outputs: dict[str, Path]
+
+
+def sweep_fingerprint(config: EvaluateConfig, levels: list) -> str:
+    """What the sweep's rows depend on: its settings, the generator file and the trained levels."""
+    stat = os.stat(config.generator)
+    identity = {"settings": {k: v for k, v in config_values(config).items()
+                             if k not in ("out", "data_dir")},
+                "generator": [str(config.generator), stat.st_size, stat.st_mtime_ns],
+                "levels": [[m.step, m.config.to_dict()] for m in levels]}
+    if config.centres is not None:
+        centres = os.stat(config.centres)
+        identity["centres"] = [centres.st_size, centres.st_mtime_ns]
+    return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def check_inputs(config: EvaluateConfig) -> None:
@@ -137,15 +153,15 @@ def check_inputs(config: EvaluateConfig) -> None:
             raise FileNotFoundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {real}")
         check_real_count(count, config)
     elif real.exists():
-        raise ValueError(f"--real {config.real}: not a directory of images")
+        raise InputFileError(f"--real {config.real}: not a directory of images")
 
 
 def check_real_count(count: int, config: EvaluateConfig) -> None:
     """Precision and recall need more real images than --k (each one's k-th nearest neighbour)."""
     k = config.sweep.k
     if count < k + 1:
-        raise ValueError(f"--real {config.real} gives {count} image{'s' * (count != 1)}; precision "
-                         f"and recall with --k {k} need at least {k + 1}")
+        raise InputFileError(f"--real {config.real} gives {count} image{'s' * (count != 1)}; precision "
+                             f"and recall with --k {k} need at least {k + 1}")
 
 
 def check_sizes(config: EvaluateConfig, generator) -> None:
@@ -300,7 +316,7 @@ def summary_lines(result: EvaluateResult) -> list[str]:
     lines = [f"{'method':<17} {'psi':>4} {'precision':>17} {'recall':>17} {'FID':>20} {'LPIPS':>6} "
              f"{'faithful':>8}"]
     for r in result.rows:
-        cell = lambda k, w, f: f"{r[k]:{f}} [{r[k + '_lo']:{f}},{r[k + '_hi']:{f}}]".rjust(w)
+        cell = lambda k, w, f, r=r: f"{r[k]:{f}} [{r[k + '_lo']:{f}},{r[k + '_hi']:{f}}]".rjust(w)
         lines.append(f"{r['method']:<17} {r['psi']:>4g} {cell('precision', 17, '.3f')} "
                      f"{cell('recall', 17, '.3f')} {cell('fid', 20, '.2f')} "
                      f"{r.get('lpips', float('nan')):>6.3f} {r.get('faithful', float('nan')):>8.3f}")

@@ -16,6 +16,7 @@ from typing import Callable
 
 import numpy as np
 
+from mlss_jax.errors import InputFileError
 from mlss_jax.app.cli import UsageError, check_fits_in_memory
 from mlss_jax.app.manifest import write_outputs
 from mlss_jax.app.paths import require_generator, require_output_dir
@@ -262,19 +263,19 @@ def read_direction(path: Path, w_dim: int) -> np.ndarray:
         raise FileNotFoundError(f"no direction file {path}")
     with open(path, "rb") as f:
         if f.read(len(NPY_MAGIC)) != NPY_MAGIC:
-            raise ValueError(f"{path} is not a .npy file (one array written by numpy.save)")
+            raise InputFileError(f"{path} is not a .npy file (one array written by numpy.save)")
     try:
         vector = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as err:
-        raise ValueError(f"cannot read {path} as a .npy array ({err})") from None
+        raise InputFileError(f"cannot read {path} as a .npy array ({err})") from None
     if vector.dtype.kind not in "iuf":
-        raise ValueError(f"{path}: a direction of {vector.dtype} values, expected numbers")
+        raise InputFileError(f"{path}: a direction of {vector.dtype} values, expected numbers")
     if vector.shape != (w_dim,):
-        raise ValueError(f"{path}: direction of shape {vector.shape}, expected ({w_dim},)")
+        raise InputFileError(f"{path}: direction of shape {vector.shape}, expected ({w_dim},)")
     if not np.all(np.isfinite(vector)):
-        raise ValueError(f"{path}: the direction has NaN or infinite entries")
+        raise InputFileError(f"{path}: the direction has NaN or infinite entries")
     if not np.any(vector):
-        raise ValueError(f"{path}: the direction is all zeros (it moves nothing)")
+        raise InputFileError(f"{path}: the direction is all zeros (it moves nothing)")
     return vector.astype(np.float32)
 
 

@@ -14,17 +14,14 @@ import uuid
 from pathlib import Path
 from typing import Callable
 
-from mlss_jax.runtime.files import write_atomic
+from mlss_jax.runtime.files import read_json, write_atomic
 
 MANIFEST = "manifest.json"
 
 
 def read_manifest(out_dir: str | Path) -> dict:
     """The manifest of ``out_dir``: ``{"outputs": {key: file name}, "settings": {producer: ...}}``."""
-    path = Path(out_dir) / MANIFEST
-    if not path.is_file():
-        return {"outputs": {}, "settings": {}}
-    return json.loads(path.read_text())
+    return read_json(Path(out_dir) / MANIFEST, {"outputs": {}, "settings": {}})
 
 
 def record_outputs(out_dir: str | Path, producer: str, outputs: dict[str, Path],

@@ -4,8 +4,9 @@ report on the levels, sweep the truncations, draw the control grids, write the r
 Each stage runs one of the project's own commands as a subprocess, its output shown and
 kept in ``<out>/logs/<stage>.log``. A stage that succeeds records itself in
 ``<out>/stages.json`` (seconds, command, a fingerprint of its settings and inputs) and is
-skipped on the next run unless ``force`` or its fingerprint or an earlier stage changed; a level whose training was interrupted resumes from its checkpoint. A stage
-that fails stops the run with an error naming the stage and its log.
+skipped on the next run unless ``force`` or its fingerprint or an earlier stage changed; a level
+whose training was interrupted resumes from its checkpoint. A stage that fails stops the run with
+an error naming the stage and its log.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from mlss_jax.errors import ConfigError
 from mlss_jax.app.cli import config_argv, config_values
 from mlss_jax.app.evaluate import EvaluateConfig
 from mlss_jax.app.paths import REPO, RunLayout, require_output_dir
@@ -32,7 +34,7 @@ from mlss_jax.method.levels import LEVELS
 from mlss_jax.metrics.features import FeatureConfig
 from mlss_jax.metrics.truncation_sweep import SweepConfig
 from mlss_jax.runtime.run_state import lock_run_dir
-from mlss_jax.runtime.files import NotOurs, dir_kind, mark_dir, write_atomic
+from mlss_jax.runtime.files import NotOurs, dir_kind, mark_dir, read_json, write_atomic
 
 PIPELINE_KIND = "pipeline"
 
@@ -60,7 +62,7 @@ class PipelineConfig:
     def __post_init__(self) -> None:
         check_positive(self, ("steps", "train_eval_samples", "report_samples"))
         if self.sweep.num_samples is None:
-            raise ValueError("num_samples must be set for the pipeline's sweep")
+            raise ConfigError("num_samples must be set for the pipeline's sweep")
 
     @property
     def demo_world(self) -> bool:
@@ -149,8 +151,7 @@ def stages(config: PipelineConfig, out: Path, write_report: Callable[[], None]) 
 
 
 def read_stages(out: Path) -> dict:
-    path = RunLayout(out).stages
-    return json.loads(path.read_text()) if path.is_file() else {}
+    return read_json(RunLayout(out).stages, {})
 
 
 def _record(out: Path, name: str, entry: dict) -> None:

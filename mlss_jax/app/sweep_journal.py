@@ -4,19 +4,12 @@ command runs again, and ends with the rows an uninterrupted run gives."""
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import signal
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from mlss_jax.app.cli import config_values
 from mlss_jax.runtime.files import write_atomic
 from mlss_jax.runtime.loop import RunStopped
-
-if TYPE_CHECKING:
-    from mlss_jax.app.evaluate import EvaluateConfig
 
 
 class SweepJournal:
@@ -74,16 +67,3 @@ class SweepInterrupted(RunStopped):
         super().__init__(f"stopped by {name} before the first set of {total}" if not done else
                          f"stopped by {name} after {done} of {total} sets; they are kept in "
                          f"{out / SweepJournal.NAME} (run the same command again to continue)")
-
-
-def sweep_fingerprint(config: EvaluateConfig, levels: list) -> str:
-    """What the sweep's rows depend on: its settings, the generator file and the trained levels."""
-    stat = os.stat(config.generator)
-    identity = {"settings": {k: v for k, v in config_values(config).items()
-                             if k not in ("out", "data_dir")},
-                "generator": [str(config.generator), stat.st_size, stat.st_mtime_ns],
-                "levels": [[m.step, m.config.to_dict()] for m in levels]}
-    if config.centres is not None:
-        centres = os.stat(config.centres)
-        identity["centres"] = [centres.st_size, centres.st_mtime_ns]
-    return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()

@@ -11,6 +11,7 @@ import dataclasses
 import json
 from pathlib import Path
 
+from mlss_jax.errors import ConfigError
 from mlss_jax.app.cli import UsageError, check_fits_in_memory, flag_message
 from mlss_jax.app.paths import require_generator, require_output_dir
 from mlss_jax.method.levels import LevelSplit
@@ -44,7 +45,7 @@ def train_levels(config: MLSSConfig, generator_path: Path, out: Path, levels: tu
     the metrics and manifests. ``deadline``: a ``time.monotonic()`` time at which training
     pauses (:class:`~mlss_jax.runtime.loop.TrainingPaused`) in whichever level it has reached."""
     if eval_samples < 0:
-        raise ValueError("eval_samples must be >= 0")
+        raise ConfigError("eval_samples must be >= 0")
     require_generator(generator_path)
     require_output_dir(out)
     started = {level: (out / level / RUN_CONFIG).is_file() for level in levels}
@@ -76,7 +77,7 @@ def _train_levels(config, generator_path, out, levels, resume, force, eval_sampl
     if config.split is not None:  # its boundaries fit the generator's inputs
         try:
             LevelSplit.parse(config.split, generator.num_ws)
-        except ValueError as err:
+        except ConfigError as err:
             raise UsageError(flag_message(str(err), "split")) from None
     for level in levels:
         if resume and started[level]:

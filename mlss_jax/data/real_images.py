@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from mlss_jax.errors import ConfigError, InputFileError
 from mlss_jax.config import quote_error
 from mlss_jax.data.tfds import import_tfds
 
@@ -23,7 +24,7 @@ def fit_to_square(image: np.ndarray, resolution: int) -> np.ndarray:
     if image.ndim == 2:
         image = np.repeat(image[:, :, None], 3, axis=2)
     if image.ndim != 3 or image.shape[2] not in (1, 3, 4):
-        raise ValueError(f"expected an RGB image, got shape {image.shape}")
+        raise InputFileError(f"expected an RGB image, got shape {image.shape}")
     image = np.repeat(image, 3, axis=2) if image.shape[2] == 1 else image[:, :, :3]
     h, w = image.shape[:2]
     if (h, w) != (resolution, resolution):
@@ -45,7 +46,7 @@ def load_image_file(path: Path, resolution: int) -> np.ndarray:
         with Image.open(path) as img:
             return fit_to_square(np.asarray(img.convert("RGB")), resolution)
     except (UnidentifiedImageError, OSError) as err:
-        raise ValueError(f"cannot read image {path}: {err}") from None
+        raise InputFileError(f"cannot read image {path}: {err}") from None
 
 
 def image_files(folder: Path) -> list[Path]:
@@ -93,21 +94,21 @@ def load_tfds_images(name: str, resolution: int, num: int, split: str = "train",
     try:
         builder = tfds.builder(name, data_dir=None if data_dir is None else str(data_dir))
     except Exception as err:  # tfds raises several types for unknown names and configs
-        raise ValueError(f"--real {name!r} is neither an image folder nor a tfds dataset "
-                         f"({quote_error(err)})") from None
+        raise InputFileError(f"--real {name!r} is neither an image folder nor a tfds dataset "
+                             f"({quote_error(err)})") from None
     try:
         builder.download_and_prepare()
     except Exception as err:  # no network, missing manual files, ...
-        raise RuntimeError(f"cannot prepare tfds dataset {name!r} in {builder.data_dir} "
-                           f"({quote_error(err)})") from None
+        raise InputFileError(f"cannot prepare tfds dataset {name!r} in {builder.data_dir} "
+                             f"({quote_error(err)})") from None
     if "image" not in builder.info.features:
-        raise ValueError(f"tfds dataset {name!r} has no 'image' feature")
+        raise InputFileError(f"tfds dataset {name!r} has no 'image' feature")
     # no auto-cache: a cached dataset read only partly (take) makes TensorFlow warn
     dataset = builder.as_dataset(split=split, shuffle_files=False,
                                  read_config=tfds.ReadConfig(try_autocache=False)).take(num)
     images = [fit_to_square(np.asarray(ex["image"]), resolution) for ex in tfds.as_numpy(dataset)]
     if not images:
-        raise ValueError(f"tfds dataset {name!r} split {split!r} is empty")
+        raise InputFileError(f"tfds dataset {name!r} split {split!r} is empty")
     return np.stack(images)
 
 
@@ -116,12 +117,12 @@ def load_real_images(source: str, resolution: int, num: int, split: str = "train
     """uint8 [<=num, resolution, resolution, 3] from an image folder, the demo's ``shapes[/config]``
     (rendered) or a tfds name."""
     if num <= 0:
-        raise ValueError("the number of real images must be positive")
+        raise ConfigError("the number of real images must be positive")
     folder = Path(source)
     if folder.is_dir():
         return load_image_folder(folder, resolution, num)
     if folder.exists():
-        raise ValueError(f"--real {source}: not a directory of images")
+        raise InputFileError(f"--real {source}: not a directory of images")
     name, _, config = source.partition("/")
     if name == "shapes":  # the demo world renders its images here: nothing is built or cached
         from mlss_jax.demo.shapes import render_examples, split_range
@@ -143,7 +144,7 @@ def check_real_source(source: str) -> None:
                                     "in this folder")
         return
     if folder.exists():
-        raise ValueError(f"--real {source}: not a directory of images")
+        raise InputFileError(f"--real {source}: not a directory of images")
     name, _, config = source.partition("/")
     if name == "shapes":
         from mlss_jax.demo.shapes import split_range
@@ -156,5 +157,5 @@ def check_real_source(source: str) -> None:
     try:
         tfds.builder(source)
     except Exception as err:  # tfds raises several types for unknown names and configs
-        raise ValueError(f"--real {source!r} is neither an image folder nor a tfds dataset "
-                         f"({quote_error(err)})") from None
+        raise InputFileError(f"--real {source!r} is neither an image folder nor a tfds dataset "
+                             f"({quote_error(err)})") from None

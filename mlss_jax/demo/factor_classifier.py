@@ -174,7 +174,8 @@ def save_classifier(directory: str | Path, config: ClassifierConfig, params: dic
     directory.mkdir(parents=True, exist_ok=True)
     (directory / PARAMS_FILE).write_bytes(serialization.to_bytes(params))
     (directory / CONFIG_FILE).write_text(
-        json.dumps({"config": config.to_dict(), "factors": config.factors, "report": report}, indent=2) + "\n")
+        json.dumps({"config": config.to_dict(), "factors": config.factors, "report": report},
+                   indent=2) + "\n")
     return directory
 
 

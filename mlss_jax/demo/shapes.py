@@ -29,6 +29,8 @@ import dataclasses
 
 import numpy as np
 
+from mlss_jax.errors import ConfigError
+
 RESOLUTION = 32
 SUPERSAMPLE = 4  # anti-aliasing: draw at 4x, then average
 
@@ -61,7 +63,7 @@ LEVELS = LEVELS_BY_WORLD[DEFAULT_WORLD]
 
 def check_world(world: int) -> int:
     if world not in WORLDS:
-        raise ValueError(f"unknown shapes world {world!r} (one of {', '.join(map(str, WORLDS))})")
+        raise ConfigError(f"unknown shapes world {world!r} (one of {', '.join(map(str, WORLDS))})")
     return world
 
 
@@ -228,7 +230,7 @@ def render(labels: dict[str, int], world: int = DEFAULT_WORLD,
 def example(seed: int, index: int, world: int = DEFAULT_WORLD) -> ShapesExample:
     """Example ``index`` of the dataset drawn with ``seed``: deterministic, order-independent."""
     if index < 0 or seed < 0:
-        raise ValueError("seed and index must be non-negative")
+        raise ConfigError("seed and index must be non-negative")
     labels = sample_labels(np.random.default_rng([seed, index]), world)
     var = NO_VARIATION if world == 1 else variation(
         np.random.default_rng([seed, index, 7]), FACTORS_BY_WORLD[world]["shape"][labels["shape"]])
@@ -245,9 +247,9 @@ SPLITS: dict[str, dict[str, tuple[int, int]]] = {
 def split_range(split: str = "train", config: str = "default") -> tuple[int, int]:
     """``(start, stop)`` example indices of a split of a dataset config."""
     if config not in SPLITS:
-        raise ValueError(f"unknown shapes config {config!r} (one of {', '.join(SPLITS)})")
+        raise ConfigError(f"unknown shapes config {config!r} (one of {', '.join(SPLITS)})")
     if split not in SPLITS[config]:
-        raise ValueError(f"unknown shapes split {split!r} (one of {', '.join(SPLITS[config])})")
+        raise ConfigError(f"unknown shapes split {split!r} (one of {', '.join(SPLITS[config])})")
     return SPLITS[config][split]
 
 

@@ -14,6 +14,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from mlss_jax.errors import ConfigError
+
 INTERPOLATIONS = ("lerp", "slerp")
 
 
@@ -45,7 +47,7 @@ def layer_mask(num_ws: int, layers: tuple[int, int] | None) -> np.ndarray:
         return np.ones(num_ws, np.float32)
     start, stop = layers
     if not 0 <= start <= stop < num_ws:
-        raise ValueError(f"layer range {start}-{stop} is outside 0..{num_ws - 1}")
+        raise ConfigError(f"layer range {start}-{stop} is outside 0..{num_ws - 1}")
     mask = np.zeros(num_ws, np.float32)
     mask[start:stop + 1] = 1.0
     return mask
@@ -107,7 +109,7 @@ def svm_boundary(w: np.ndarray, positive: np.ndarray, c: float = 1.0,
     from the rest, and the SVM's training accuracy. Latents are standardised for the fit."""
     positive = np.asarray(positive, bool)
     if positive.all() or not positive.any():
-        raise ValueError("the attribute labels are all the same: no boundary to fit")
+        raise ConfigError("the attribute labels are all the same: no boundary to fit")
     mean, std = w.mean(axis=0), w.std(axis=0) + 1e-8
     x = jnp.asarray((w - mean) / std, jnp.float32)
     y = jnp.where(jnp.asarray(positive), 1.0, -1.0)

@@ -23,6 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from mlss_jax.errors import ConfigError, InputFileError
 from mlss_jax.config import check_finite, check_positive, check_seed, check_unit_interval
 from mlss_jax.metrics.lpips import downsample_to
 from mlss_jax.networks.generator import generator_synthesis
@@ -69,9 +70,9 @@ class ProjectConfig:
         for name in ("lr_rampup_length", "lr_rampdown_length", "noise_ramp_length"):
             check_unit_interval(self, name, "a share of the steps")
             if getattr(self, name) == 0:  # the schedule divides by it
-                raise ValueError(f"{name} must be above 0 (a share of the steps), got 0")
+                raise ConfigError(f"{name} must be above 0 (a share of the steps), got 0")
         if min(self.initial_noise_factor, self.regularize_noise_weight, self.mse_weight) < 0:
-            raise ValueError("initial_noise_factor, regularize_noise_weight and mse_weight must be >= 0")
+            raise ConfigError("initial_noise_factor, regularize_noise_weight and mse_weight must be >= 0")
 
 
 def learning_rate(config: ProjectConfig, step: jax.Array) -> jax.Array:
@@ -139,8 +140,8 @@ def project(generator: StyleGAN2Generator, targets: np.ndarray, config: ProjectC
     g_cfg = generator.config
     expected = (g_cfg.resolution, g_cfg.resolution, g_cfg.img_channels)
     if targets.ndim != 4 or targets.shape[1:] != expected:
-        raise ValueError(f"targets must be [N, {', '.join(map(str, expected))}] images, "
-                         f"got {targets.shape}")
+        raise InputFileError(f"targets must be [N, {', '.join(map(str, expected))}] images, "
+                             f"got {targets.shape}")
     n = targets.shape[0]
     params, lin = load_vgg16()
     w_avg, w_std = w_statistics(generator, config.w_stats_samples, config.seed)
@@ -173,7 +174,8 @@ def project(generator: StyleGAN2Generator, targets: np.ndarray, config: ProjectC
     @jax.jit
     def step(latents, opt_state, index):
         t = index / config.steps
-        scale = w_std * config.initial_noise_factor * jnp.maximum(0.0, 1.0 - t / config.noise_ramp_length) ** 2
+        ramp = jnp.maximum(0.0, 1.0 - t / config.noise_ramp_length)
+        scale = w_std * config.initial_noise_factor * ramp ** 2
         w_noise = jax.random.normal(jax.random.fold_in(rng, index + 2), latents["w"].shape) * scale
         grads, dist = jax.grad(losses, has_aux=True)(latents, w_noise)
         updates, opt_state = optimizer.update(grads, opt_state)

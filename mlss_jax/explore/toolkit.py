@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from mlss_jax.errors import ConfigError
 from mlss_jax.explore.latent_ops import (edit_along, lerp, mix_levels, pca_directions, slerp,
                                          svm_boundary)
 from mlss_jax.method.control import compose, control_grid_latents
@@ -82,7 +83,7 @@ def interpolation_images(generator: StyleGAN2Generator, seed_a: int, seed_b: int
         path = slerp(z[0], z[1], t) if mode == "slerp" else lerp(z[0], z[1], t)
         return synthesize(generator, generator.mapping(path))
     if mode != "lerp":
-        raise ValueError("W is not Gaussian: interpolate in W with lerp")
+        raise ConfigError("W is not Gaussian: interpolate in W with lerp")
     ws = generator.mapping(z)
     return synthesize(generator, lerp(ws[0], ws[1], t))
 
@@ -130,7 +131,7 @@ def interfacegan_direction(generator: StyleGAN2Generator, factor: str, value: st
 
     if factor not in FACTORS or value not in FACTORS[factor]:
         known = "; ".join(f"{f}: {', '.join(v)}" for f, v in FACTORS.items())
-        raise ValueError(f"unknown attribute {factor}={value} (known: {known})")
+        raise ConfigError(f"unknown attribute {factor}={value} (known: {known})")
     w = mapped_w(generator, latents(generator, samples, seed))
     images = synthesize(generator, np.repeat(w[:, None], generator.num_ws, axis=1))
     labels = factor_predictor(classifier_dir).labels(images)[factor] == FACTORS[factor].index(value)

@@ -32,6 +32,7 @@ import numpy as np
 import optax
 from flax import struct
 
+from mlss_jax.errors import ConfigError, InputFileError
 from mlss_jax.config import Preset, check_finite, check_positive, check_unit_interval
 from mlss_jax.gan.losses import (discriminator_loss, ema_beta, ema_update, generator_loss,
                                  mix_styles, mixing_cutoffs, r1_penalty, update_w_avg)
@@ -108,14 +109,14 @@ class GANTrainConfig:
                               "ema_half_life_images"))
         check_unit_interval(self, "style_mixing", "a probability")
         if self.batch_size % self.mbstd_group_size:   # D's minibatch-stddev groups split it
-            raise ValueError(f"batch_size must be a multiple of the minibatch-stddev group "
-                             f"(--mbstd-group-size {self.mbstd_group_size}), got "
-                             f"{self.batch_size}")
+            raise ConfigError(f"batch_size must be a multiple of the minibatch-stddev group "
+                              f"(--mbstd-group-size {self.mbstd_group_size}), got "
+                              f"{self.batch_size}")
         if self.ema_rampup is not None:
             check_unit_interval(self, "ema_rampup", "a share of the images seen")
         for name in ("r1_gamma", "steps"):  # steps 0: export the starting weights as they are
             if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
 
     def generator_config(self, resolution: int, img_channels: int) -> GeneratorConfig:
         return GeneratorConfig(resolution=resolution, z_dim=self.z_dim, w_dim=self.w_dim,
@@ -320,15 +321,15 @@ def init_from_pickle(state: GANTrainState, pickle_path: str | Path, g_cfg: Gener
     nets = convert_network_pickle(Path(pickle_path).read_bytes())
     shapes = lambda tree: jax.tree_util.tree_map(np.shape, tree)
     if shapes(nets.generator_vars) != shapes(state.g):
-        raise ValueError(f"{pickle_path}: its generator ({nets.generator_config}) differs from "
-                         f"this run's ({g_cfg})")
+        raise InputFileError(f"{pickle_path}: its generator ({nets.generator_config}) differs from "
+                             f"this run's ({g_cfg})")
     g_vars = jax.tree_util.tree_map(jnp.asarray, nets.generator_vars)
     state = state.replace(g=g_vars, g_ema=jax.tree_util.tree_map(jnp.copy, g_vars))
     if fresh_discriminator:
         return state
     if nets.discriminator_vars is None or shapes(nets.discriminator_vars) != shapes(state.d):
-        raise ValueError(f"{pickle_path}: no discriminator matching this run's ({d_cfg}); "
-                         "--fresh-discriminator starts D from random instead")
+        raise InputFileError(f"{pickle_path}: no discriminator matching this run's ({d_cfg}); "
+                             "--fresh-discriminator starts D from random instead")
     return state.replace(d=jax.tree_util.tree_map(jnp.asarray, nets.discriminator_vars))
 
 
@@ -340,7 +341,8 @@ def train_gan(config: GANTrainConfig, images: np.ndarray, run_dir: str | Path,
     """Train (or resume) a run in ``run_dir``; writes checkpoints, samples, log and ``network.pkl``.
 
     ``images``: the training set, uint8 [N, R, R, C]. ``init_from``: a network
-    pickle whose weights a new run starts from (only its G with ``fresh_discriminator``). ``force``: replace a run already in ``run_dir``.
+    pickle whose weights a new run starts from (only its G with ``fresh_discriminator``).
+    ``force``: replace a run already in ``run_dir``.
     With several processes (joined before: ``runtime.distributed.join``), each calls this with
     the same images; process 0 writes the samples and the pickle. ``deadline``: a
     ``time.monotonic()`` time at which to pause (checkpoint, samples and ``network.pkl`` of the
@@ -361,7 +363,7 @@ def train_gan(config: GANTrainConfig, images: np.ndarray, run_dir: str | Path,
     g_cfg = config.generator_config(resolution, channels)
     d_cfg = config.discriminator_config(resolution, channels)
     if fresh_discriminator and init_from is None:
-        raise ValueError("a fresh discriminator is for a run started from a pickle (init_from)")
+        raise ConfigError("a fresh discriminator is for a run started from a pickle (init_from)")
     run_config = {**config.to_dict(), "dataset": dataset_name,
                   "init_from": None if init_from is None else str(init_from),
                   # recorded only when set, so that runs written before it resume unchanged

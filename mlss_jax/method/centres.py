@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from mlss_jax.errors import ConfigError
 from mlss_jax.method.models import LevelModel, apply_mapper, sample_mixture
 
 CENTRE_MODES = ("assigned", "mixture")
@@ -31,7 +32,7 @@ def cluster_centres(model: LevelModel, w: np.ndarray, assignments: np.ndarray,
                     mode: str = "assigned") -> np.ndarray:
     """[K, w_dim] centres of a level from samples w [N, w_dim] and their clusters [N]."""
     if mode not in CENTRE_MODES:
-        raise ValueError(f"centre mode must be one of {CENTRE_MODES}, got {mode!r}")
+        raise ConfigError(f"centre mode must be one of {CENTRE_MODES}, got {mode!r}")
     fallback = mixture_centres(model)
     if mode == "mixture":
         return fallback

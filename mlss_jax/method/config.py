@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from mlss_jax.errors import ConfigError
 from mlss_jax.config import (check_at_least, check_choice, check_finite, check_positive,
                              check_seed, choices)
 from mlss_jax.method.levels import LEVELS, LevelSplit
@@ -76,10 +77,10 @@ class MLSSConfig:
         check_seed(self)
         for name in ("beta", "gp_weight"):
             if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
         for name in ("adam_beta1", "adam_beta2"):
             if not 0 <= getattr(self, name) < 1:
-                raise ValueError(f"{name} must lie in [0, 1), got {getattr(self, name)}")
+                raise ConfigError(f"{name} must lie in [0, 1), got {getattr(self, name)}")
         if self.split is not None:
             LevelSplit.boundaries_of(self.split)
         # split is checked against the generator's number of inputs, which is known only there

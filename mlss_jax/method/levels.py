@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from mlss_jax.errors import ConfigError, InputFileError
+
 LEVELS = ("coarse", "medium", "fine")
 
 
@@ -23,13 +25,13 @@ class LevelSplit:
     def __post_init__(self) -> None:
         b1, b2 = self.boundaries
         if not 0 < b1 < b2 < self.num_ws - 1:
-            raise ValueError(f"split {b1},{b2} must satisfy 0 < b1 < b2 < num_ws - 1 = "
-                             f"{self.num_ws - 1} (every level needs at least one input)")
+            raise ConfigError(f"split {b1},{b2} must satisfy 0 < b1 < b2 < num_ws - 1 = "
+                              f"{self.num_ws - 1} (every level needs at least one input)")
 
     @classmethod
     def default(cls, num_ws: int) -> "LevelSplit":
         if num_ws < 6:
-            raise ValueError(f"a generator with {num_ws} ws inputs is too small for three levels")
+            raise InputFileError(f"a generator with {num_ws} ws inputs is too small for three levels")
         return cls(num_ws, (4, 8) if num_ws >= 10 else (2, 4))
 
     @staticmethod
@@ -39,9 +41,9 @@ class LevelSplit:
         try:
             b1, b2 = (int(part) for part in text.split(","))
         except ValueError:
-            raise ValueError(f"split must be two integers 'b1,b2', got {text!r}") from None
+            raise ConfigError(f"split must be two integers 'b1,b2', got {text!r}") from None
         if not 0 < b1 < b2:
-            raise ValueError(f"split must satisfy 0 < b1 < b2, got {b1},{b2}")
+            raise ConfigError(f"split must satisfy 0 < b1 < b2, got {b1},{b2}")
         return b1, b2
 
     @classmethod
@@ -56,7 +58,7 @@ class LevelSplit:
         b1, b2 = self.boundaries
         ranges = {"coarse": (0, b1), "medium": (b1, b2), "fine": (b2, self.num_ws - 1)}
         if level not in ranges:
-            raise ValueError(f"unknown level {level!r} (one of {', '.join(LEVELS)})")
+            raise ConfigError(f"unknown level {level!r} (one of {', '.join(LEVELS)})")
         return ranges[level]
 
     def text(self) -> str:

@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from mlss_jax.errors import ConfigError
 from mlss_jax.method.config import MLSSConfig
 from mlss_jax.method.levels import LevelSplit
 from mlss_jax.networks.config import GeneratorConfig
@@ -190,7 +191,7 @@ class LevelModel:
         k = self.config.num_clusters
         clusters = np.asarray(clusters)
         if clusters.size and (clusters.min() < 0 or clusters.max() >= k):
-            raise ValueError(f"{self.config.level} cluster index out of range 0..{k - 1}")
+            raise ConfigError(f"{self.config.level} cluster index out of range 0..{k - 1}")
         return _mapped_level_w(self.generator_config, self.gen, jnp.asarray(clusters),
                                jnp.asarray(eps))
 

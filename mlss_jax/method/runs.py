@@ -15,13 +15,13 @@ from typing import Any
 
 import jax
 
+from mlss_jax.errors import CheckpointError
 from mlss_jax.method.config import MLSSConfig
 from mlss_jax.method.levels import LEVELS, LevelSplit
 from mlss_jax.method.models import LevelModel
 from mlss_jax.method.training import init_level_state
 from mlss_jax.networks.config import GeneratorConfig
 from mlss_jax.runtime.run_state import RUN_CONFIG, RunCheckpointer
-from mlss_jax.weights.checkpoint import CheckpointError
 
 # generator settings that change how it computes, not what: levels serve every value of these
 _COMPUTE_SETTINGS = ("fused_modconv", "bf16_resolutions", "w_avg_beta")

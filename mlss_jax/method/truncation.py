@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from mlss_jax.errors import ConfigError
 from mlss_jax.networks.generator import stylegan_truncation
 
 METHODS = ("stylegan", "cutoff", "multimodal", "multilevel")
@@ -105,7 +106,7 @@ def multimodal_centres(w: np.ndarray, k: int = 64, seed: int = 0, iterations: in
     (per dimension), mapped back to W (as the multi-modal truncation tools do)."""
     w = np.asarray(w, np.float32)
     if not 1 <= k <= len(w):
-        raise ValueError(f"multimodal K must be in 1..{len(w)} (the samples), got {k}")
+        raise ConfigError(f"multimodal K must be in 1..{len(w)} (the samples), got {k}")
     mean, std = w.mean(0), w.std(0) + 1e-8
     centres, _ = kmeans(jnp.asarray((w - mean) / std), k, jax.random.PRNGKey(seed), iterations)
     return np.asarray(centres) * std + mean
@@ -154,7 +155,7 @@ def truncate(method: str, ws: jax.Array, psi: float | jax.Array | tuple,
         return multilevel_truncation(ws, tuple(jnp.asarray(c) for c in targets.level_centres),
                                      jnp.asarray(targets.level_assignments), targets.level_ranges,
                                      jnp.asarray(psi, ws.dtype))
-    raise ValueError(f"unknown truncation method {method!r} (one of {', '.join(METHODS)})")
+    raise ConfigError(f"unknown truncation method {method!r} (one of {', '.join(METHODS)})")
 
 
 def parse_methods(text: str) -> tuple[str, ...]:
@@ -162,27 +163,27 @@ def parse_methods(text: str) -> tuple[str, ...]:
     chosen = [m.strip() for m in text.split(",") if m.strip()]
     unknown = [m for m in chosen if m not in METHODS]
     if unknown or not chosen:
-        raise ValueError(f"unknown truncation method {unknown[0] if unknown else text!r} "
-                         f"(choose from {', '.join(METHODS)})")
+        raise ConfigError(f"unknown truncation method {unknown[0] if unknown else text!r} "
+                          f"(choose from {', '.join(METHODS)})")
     return tuple(m for m in METHODS if m in chosen)
 
 
 def check_psi(value: float, name: str = "psi") -> None:
     """A truncation strength lies in [0, 1]: 0 is the target itself, 1 no truncation."""
     if not 0.0 <= value <= 1.0:
-        raise ValueError(f"{name} must lie in [0, 1], got {value:g}")
+        raise ConfigError(f"{name} must lie in [0, 1], got {value:g}")
 
 
 def check_psis(config: object, name: str) -> None:
     """A config's list of psi values: at least one, each in [0, 1], none twice."""
     psis = getattr(config, name)
     if not psis:
-        raise ValueError(f"{name} must list at least one value")
+        raise ConfigError(f"{name} must list at least one value")
     for psi in psis:
         check_psi(psi, name)
     twice = [psi for psi in psis if psis.count(psi) > 1]
     if twice:
-        raise ValueError(f"{name} must list each value once, got {twice[0]:g} twice")
+        raise ConfigError(f"{name} must list each value once, got {twice[0]:g} twice")
 
 
 def parse_level_psis(text: str, levels: tuple[str, ...]) -> dict[str, float]:
@@ -192,15 +193,15 @@ def parse_level_psis(text: str, levels: tuple[str, ...]) -> dict[str, float]:
         level, sep, value = part.partition("=")
         level = level.strip()
         if not sep or level not in levels:
-            raise ValueError(f"psi must be level=value pairs with levels {', '.join(levels)}, "
-                             f"got {part.strip()!r}")
+            raise ConfigError(f"psi must be level=value pairs with levels {', '.join(levels)}, "
+                              f"got {part.strip()!r}")
         try:
             psi = float(value)
         except ValueError:
-            raise ValueError(f"psi of {level} must be a number, got {value!r}") from None
+            raise ConfigError(f"psi of {level} must be a number, got {value!r}") from None
         check_psi(psi, f"psi of {level}")
         if level in out:
-            raise ValueError(f"psi gives {level} twice")
+            raise ConfigError(f"psi gives {level} twice")
         out[level] = psi
     return out
 

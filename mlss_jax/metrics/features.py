@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from mlss_jax.errors import ConfigError
 from mlss_jax.config import check_choice, check_positive, choices
 from mlss_jax.networks.sampling import map_in_batches
 
@@ -44,8 +45,8 @@ class FeatureConfig:
         check_choice(self, "features", FEATURE_NETWORKS)
         check_positive(self, ("feature_batch",))
         if self.features == "inception" and self.inception_weights is None:
-            raise ValueError("features inception needs --inception-weights "
-                             "(pt_inception-2015-12-05-6726825d.pth)")
+            raise ConfigError("features inception needs --inception-weights "
+                              "(pt_inception-2015-12-05-6726825d.pth)")
 
 Embedding = Callable[[np.ndarray], np.ndarray]
 
@@ -78,7 +79,7 @@ def demo_features(classifier_dir: str | Path | None = None, batch_size: int = 50
 
     def embed(images: np.ndarray) -> np.ndarray:
         if images.ndim != 4 or images.shape[1:] != (32, 32, 3):
-            raise ValueError(f"the demo feature network takes 32x32 RGB images, got {images.shape[1:]}")
+            raise ConfigError(f"the demo feature network takes 32x32 RGB images, got {images.shape[1:]}")
         return inner(images)
 
     return embed

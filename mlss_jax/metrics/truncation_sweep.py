@@ -20,6 +20,7 @@ from typing import Callable
 import jax.numpy as jnp
 import numpy as np
 
+from mlss_jax.errors import ConfigError, InputFileError
 from mlss_jax.config import check_choice, check_positive, check_seed, choices
 from mlss_jax.method.centres import CENTRE_MODES, cluster_centres
 from mlss_jax.method.levels import LEVELS
@@ -95,17 +96,17 @@ class SweepConfig:
         if self.level_psis:
             parse_level_psis(format_level_psis(self.level_psis), LEVELS)
             if self.sweep_level is None:
-                raise ValueError("level_psis needs --sweep-level: it holds the levels that "
-                                 "--sweep-level does not sweep (the methods' rows take --psis)")
+                raise ConfigError("level_psis needs --sweep-level: it holds the levels that "
+                                  "--sweep-level does not sweep (the methods' rows take --psis)")
             if self.sweep_level in dict(self.level_psis):
-                raise ValueError(f"level_psis must leave out {self.sweep_level}, the level "
-                                 f"--sweep-level sweeps (got {format_level_psis(self.level_psis)})")
+                raise ConfigError(f"level_psis must leave out {self.sweep_level}, the level "
+                                  f"--sweep-level sweeps (got {format_level_psis(self.level_psis)})")
         if self.bootstrap < 0:
-            raise ValueError(f"bootstrap must be >= 0, got {self.bootstrap}")
+            raise ConfigError(f"bootstrap must be >= 0, got {self.bootstrap}")
         if self.num_samples is not None and self.num_samples <= self.k:
-            raise ValueError(f"num_samples must exceed k ({self.k})")
+            raise ConfigError(f"num_samples must exceed k ({self.k})")
         if self.multimodal_assign == "lpips" and "multimodal" in self.methods and not self.lpips:
-            raise ValueError("multimodal_assign lpips needs --lpips")
+            raise ConfigError("multimodal_assign lpips needs --lpips")
 
 
 def _batched(n: int, batch: int):
@@ -164,17 +165,17 @@ class SweepCentres:
                 level_centres = tuple(data[f"level_{i}"] for i in range(len(levels)))
                 settings = json.loads(str(data["settings"]))
         except (OSError, ValueError, KeyError) as err:
-            raise ValueError(f"{path} is not a centres file of this evaluation ({err})") from None
+            raise InputFileError(f"{path} is not a centres file of this evaluation ({err})") from None
         for key, value in (expect or {}).items():
             if settings.get(key) != value:
-                raise ValueError(f"{path} was made with {key} {settings.get(key)!r}, this sweep "
-                                 f"asks for {value!r} (match it, or leave out --centres)")
+                raise InputFileError(f"{path} was made with {key} {settings.get(key)!r}, this sweep "
+                                     f"asks for {value!r} (match it, or leave out --centres)")
         shapes_ok = modes.ndim == 2 and modes.shape[1] == w_dim and all(
             c.shape == (m.config.num_clusters, w_dim) for c, m in zip(level_centres, levels))
         if not shapes_ok:
-            raise ValueError(f"{path}: centres do not fit this generator and these levels")
+            raise InputFileError(f"{path}: centres do not fit this generator and these levels")
         if not all(np.all(np.isfinite(c)) for c in (modes, *level_centres)):
-            raise ValueError(f"{path}: centres with NaN or infinite entries")
+            raise InputFileError(f"{path}: centres with NaN or infinite entries")
         return cls(modes, level_centres, settings)
 
 
@@ -206,7 +207,7 @@ def truncation_targets(generator: StyleGAN2Generator, levels: list[LevelModel], 
     ``cutoff`` defaults to the coarse level's inputs, the multimodal centre to the nearest in W."""
     cutoff = cutoff if cutoff is not None else levels[0].level_range[1]
     if not 0 < cutoff <= generator.num_ws:
-        raise ValueError(f"cutoff must be in 1..{generator.num_ws}, got {cutoff}")
+        raise ConfigError(f"cutoff must be in 1..{generator.num_ws}, got {cutoff}")
     if mode_assignment is None:
         mode_assignment = np.asarray(nearest_centre(jnp.asarray(ws[:, 0]), jnp.asarray(centres.modes)))
     return TruncationTargets(np.asarray(generator.w_avg), cutoff, centres.modes, mode_assignment,
@@ -307,14 +308,14 @@ def run_sweep(generator: StyleGAN2Generator, levels: list[LevelModel], real_imag
     from tqdm import tqdm
 
     if not levels:
-        raise ValueError("multi-level truncation needs trained levels (python train.py --level all)")
+        raise InputFileError("multi-level truncation needs trained levels (python train.py --level all)")
     ws, images, assignments = untruncated_samples(generator, levels, config.num_samples,
                                                   config.seed, config.batch_size)
     centres = centres if centres is not None else sweep_centres(generator, levels, config)
     mode_assignment = None
     if config.multimodal_assign == "lpips":
         if perceptual is None:
-            raise ValueError("multimodal_assign lpips needs a perceptual distance (LPIPS)")
+            raise ConfigError("multimodal_assign lpips needs a perceptual distance (LPIPS)")
         mode_assignment = nearest_by_image(generator, images, centres.modes, perceptual,
                                            config.batch_size)
     targets = truncation_targets(generator, levels, ws, assignments, centres, config.cutoff,

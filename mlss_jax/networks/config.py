@@ -6,11 +6,13 @@ import dataclasses
 import math
 from typing import Any
 
+from mlss_jax.errors import ConfigError
+
 
 def _check_resolution(resolution: int) -> int:
     log2 = int(round(math.log2(resolution))) if resolution > 0 else -1
     if resolution < 4 or 2 ** log2 != resolution:
-        raise ValueError(f"resolution must be a power of two >= 4, got {resolution}")
+        raise ConfigError(f"resolution must be a power of two >= 4, got {resolution}")
     return log2
 
 
@@ -55,8 +57,8 @@ class GeneratorConfig:
     def __post_init__(self) -> None:
         _check_resolution(self.resolution)
         if not 0 <= self.bf16_resolutions <= len(self.block_resolutions):
-            raise ValueError(f"bf16_resolutions must lie in [0, {len(self.block_resolutions)}] "
-                             f"at {self.resolution} px, got {self.bf16_resolutions}")
+            raise ConfigError(f"bf16_resolutions must lie in [0, {len(self.block_resolutions)}] "
+                              f"at {self.resolution} px, got {self.bf16_resolutions}")
 
     @property
     def num_ws(self) -> int:
@@ -107,7 +109,7 @@ class DiscriminatorConfig:
 
     def __post_init__(self) -> None:
         if _check_resolution(self.resolution) < 3:
-            raise ValueError(f"discriminator resolution must be >= 8, got {self.resolution}")
+            raise ConfigError(f"discriminator resolution must be >= 8, got {self.resolution}")
 
     @property
     def block_resolutions(self) -> tuple[int, ...]:

@@ -16,6 +16,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from mlss_jax.errors import InputFileError
+
 INPUT_SIZE = 299
 BN_EPS = 1e-3
 Pad = tuple[int, int]
@@ -166,15 +168,15 @@ def params_from_state_dict(state_dict: dict) -> dict:
             return {k: fill(v, f"{prefix}{k}.") for k, v in tree.items()}
         weight = state_dict.get(prefix + "conv.weight")
         if weight is None:
-            raise ValueError(f"the Inception weights lack {prefix}conv.weight")
+            raise InputFileError(f"the Inception weights lack {prefix}conv.weight")
         out = {"kernel": np.asarray(weight, np.float32).transpose(2, 3, 1, 0)}
         for ours, theirs in _BN_NAMES.items():
             if prefix + theirs not in state_dict:
-                raise ValueError(f"the Inception weights lack {prefix}{theirs}")
+                raise InputFileError(f"the Inception weights lack {prefix}{theirs}")
             out[ours] = np.asarray(state_dict[prefix + theirs], np.float32)
         for name, leaf in tree.items():
             if out[name].shape != leaf.shape:
-                raise ValueError(f"{prefix}{name}: shape {out[name].shape}, expected {leaf.shape}")
+                raise InputFileError(f"{prefix}{name}: shape {out[name].shape}, expected {leaf.shape}")
         return out
 
     return fill(template, "")

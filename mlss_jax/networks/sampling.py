@@ -42,7 +42,8 @@ def generate_images(generator: StyleGAN2Generator, z: np.ndarray, batch_size: in
 
     out = []
     starts = range(0, len(z), batch_size)
-    for start in tqdm(starts, desc=desc, unit="batch", disable=(not progress) if progress is not None else None):
+    disable = (not progress) if progress is not None else None
+    for start in tqdm(starts, desc=desc, unit="batch", disable=disable):
         images = generator(z[start:start + batch_size], truncation_psi=truncation_psi,
                            noise_mode=noise_mode)
         out.append(to_uint8(np.asarray(images)))

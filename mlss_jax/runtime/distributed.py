@@ -27,12 +27,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from mlss_jax.config import check_positive
+from mlss_jax.errors import ConfigError, ResourceError
 
 KEY_PREFIX = "mlss_jax"
 BEAT_SECONDS = 1.0
 
 
-class DistributedError(RuntimeError):
+class DistributedError(ResourceError):
     """The processes of a run could not start or keep working together."""
 
 
@@ -62,21 +63,21 @@ class DistributedConfig:
         explicit = (self.coordinator, self.num_processes, self.process_id)
         given = [x is not None for x in explicit]
         if any(given) and not all(given):
-            raise ValueError("coordinator needs --num-processes and --process-id too (or use "
-                             "--distributed for a cluster JAX detects)")
+            raise ConfigError("coordinator needs --num-processes and --process-id too (or use "
+                              "--distributed for a cluster JAX detects)")
         if self.distributed and any(given):
-            raise ValueError("distributed detects the cluster; do not combine it with "
-                             "--coordinator/--num-processes/--process-id")
+            raise ConfigError("distributed detects the cluster; do not combine it with "
+                              "--coordinator/--num-processes/--process-id")
         if not any(given):
             return
         host, _, port = self.coordinator.rpartition(":")
         if not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise ValueError(f"coordinator must be HOST:PORT, got {self.coordinator!r}")
+            raise ConfigError(f"coordinator must be HOST:PORT, got {self.coordinator!r}")
         if self.num_processes < 1:
-            raise ValueError(f"num_processes must be >= 1, got {self.num_processes}")
+            raise ConfigError(f"num_processes must be >= 1, got {self.num_processes}")
         if not 0 <= self.process_id < self.num_processes:
-            raise ValueError(f"process_id must be in 0..{self.num_processes - 1}, "
-                             f"got {self.process_id}")
+            raise ConfigError(f"process_id must be in 0..{self.num_processes - 1}, "
+                              f"got {self.process_id}")
 
     @property
     def enabled(self) -> bool:

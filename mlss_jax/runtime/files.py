@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
+
+from mlss_jax.errors import InputFileError
 
 
 def write_atomic(path: str | Path, data: str | bytes) -> Path:
@@ -21,6 +24,19 @@ def write_atomic(path: str | Path, data: str | bytes) -> Path:
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def read_json(path: str | Path, default: object = None) -> object:
+    """A JSON file the project wrote (a manifest, a stage record); ``default`` where there is
+    none. A file that is not JSON (cut short, edited by hand) is one line naming it."""
+    path = Path(path)
+    if not path.is_file():
+        return default
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise InputFileError(f"{path} is not valid JSON ({err}); delete it, or the folder it "
+                             f"is in, to start that output again") from None
 
 
 def check_writable_dir(path: str | Path, flag: str = "--out") -> None:
@@ -50,7 +66,7 @@ def check_writable_dir(path: str | Path, flag: str = "--out") -> None:
 MARKER = ".mlss-jax"
 
 
-class NotOurs(FileExistsError):
+class NotOurs(InputFileError, FileExistsError):
     """A path that --force (or a fresh run) would replace, but that the project did not write."""
 
 

@@ -37,6 +37,7 @@ from typing import Any, Callable, Iterator
 
 import jax
 
+from mlss_jax.errors import ConfigError
 from mlss_jax.runtime import distributed
 from mlss_jax.runtime.files import write_atomic
 from mlss_jax.runtime.memory import OutOfMemory, names_setting
@@ -44,8 +45,9 @@ from mlss_jax.runtime.memory import OutOfMemory, names_setting
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
-class TrainingDiverged(ValueError):
-    """A loss became NaN or inf; no checkpoint of the diverged state is written."""
+class TrainingDiverged(ConfigError):
+    """A loss became NaN or inf (settings to change, such as the learning rate); no checkpoint of
+    the diverged state is written."""
 
 
 class RunStopped(Exception):
@@ -129,8 +131,13 @@ def trim_log(log_path: Path, step: int) -> None:
     was instead of repeating steps."""
     if not log_path.is_file():
         return
-    kept = [line for line in log_path.read_text().splitlines(keepends=True)
-            if line.strip() and json.loads(line)["step"] <= step]
+    kept = []
+    for line in log_path.read_text(errors="replace").splitlines(keepends=True):
+        try:
+            if line.strip() and json.loads(line)["step"] <= step:
+                kept.append(line if line.endswith("\n") else line + "\n")
+        except (json.JSONDecodeError, KeyError, TypeError):
+            break   # a line cut short by a crash: the log ends before it
     write_atomic(log_path, "".join(kept))
 
 

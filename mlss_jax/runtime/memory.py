@@ -16,11 +16,13 @@ from typing import Callable, Iterator, TypeVar
 
 import jax
 
+from mlss_jax.errors import ResourceError
+
 _OUT_OF_MEMORY = re.compile(r"RESOURCE_EXHAUSTED|out of memory", re.IGNORECASE)
 F = TypeVar("F", bound=Callable)
 
 
-class OutOfMemory(RuntimeError):
+class OutOfMemory(ResourceError):
     """The device ran out of memory in ``work``, whose size ``setting`` (a config field, now
     ``value``) sets."""
 

@@ -14,6 +14,8 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, PartitionSpec
 
+from mlss_jax.errors import ConfigError
+
 DATA_AXIS = "data"
 REPLICATED = PartitionSpec()
 SHARDED = PartitionSpec(DATA_AXIS)
@@ -28,8 +30,8 @@ def data_mesh(devices: list | None = None) -> Mesh:
 def check_batch(batch_size: int, num_devices: int, group_size: int = 1) -> None:
     """Raise ``ValueError`` unless the batch splits into whole minibatch-stddev groups per device."""
     if batch_size % (num_devices * group_size):
-        raise ValueError(f"batch size {batch_size} must be a multiple of {num_devices} device(s) "
-                         f"x minibatch group {group_size}")
+        raise ConfigError(f"batch size {batch_size} must be a multiple of {num_devices} device(s) "
+                          f"x minibatch group {group_size}")
 
 
 def interleave(x: jax.Array, num_devices: int) -> jax.Array:

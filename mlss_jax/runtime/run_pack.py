@@ -22,6 +22,7 @@ import shutil
 import tarfile
 from pathlib import Path, PurePosixPath
 
+from mlss_jax.errors import InputFileError
 from mlss_jax.runtime.files import mark_dir
 from mlss_jax.runtime.run_state import (CHECKPOINTS, LOCK, RUN_CONFIG, RUN_KIND, SNAPSHOTS,
                                         check_run_dir, lock_run_dir)
@@ -34,7 +35,7 @@ LOOSE_BYTES = 1 << 20
 _CHUNK = 1 << 20
 
 
-class RunPackError(ValueError):
+class RunPackError(InputFileError, ValueError):
     """A pack that cannot be read or a run that cannot be packed."""
 
 

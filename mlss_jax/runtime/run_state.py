@@ -26,9 +26,9 @@ from typing import Any, TextIO
 import jax
 
 from mlss_jax.config import quote_error
+from mlss_jax.errors import CheckpointError, ConfigError, ResourceError
 from mlss_jax.runtime import distributed
 from mlss_jax.runtime.files import check_replaceable, check_writable_dir, mark_dir, write_atomic
-from mlss_jax.weights.checkpoint import CheckpointError
 
 RUN_CONFIG = "config.json"
 CHECKPOINTS = "checkpoints"
@@ -43,7 +43,7 @@ _RUN_ENTRIES = frozenset({RUN_CONFIG, CHECKPOINTS, CORRUPT, LOCK, SNAPSHOTS, "lo
                           "samples", "previews", "network.pkl", "metrics.json", "manifest.json"})
 
 
-class RunDirInUse(RuntimeError):
+class RunDirInUse(ResourceError):
     """Another live process holds the run directory."""
 
 
@@ -221,7 +221,7 @@ def check_run_dir(run_dir: str | Path, resume: bool, force: bool = False) -> Pat
         raise NotADirectoryError(f"{run_dir} is a file, not a run directory")
     check_writable_dir(run_dir)
     if resume and force:
-        raise ValueError("--resume continues a run and --force replaces it: pass one of them")
+        raise ConfigError("--resume continues a run and --force replaces it: pass one of them")
     holds_run = (run_dir / RUN_CONFIG).exists() or (run_dir / CHECKPOINTS).exists()
     if holds_run and not resume and not force:
         raise FileExistsError(f"{run_dir} already holds a run (--resume continues it, --force "
@@ -278,8 +278,8 @@ def _check_resumed_config(path: Path, config: dict, mutable: tuple[str, ...]) ->
     changed = sorted(k for k in set(old) | set(new) if k not in mutable and old.get(k) != new.get(k))
     if changed:
         key = changed[0]
-        raise ValueError(f"--resume with a different {key} ({old.get(key)!r} in {path}, "
-                         f"{new.get(key)!r} now)")
+        raise ConfigError(f"--resume with a different {key} ({old.get(key)!r} in {path}, "
+                          f"{new.get(key)!r} now)")
 
 
 def _flatten(tree: dict, prefix: str = "") -> dict[str, Any]:

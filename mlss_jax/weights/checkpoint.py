@@ -23,6 +23,7 @@ import jax
 import numpy as np
 
 from mlss_jax.config import quote_error
+from mlss_jax.errors import CheckpointError
 from mlss_jax.networks.config import DiscriminatorConfig, GeneratorConfig
 from mlss_jax.runtime.files import check_replaceable, mark_dir
 
@@ -44,10 +45,6 @@ def check_checkpoint_target(out_dir: str | Path, force: bool) -> None:
             raise FileExistsError(f"{out_dir} already exists (use --force to replace it)")
         return
     check_replaceable(out_dir, CHECKPOINT_KIND, "a checkpoint directory", _LEGACY_ENTRIES)
-
-
-class CheckpointError(ValueError):
-    """A checkpoint directory that is missing, incomplete or of another format."""
 
 
 def count_params(variables: dict) -> int:

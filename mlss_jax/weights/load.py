@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from mlss_jax.errors import InputFileError
 from mlss_jax.networks.config import DiscriminatorConfig, GeneratorConfig
 from mlss_jax.networks.inception import params_from_state_dict
 from mlss_jax.networks.stylegan2 import StyleGAN2Discriminator, StyleGAN2Generator
@@ -61,12 +62,12 @@ def load_vgg16() -> tuple[dict, list[np.ndarray]]:
         lin = [np.asarray(raw[f"NetLinLayer_{i}"]["Conv_0"]["kernel"], np.float32).reshape(-1)
                for i in range(len(STAGES))]
     except (KeyError, TypeError) as err:
-        raise ValueError(f"unexpected layout of {lpips_weights_file()}: {err}") from None
+        raise InputFileError(f"unexpected layout of {lpips_weights_file()}: {err}") from None
     expected = jax.eval_shape(VGG16Trunk().init, jax.random.key(0),
                               jnp.zeros((1, 32, 32, 3)))["params"]
     got = jax.tree_util.tree_map(lambda a: a.shape, params)
     if got != jax.tree_util.tree_map(lambda a: a.shape, expected):
-        raise ValueError(f"{lpips_weights_file()} does not hold VGG16 conv weights")
+        raise InputFileError(f"{lpips_weights_file()} does not hold VGG16 conv weights")
     return params, lin
 
 
@@ -77,5 +78,5 @@ def load_inception(path: str | Path) -> dict:
         raise FileNotFoundError(f"no Inception weights at {path}")
     state_dict = load_torch_file(path.read_bytes())
     if not isinstance(state_dict, dict):
-        raise ValueError(f"{path} does not hold a state dict")
+        raise InputFileError(f"{path} does not hold a state dict")
     return params_from_state_dict(state_dict)

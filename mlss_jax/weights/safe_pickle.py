@@ -31,10 +31,12 @@ import ml_dtypes
 import numpy as np
 
 from mlss_jax.config import quote_error
+from mlss_jax.errors import InputFileError
 
 
-class NetworkPickleError(ValueError):
-    """A network pickle that cannot be read (base class of the errors below)."""
+class NetworkPickleError(InputFileError, ValueError):
+    """A network pickle that cannot be read (base class of the errors below); a ``ValueError``
+    too, as it was before the project had :mod:`mlss_jax.errors`."""
 
 
 class UnsafePickleError(NetworkPickleError):

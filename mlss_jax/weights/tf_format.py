@@ -22,6 +22,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from mlss_jax.errors import ConfigError
 from mlss_jax.networks.config import DiscriminatorConfig, GeneratorConfig
 
 # NVIDIA's pickles embed their network source; ours say where they came from instead.
@@ -246,7 +247,7 @@ def _variables(layout: list[TFArray], tree: dict, component: str | None) -> list
 
 def generator_static_kwargs(cfg: GeneratorConfig) -> dict[str, Any]:
     if cfg.conv_clamp is not None or cfg.channel_base % 2:
-        raise ValueError("the TF format has no conv_clamp and needs an even channel_base")
+        raise ConfigError("the TF format has no conv_clamp and needs an even channel_base")
     return {"num_channels": cfg.img_channels, "resolution": cfg.resolution, "label_size": 0,
             "latent_size": cfg.z_dim, "dlatent_size": cfg.w_dim,
             "mapping_layers": cfg.mapping_layers, "mapping_fmaps": cfg.mapping_hidden or cfg.w_dim,
@@ -273,7 +274,7 @@ def export_tf_pickle(generator_config: GeneratorConfig, generator_vars: dict,
     ``training_generator_vars`` (default: the same) become ``G``.
     """
     if discriminator_config.conv_clamp is not None or discriminator_config.channel_base % 2:
-        raise ValueError("the TF format has no conv_clamp and needs an even channel_base")
+        raise ConfigError("the TF format has no conv_clamp and needs an even channel_base")
     d_kwargs = {"num_channels": discriminator_config.img_channels,
                 "resolution": discriminator_config.resolution, "label_size": 0,
                 "fmap_base": discriminator_config.channel_base // 2,
