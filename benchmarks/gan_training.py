@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import time
 from pathlib import Path
@@ -20,13 +21,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mlss_jax.gan.training import GANTrainConfig, init_train_state, make_train_step
+from mlss_jax.gan.training import GANTrainConfig, init_train_state, train_step
+from mlss_jax.runtime.parallel import data_mesh
 
 
 def bench(config: GANTrainConfig, steps: int) -> dict:
     g_cfg, d_cfg = config.generator_config(32, 3), config.discriminator_config(32, 3)
     state = init_train_state(config, g_cfg, d_cfg)
-    step_fn = make_train_step(config, g_cfg, d_cfg)
+    step_fn = functools.partial(train_step, config, g_cfg, d_cfg, data_mesh())
     pool = jnp.asarray(np.random.default_rng(0).integers(0, 256, (1024, 32, 32, 3), dtype=np.uint8))
     out = {"fused_modconv": config.fused_modconv, "batch": config.batch_size}
     for with_r1 in (False, True):

@@ -11,6 +11,7 @@ at the same batch) divided by the time of a whole step.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import time
 from pathlib import Path
@@ -22,9 +23,10 @@ import jax.numpy as jnp
 from mlss_jax.method.levels import LEVELS, LevelSplit
 from mlss_jax.method.config import MLSSConfig
 from mlss_jax.method.models import compose_ws
-from mlss_jax.method.training import init_level_state, make_level_step
+from mlss_jax.method.training import init_level_state, train_step
 from mlss_jax.networks.generator import Generator
 from mlss_jax.weights.load import load_generator
+from mlss_jax.runtime.parallel import data_mesh
 from mlss_jax.demo.world import DEMO_PICKLE
 
 
@@ -40,7 +42,7 @@ def bench_level(level: str, generator, steps: int) -> dict:
     config = MLSSConfig(level=level)
     g_cfg, g_vars = generator.config, generator.variables
     state = init_level_state(config, g_cfg, g_vars)
-    step_fn = make_level_step(config, g_cfg)
+    step_fn = functools.partial(train_step, config, g_cfg, data_mesh())
     start = time.perf_counter()
     state, metrics = step_fn(state, g_vars, jnp.int32(0))
     jax.block_until_ready(metrics)

@@ -60,7 +60,7 @@ def random_levels(g_cfg: GeneratorConfig, g_vars: dict) -> list[LevelModel]:
         config = MLSSConfig(level=level)
         state = init_level_state(config, g_cfg, g_vars)
         levels.append(LevelModel(config, g_cfg, LevelSplit.parse(config.split, g_cfg.num_ws), 0,
-                                 state["gen"], state["classifier"]))
+                                 state.gen, state.classifier))
     return levels
 
 

@@ -68,3 +68,38 @@ def test_style_mixing_is_jittable(probability):
     mix = jax.jit(lambda a, b, key: mix_styles(a, b, mixing_cutoffs(key, 2, 4, probability)))
     out = np.asarray(mix(jnp.zeros((2, 4, 1)), jnp.ones((2, 4, 1)), jax.random.PRNGKey(1)))
     np.testing.assert_array_equal(out[:, -1, 0], [probability] * 2)
+
+
+def test_ema_decay_ramps_up_with_the_images_seen():
+    from mlss_jax.gan.training import GANTrainConfig, ema_beta_at
+
+    config = GANTrainConfig(batch_size=32, ema_half_life_images=10_000.0, ema_rampup=0.05)
+    # step 9: 320 images seen, so the half-life is 0.05 * 320 = 16 images, two per step
+    np.testing.assert_allclose(float(ema_beta_at(config, jnp.int32(9))), 0.5 ** 2, rtol=1e-6)
+    # from 200,000 images on, the half-life is the configured one
+    np.testing.assert_allclose(float(ema_beta_at(config, jnp.int32(10_000))),
+                               0.5 ** (32 / 10_000), rtol=1e-6)
+
+
+@pytest.mark.slow
+def test_discriminator_objective_adds_the_lazy_r1_term_on_r1_steps():
+    from mlss_jax.gan.training import GANTrainConfig, discriminator_objective
+    from mlss_jax.networks.discriminator import Discriminator, init_discriminator
+
+    config = GANTrainConfig(mbstd_group_size=2, channel_base=64, channel_max=8, r1_gamma=0.5,
+                            r1_interval=4)
+    d_cfg = config.discriminator_config(8, 3)
+    d_params = init_discriminator(d_cfg, jax.random.PRNGKey(0))["params"]
+    real, fake = jax.random.normal(jax.random.PRNGKey(1), (2, 2, 8, 8, 3))
+    objective = jax.jit(discriminator_objective, static_argnums=(0, 1, 5))
+    plain, (r1_off, real_score) = objective(config, d_cfg, d_params, real, fake, False)
+    with_r1, (r1, _) = objective(config, d_cfg, d_params, real, fake, True)
+    logits = jax.jit(lambda x: Discriminator(d_cfg).apply({"params": d_params}, x))
+    np.testing.assert_allclose(float(plain), float(discriminator_loss(logits(real), logits(fake))),
+                               rtol=1e-5)
+    np.testing.assert_allclose(float(r1), float(jax.jit(r1_penalty, static_argnums=0)(logits, real)),
+                               rtol=1e-5)
+    # NVIDIA's lazy regularisation: gamma / 2 * R1, times the interval it runs at
+    np.testing.assert_allclose(float(with_r1) - float(plain), float(r1) * 0.5 / 2 * 4, rtol=1e-4)
+    assert float(r1_off) == 0.0 and float(real_score) == pytest.approx(float(jnp.mean(logits(real))),
+                                                                       rel=1e-5)

@@ -86,7 +86,7 @@ def test_resumed_run_equals_uninterrupted_and_writes_its_outputs(tmp_path):
     # The exported pickle is the EMA generator, readable as an official TF pickle.
     generator = load_generator(resumed.pickle_path)
     jax.tree_util.tree_map(np.testing.assert_array_equal, generator.variables["params"],
-                           state_b["g_ema"]["params"])
+                           state_b.g_ema["params"])
     # snapshot pickles: one per snapshot, each that step's EMA generator
     snapshots = sorted(p.name for p in (run / "snapshots").iterdir())
     assert snapshots == ["network-000002.pkl", "network-000004.pkl"]
@@ -94,7 +94,7 @@ def test_resumed_run_equals_uninterrupted_and_writes_its_outputs(tmp_path):
     _, state_at_2 = restored_state(config, run, step=2)
     at_2 = load_generator(run / "snapshots" / snapshots[0])
     jax.tree_util.tree_map(np.testing.assert_array_equal, at_2.variables["params"],
-                           state_at_2["g_ema"]["params"])
+                           state_at_2.g_ema["params"])
     assert not (tmp_path / "full" / "snapshots").exists()   # only when asked for
 
 

@@ -288,6 +288,28 @@ def test_nan_stops_the_run_and_keeps_finite_checkpoints(tiny_generator, tmp_path
     assert load_level(tmp_path / "run").step == 2
 
 
+@pytest.mark.slow
+def test_a_checkpoint_in_the_earlier_dict_layout_restores_into_the_train_state(tmp_path):
+    # level runs written before the train state was a dataclass saved a dict of the same six
+    # trees; they resume and load unchanged
+    from mlss_jax.method.training import LevelTrainState, init_level_state
+
+    g_cfg = GeneratorConfig(resolution=16, z_dim=8, w_dim=8, mapping_layers=2, channel_base=64,
+                            channel_max=8)
+    config = MLSSConfig(level="fine", classifier="latent", init_mapper_from_f=False, **MLSS_TINY)
+    state = jax.jit(init_level_state, static_argnums=(0, 1))(config, g_cfg, {})
+    fields = ("gen", "critic", "classifier", "gen_opt", "critic_opt", "classifier_opt")
+    earlier = {name: getattr(state, name) for name in fields}
+    earlier["critic"] = jax.tree_util.tree_map(lambda x: x + 1.0, earlier["critic"])
+    checkpointer = RunCheckpointer(tmp_path)
+    checkpointer.save(3, earlier)
+    step, restored = checkpointer.restore(state)
+    checkpointer.close()
+    assert step == 3 and isinstance(restored, LevelTrainState)
+    for name in fields:
+        jax.tree_util.tree_map(np.testing.assert_array_equal, getattr(restored, name), earlier[name])
+
+
 @pytest.mark.parametrize("args, code, message", [
     (["--level", "everything"], 2, "invalid choice"),
     (["--num-clusters", "1"], 2, "--num-clusters must be at least 2"),

@@ -7,6 +7,7 @@ last step. Needs XLA_FLAGS=--xla_force_host_platform_device_count=2.
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 
@@ -24,12 +25,12 @@ STEPS = 3
 
 
 def gan_steps(devices: list) -> tuple[list, dict]:
-    from mlss_jax.gan.training import GANTrainConfig, init_train_state, make_train_step
+    from mlss_jax.gan.training import GANTrainConfig, init_train_state, train_step
 
     config = GANTrainConfig(**GAN_TINY)
     g_cfg, d_cfg = config.generator_config(8, 3), config.discriminator_config(8, 3)
     state = init_train_state(config, g_cfg, d_cfg)
-    step_fn = make_train_step(config, g_cfg, d_cfg, data_mesh(devices))
+    step_fn = functools.partial(train_step, config, g_cfg, d_cfg, data_mesh(devices))
     pool = jnp.asarray(np.random.default_rng(0).integers(0, 256, (64, 8, 8, 3), dtype=np.uint8))
     history = []
     for step in range(STEPS):
@@ -40,13 +41,13 @@ def gan_steps(devices: list) -> tuple[list, dict]:
 
 def mlss_steps(devices: list, generator_dir: str) -> tuple[list, dict]:
     from mlss_jax.method.config import MLSSConfig
-    from mlss_jax.method.training import init_level_state, make_level_step
+    from mlss_jax.method.training import init_level_state, train_step
     from mlss_jax.weights.load import load_generator
 
     generator = load_generator(generator_dir)
     config = MLSSConfig(level="medium", **MLSS_TINY)
     state = init_level_state(config, generator.config, generator.variables)
-    step_fn = make_level_step(config, generator.config, data_mesh(devices))
+    step_fn = functools.partial(train_step, config, generator.config, data_mesh(devices))
     history = []
     for step in range(STEPS):
         state, metrics = step_fn(state, generator.variables, jnp.int32(step))

@@ -13,17 +13,9 @@ at the end, network.pkl in NVIDIA's TensorFlow StyleGAN2 format (with
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
-
 from mlss_jax.app import cli
-
-
-def dataset_name(config: str, world: int) -> str:
-    """The name a run records for its training data: ``shapes/default``, or with world 2
-    ``shapes/default@world2``."""
-    return f"shapes/{config}" + ("" if world == 1 else f"@world{world}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,24 +54,17 @@ def main(argv: list[str] | None = None) -> int:
     config = cli.config_from_args(parser, GANTrainConfig, args, presets=GAN_PRESETS)
     cluster = cli.config_from_args(parser, DistributedConfig, args)
 
-    from mlss_jax.demo.dataset import load_shapes
-    from mlss_jax.runtime.run_state import check_run_dir
-    from mlss_jax.gan.training import train_gan
-    from mlss_jax.runtime.distributed import is_main, join
+    from mlss_jax.app.train_gan import train_stylegan2
+    from mlss_jax.runtime.distributed import is_main
 
-    if args.init_from is not None and not args.init_from.is_file():
-        raise FileNotFoundError(f"no such pickle: {args.init_from}")
     if args.fresh_discriminator and args.init_from is None:
         parser.error("--fresh-discriminator needs --init-from")
-    check_run_dir(args.out, args.resume, args.force)  # before the data is loaded
-    join(cluster)
-    images, _ = load_shapes("train", args.dataset_config, args.data_dir, progress=is_main(),
-                            world=args.world)
-    result = train_gan(config, images, args.out, resume=args.resume,
-                       dataset_name=dataset_name(args.dataset_config, args.world), init_from=args.init_from,
-                       force=args.force, cluster=cluster, deadline=deadline,
-                       fresh_discriminator=args.fresh_discriminator,
-                       snapshot_pickles=args.snapshot_pickles)
+    result = train_stylegan2(config, args.out, resume=args.resume, force=args.force,
+                             dataset_config=args.dataset_config, data_dir=args.data_dir,
+                             world=args.world, init_from=args.init_from,
+                             fresh_discriminator=args.fresh_discriminator,
+                             snapshot_pickles=args.snapshot_pickles, export=args.export,
+                             cluster=cluster, deadline=deadline)
     if not is_main():
         return 0
     print(f"step {result.step}: {result.images_per_second:.1f} img/s over "
@@ -88,8 +73,6 @@ def main(argv: list[str] | None = None) -> int:
     print(f"log:      {result.run_dir / 'log.jsonl'}")
     print(f"network:  {result.pickle_path}")
     if args.export is not None:
-        args.export.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(result.pickle_path, args.export)
         print(f"exported: {args.export}")
     return 0
 

@@ -13,20 +13,24 @@ One step, given the host's step counter ``t`` (all randomness is
 2. D phase: fresh fakes from the updated G and a batch of reals; logistic loss,
    plus ``r1_interval * r1_gamma / 2 * R1`` every ``r1_interval`` steps.
 3. EMA of G's params (buffers are copied).
+
+The objectives are top-level pure functions; :func:`train_step` is the jitted step over a
+:class:`GANTrainState`, which carries the optimiser. The trainer runs on the processes already
+joined (``app/train_gan.py`` joins them).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from flax import struct
 
 from mlss_jax.errors import ConfigError, InputFileError
 from mlss_jax.config import Preset, check_finite, check_positive, check_unit_interval
@@ -36,9 +40,11 @@ from mlss_jax.networks.config import DiscriminatorConfig, GeneratorConfig
 from mlss_jax.networks.discriminator import Discriminator, init_discriminator
 from mlss_jax.networks.generator import Generator, init_generator
 from mlss_jax.runtime import distributed, parallel
-from mlss_jax.runtime.parallel import REPLICATED, SHARDED, check_batch, data_mesh, interleave
-from mlss_jax.runtime.loop import TrainingPaused, run_training_loop
 from mlss_jax.runtime.files import write_atomic
+from mlss_jax.runtime.loop import TrainingPaused
+from mlss_jax.runtime.parallel import REPLICATED, SHARDED, check_batch, data_mesh, interleave
+from mlss_jax.runtime.train_state import optimizer_step, pmean
+from mlss_jax.runtime.training_run import training_run
 
 
 @dataclasses.dataclass(frozen=True)
@@ -144,22 +150,43 @@ GAN_PRESETS = {
 }
 
 
-def init_train_state(config: GANTrainConfig, g_cfg: GeneratorConfig,
-                     d_cfg: DiscriminatorConfig) -> dict:
-    """Fresh networks, their EMA copy and Adam states, as one pytree."""
-    g_key, d_key = jax.random.split(jax.random.PRNGKey(config.seed))
-    g_vars = init_generator(g_cfg, g_key)
-    d_vars = init_discriminator(d_cfg, d_key)
-    optimizer = _optimizer(config)
-    return {"g": g_vars, "d": d_vars, "g_ema": jax.tree_util.tree_map(jnp.copy, g_vars),
-            "g_opt": optimizer.init(g_vars["params"]), "d_opt": optimizer.init(d_vars["params"])}
-
-
-def _optimizer(config: GANTrainConfig) -> optax.GradientTransformation:
+@functools.cache
+def gan_optimizer(config: GANTrainConfig) -> optax.GradientTransformation:
+    """G's and D's Adam (NVIDIA's: beta1 0, eps 1e-8); one transformation serves both. Built
+    once per config: the train state carries it as static data, so two states of one config
+    (a fresh one and a restored one) have one structure."""
     return optax.adam(config.learning_rate, b1=0.0, b2=config.adam_beta2, eps=1e-8)
 
 
-def _ema_beta(config: GANTrainConfig, step: jax.Array) -> jax.Array:
+@struct.dataclass
+class GANTrainState:
+    """G, D, G's EMA copy and the Adam states of G and D, with the optimiser that updates them.
+
+    The optimiser is static (not a leaf), so a checkpoint holds the five trees under these
+    field names (the layout of the run directories written before).
+    """
+
+    g: dict        # {"params", "buffers"}
+    d: dict        # {"params"}
+    g_ema: dict    # {"params", "buffers"}
+    g_opt: optax.OptState
+    d_opt: optax.OptState
+    tx: optax.GradientTransformation = struct.field(pytree_node=False)
+
+
+def init_train_state(config: GANTrainConfig, g_cfg: GeneratorConfig,
+                     d_cfg: DiscriminatorConfig) -> GANTrainState:
+    """Fresh networks, their EMA copy and Adam states."""
+    g_key, d_key = jax.random.split(jax.random.PRNGKey(config.seed))
+    g_vars = init_generator(g_cfg, g_key)
+    d_vars = init_discriminator(d_cfg, d_key)
+    tx = gan_optimizer(config)
+    return GANTrainState(g=g_vars, d=d_vars, g_ema=jax.tree_util.tree_map(jnp.copy, g_vars),
+                         g_opt=tx.init(g_vars["params"]), d_opt=tx.init(d_vars["params"]), tx=tx)
+
+
+def ema_beta_at(config: GANTrainConfig, step: jax.Array) -> jax.Array:
+    """The EMA decay of step ``step``: the half-life, limited by the ramp-up early on."""
     half_life = jnp.asarray(config.ema_half_life_images, jnp.float32)
     if config.ema_rampup is not None:
         seen = (step.astype(jnp.float32) + 1.0) * config.batch_size
@@ -167,106 +194,112 @@ def _ema_beta(config: GANTrainConfig, step: jax.Array) -> jax.Array:
     return ema_beta(config.batch_size, half_life)
 
 
-def make_train_step(config: GANTrainConfig, g_cfg: GeneratorConfig, d_cfg: DiscriminatorConfig,
-                    mesh: jax.sharding.Mesh | None = None) -> Callable:
-    """``step_fn(state, images_uint8, step, with_r1) -> (state, metrics)``, jitted.
+def fake_images(g_cfg: GeneratorConfig, g_params: dict, buffers: dict, batch: dict
+                ) -> tuple[jax.Array, jax.Array]:
+    """Style-mixed images with per-sample random noise (keys drawn globally), and the ws of
+    the batch's first latents."""
+    generator = Generator(g_cfg)
+    variables = {"params": g_params, "buffers": buffers}
+    ws = generator.apply(variables, batch["z"], method=Generator.map_latents)
+    ws_mix = generator.apply(variables, batch["z_mix"], method=Generator.map_latents)
+    ws_in = mix_styles(ws, ws_mix, batch["cutoffs"])
 
-    ``images_uint8`` [N, R, R, C] is the whole training set, kept on the devices;
-    the step gathers its batch from it. ``with_r1`` is static (two compilations).
+    def one(sample_ws, key):
+        return generator.apply(variables, sample_ws[None], "random", rngs={"noise": key},
+                               method=Generator.synthesize)[0]
+
+    return jax.vmap(one)(ws_in, batch["noise_keys"]), ws
+
+
+def generator_objective(g_cfg: GeneratorConfig, d_cfg: DiscriminatorConfig, g_params: dict,
+                        buffers: dict, d_params: dict, batch: dict
+                        ) -> tuple[jax.Array, tuple[jax.Array, jax.Array]]:
+    """G's non-saturating loss on fakes of ``batch``, with their ws and D's mean score."""
+    images, ws = fake_images(g_cfg, g_params, buffers, batch)
+    logits = Discriminator(d_cfg).apply({"params": d_params}, images)
+    return generator_loss(logits), (ws, jnp.mean(logits))
+
+
+def discriminator_objective(config: GANTrainConfig, d_cfg: DiscriminatorConfig, d_params: dict,
+                            real: jax.Array, fakes: jax.Array, with_r1: bool
+                            ) -> tuple[jax.Array, tuple[jax.Array, jax.Array]]:
+    """D's logistic loss, plus the lazy R1 term on R1 steps; with the R1 penalty (0 on other
+    steps) and D's mean score of the reals."""
+    logits = lambda images: Discriminator(d_cfg).apply({"params": d_params}, images)
+    real_logits = logits(real)
+    loss = discriminator_loss(real_logits, logits(fakes))
+    r1 = jnp.zeros(())
+    if with_r1:
+        r1 = r1_penalty(logits, real)
+        loss = loss + r1 * (config.r1_gamma / 2 * config.r1_interval)
+    return loss, (r1, jnp.mean(real_logits))
+
+
+def local_step(config: GANTrainConfig, g_cfg: GeneratorConfig, d_cfg: DiscriminatorConfig,
+               state: GANTrainState, g_batch: dict, d_batch: dict, beta: jax.Array,
+               with_r1: bool) -> tuple[GANTrainState, dict]:
+    """One step on this device's share of the batches (inside ``shard_map``)."""
+    # check_vma=False: gradients of the replicated parameters stay per-device (as under pmap)
+    # and are averaged explicitly with pmean
+    (g_loss, (ws, fake_score)), g_grads = jax.value_and_grad(
+        generator_objective, argnums=2, has_aux=True)(
+        g_cfg, d_cfg, state.g["params"], state.g["buffers"], state.d["params"], g_batch)
+    g_params, g_opt = optimizer_step(state.tx, state.g["params"], state.g_opt, pmean(g_grads))
+    w_avg = pmean(update_w_avg(state.g["buffers"]["mapping"]["w_avg"], ws, g_cfg.w_avg_beta))
+    buffers = {**state.g["buffers"], "mapping": {"w_avg": w_avg}}
+
+    fakes = jax.lax.stop_gradient(fake_images(g_cfg, g_params, buffers, d_batch)[0])
+    (d_total, (r1, real_score)), d_grads = jax.value_and_grad(
+        discriminator_objective, argnums=2, has_aux=True)(
+        config, d_cfg, state.d["params"], d_batch["real"], fakes, with_r1)
+    d_params, d_opt = optimizer_step(state.tx, state.d["params"], state.d_opt, pmean(d_grads))
+
+    state = state.replace(
+        g={"params": g_params, "buffers": buffers}, d={"params": d_params},
+        g_ema={"params": ema_update(state.g_ema["params"], g_params, beta), "buffers": buffers},
+        g_opt=g_opt, d_opt=d_opt)
+    metrics = {"g_loss": g_loss, "d_loss": d_total, "r1": r1,
+               "real_score": real_score, "fake_score": fake_score}
+    return state, pmean(metrics)
+
+
+def draw_batch(config: GANTrainConfig, g_cfg: GeneratorConfig, num_devices: int,
+               key: jax.Array, real_pool: jax.Array | None) -> dict:
+    """The global batch of one phase (latents, mixing cutoffs, noise keys and, given
+    ``real_pool``, real images in [-1, 1]), laid out for ``num_devices`` (``interleave``)."""
+    n = config.batch_size
+    k_idx, k_z, k_mix, k_cut, k_noise = jax.random.split(key, 5)
+    batch = {"z": jax.random.normal(k_z, (n, g_cfg.z_dim)),
+             "z_mix": jax.random.normal(k_mix, (n, g_cfg.z_dim)),
+             "cutoffs": mixing_cutoffs(k_cut, n, g_cfg.num_ws, config.style_mixing),
+             "noise_keys": jax.random.split(k_noise, n)}
+    if real_pool is not None:
+        idx = jax.random.randint(k_idx, (n,), 0, real_pool.shape[0])
+        batch["real"] = real_pool[idx].astype(jnp.float32) / 127.5 - 1.0
+    return jax.tree_util.tree_map(lambda x: interleave(x, num_devices), batch)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1, 2, 3), static_argnames="with_r1",
+                   donate_argnums=4)
+def train_step(config: GANTrainConfig, g_cfg: GeneratorConfig, d_cfg: DiscriminatorConfig,
+               mesh: jax.sharding.Mesh, state: GANTrainState, images_uint8: jax.Array,
+               step: jax.Array, with_r1: bool = False) -> tuple[GANTrainState, dict]:
+    """Step ``step``, data-parallel over ``mesh``.
+
+    ``images_uint8`` [N, R, R, C] is the whole training set, kept on the devices; the step
+    gathers its batch from it. ``with_r1`` is static (two compilations). Bind the static
+    settings with ``functools.partial(train_step, config, g_cfg, d_cfg, mesh)``.
     """
-    mesh = mesh if mesh is not None else data_mesh()
     num_devices = mesh.devices.size
     check_batch(config.batch_size, num_devices, config.mbstd_group_size)
-    generator, discriminator = Generator(g_cfg), Discriminator(d_cfg)
-    optimizer = _optimizer(config)
-    pmean = functools.partial(jax.lax.pmean, axis_name="data")
-
-    def fakes(g_params, buffers, batch):
-        """Style-mixed images with per-sample random noise (keys drawn globally)."""
-        variables = {"params": g_params, "buffers": buffers}
-        ws = generator.apply(variables, batch["z"], method=Generator.map_latents)
-        ws_mix = generator.apply(variables, batch["z_mix"], method=Generator.map_latents)
-        ws_in = mix_styles(ws, ws_mix, batch["cutoffs"])
-
-        def one(sample_ws, key):
-            return generator.apply(variables, sample_ws[None], "random", rngs={"noise": key},
-                                   method=Generator.synthesize)[0]
-
-        return jax.vmap(one)(ws_in, batch["noise_keys"]), ws
-
-    def d_logits(d_params, images):
-        return discriminator.apply({"params": d_params}, images)
-
-    # check_vma=False: gradients of the replicated parameters stay per-device (as
-    # under pmap) and are averaged explicitly with pmean below.
-    def local_step(state, g_batch, d_batch, beta, with_r1):
-        g_vars, d_vars = state["g"], state["d"]
-
-        def g_objective(g_params):
-            images, ws = fakes(g_params, g_vars["buffers"], g_batch)
-            logits = d_logits(d_vars["params"], images)
-            return generator_loss(logits), (ws, jnp.mean(logits))
-
-        (g_loss, (ws, fake_score)), g_grads = jax.value_and_grad(g_objective, has_aux=True)(
-            g_vars["params"])
-        g_updates, g_opt = optimizer.update(pmean(g_grads), state["g_opt"])
-        g_params = optax.apply_updates(g_vars["params"], g_updates)
-        w_avg = update_w_avg(g_vars["buffers"]["mapping"]["w_avg"], ws, g_cfg.w_avg_beta)
-        w_avg = pmean(w_avg)
-        buffers = {**g_vars["buffers"], "mapping": {"w_avg": w_avg}}
-
-        fake_images, _ = fakes(g_params, buffers, d_batch)
-        fake_images = jax.lax.stop_gradient(fake_images)
-
-        def d_objective(d_params):
-            real_logits = d_logits(d_params, d_batch["real"])
-            fake_logits = d_logits(d_params, fake_images)
-            loss = discriminator_loss(real_logits, fake_logits)
-            r1 = jnp.zeros(())
-            if with_r1:
-                r1 = r1_penalty(lambda x: d_logits(d_params, x), d_batch["real"])
-                loss = loss + r1 * (config.r1_gamma / 2 * config.r1_interval)
-            return loss, (r1, jnp.mean(real_logits))
-
-        (d_total, (r1, real_score)), d_grads = jax.value_and_grad(d_objective, has_aux=True)(
-            d_vars["params"])
-        d_updates, d_opt = optimizer.update(pmean(d_grads), state["d_opt"])
-        d_params = optax.apply_updates(d_vars["params"], d_updates)
-
-        new_state = {
-            "g": {"params": g_params, "buffers": buffers},
-            "d": {"params": d_params},
-            "g_ema": {"params": ema_update(state["g_ema"]["params"], g_params, beta),
-                      "buffers": buffers},
-            "g_opt": g_opt, "d_opt": d_opt,
-        }
-        metrics = {"g_loss": g_loss, "d_loss": d_total, "r1": r1,
-                   "real_score": real_score, "fake_score": fake_score}
-        return new_state, pmean(metrics)
-
-    def draw(key, real_pool):
-        n = config.batch_size
-        k_idx, k_z, k_mix, k_cut, k_noise = jax.random.split(key, 5)
-        batch = {"z": jax.random.normal(k_z, (n, g_cfg.z_dim)),
-                 "z_mix": jax.random.normal(k_mix, (n, g_cfg.z_dim)),
-                 "cutoffs": mixing_cutoffs(k_cut, n, g_cfg.num_ws, config.style_mixing),
-                 "noise_keys": jax.random.split(k_noise, n)}
-        if real_pool is not None:
-            idx = jax.random.randint(k_idx, (n,), 0, real_pool.shape[0])
-            batch["real"] = real_pool[idx].astype(jnp.float32) / 127.5 - 1.0
-        return jax.tree_util.tree_map(lambda x: interleave(x, num_devices), batch)
-
-    @functools.partial(jax.jit, static_argnames="with_r1", donate_argnums=0)
-    def step_fn(state, images_uint8, step, with_r1=False):
-        g_key, d_key = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(config.seed), step))
-        g_batch, d_batch = draw(g_key, None), draw(d_key, images_uint8)
-        beta = _ema_beta(config, step)
-        sharded = jax.shard_map(functools.partial(local_step, with_r1=with_r1), mesh=mesh,
-                                in_specs=(REPLICATED, SHARDED, SHARDED, REPLICATED),
-                                out_specs=(REPLICATED, REPLICATED), check_vma=False)
-        return sharded(state, g_batch, d_batch, beta)
-
-    return step_fn
+    g_key, d_key = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(config.seed), step))
+    g_batch = draw_batch(config, g_cfg, num_devices, g_key, None)
+    d_batch = draw_batch(config, g_cfg, num_devices, d_key, images_uint8)
+    sharded = jax.shard_map(
+        functools.partial(local_step, config, g_cfg, d_cfg, with_r1=with_r1), mesh=mesh,
+        in_specs=(REPLICATED, SHARDED, SHARDED, REPLICATED),
+        out_specs=(REPLICATED, REPLICATED), check_vma=False)
+    return sharded(state, g_batch, d_batch, ema_beta_at(config, step))
 
 
 @dataclasses.dataclass
@@ -278,8 +311,8 @@ class TrainResult:
     images_per_second: float
 
 
-def init_from_pickle(state: dict, pickle_path: str | Path, g_cfg: GeneratorConfig,
-                     d_cfg: DiscriminatorConfig, fresh_discriminator: bool = False) -> dict:
+def init_from_pickle(state: GANTrainState, pickle_path: str | Path, g_cfg: GeneratorConfig,
+                     d_cfg: DiscriminatorConfig, fresh_discriminator: bool = False) -> GANTrainState:
     """Start from a network pickle's weights (NVIDIA's ``--resume=pkl``): G and G_ema from its
     Gs, D from its D (or, with ``fresh_discriminator``, D as initialised); the optimiser states
     stay fresh. The architectures taken must match."""
@@ -287,41 +320,40 @@ def init_from_pickle(state: dict, pickle_path: str | Path, g_cfg: GeneratorConfi
 
     nets = convert_network_pickle(Path(pickle_path).read_bytes())
     shapes = lambda tree: jax.tree_util.tree_map(np.shape, tree)
-    if shapes(nets.generator_vars) != shapes(state["g"]):
+    if shapes(nets.generator_vars) != shapes(state.g):
         raise InputFileError(f"{pickle_path}: its generator ({nets.generator_config}) differs from "
                              f"this run's ({g_cfg})")
     g_vars = jax.tree_util.tree_map(jnp.asarray, nets.generator_vars)
-    state = {**state, "g": g_vars, "g_ema": jax.tree_util.tree_map(jnp.copy, g_vars)}
+    state = state.replace(g=g_vars, g_ema=jax.tree_util.tree_map(jnp.copy, g_vars))
     if fresh_discriminator:
         return state
-    if nets.discriminator_vars is None or shapes(nets.discriminator_vars) != shapes(state["d"]):
+    if nets.discriminator_vars is None or shapes(nets.discriminator_vars) != shapes(state.d):
         raise InputFileError(f"{pickle_path}: no discriminator matching this run's ({d_cfg}); "
                              "--fresh-discriminator starts D from random instead")
-    return {**state, "d": jax.tree_util.tree_map(jnp.asarray, nets.discriminator_vars)}
+    return state.replace(d=jax.tree_util.tree_map(jnp.asarray, nets.discriminator_vars))
 
 
 def train_gan(config: GANTrainConfig, images: np.ndarray, run_dir: str | Path,
               resume: bool = False, dataset_name: str = "shapes",
               progress: bool | None = None, init_from: str | Path | None = None,
-              force: bool = False, cluster: distributed.DistributedConfig | None = None,
-              deadline: float | None = None, fresh_discriminator: bool = False,
-              snapshot_pickles: bool = False) -> TrainResult:
+              force: bool = False, deadline: float | None = None,
+              fresh_discriminator: bool = False, snapshot_pickles: bool = False) -> TrainResult:
     """Train (or resume) a run in ``run_dir``; writes checkpoints, samples, log and ``network.pkl``.
 
     ``images``: the training set, uint8 [N, R, R, C]. ``init_from``: a network
     pickle whose weights a new run starts from (only its G with ``fresh_discriminator``).
     ``force``: replace a run already in ``run_dir``.
-    ``cluster``: the processes that share the run (each calls this with the same images);
-    process 0 writes the samples and the pickle. ``deadline``: a ``time.monotonic()`` time
-    at which to pause (checkpoint, samples and ``network.pkl`` of the step reached, then
-    :class:`~mlss_jax.runtime.loop.TrainingPaused`). ``snapshot_pickles``: also write each
-    snapshot's network as ``snapshots/network-<step>.pkl``, to pick the best one afterwards
-    (a GAN's quality wanders from snapshot to snapshot).
+    With several processes (joined before: ``runtime.distributed.join``), each calls this with
+    the same images; process 0 writes the samples and the pickle. ``deadline``: a
+    ``time.monotonic()`` time at which to pause (checkpoint, samples and ``network.pkl`` of the
+    step reached, then :class:`~mlss_jax.runtime.loop.TrainingPaused`). ``snapshot_pickles``:
+    also write each snapshot's network as ``snapshots/network-<step>.pkl``, to pick the best
+    one afterwards (a GAN's quality wanders from snapshot to snapshot).
     """
     from mlss_jax.networks.stylegan2 import StyleGAN2Generator
     from mlss_jax.networks.sampling import generate_images
     from mlss_jax.viz.grid import save_image_grid
-    from mlss_jax.runtime.run_state import SNAPSHOTS, open_run, releasing
+    from mlss_jax.runtime.run_state import SNAPSHOTS
     from mlss_jax.weights.tf_format import export_tf_pickle
 
     if images.ndim != 4 or images.dtype != np.uint8:
@@ -337,41 +369,36 @@ def train_gan(config: GANTrainConfig, images: np.ndarray, run_dir: str | Path,
                   # recorded only when set, so that runs written before it resume unchanged
                   **({"fresh_discriminator": True} if fresh_discriminator else {}),
                   "generator": g_cfg.to_dict(), "discriminator": d_cfg.to_dict()}
-    if cluster is not None:
-        distributed.join(cluster)
     mesh = data_mesh()
-    run_dir, checkpointer, start, state = open_run(
-        run_dir, run_config, resume, ("steps", "snapshot_every", "log_every"),
-        init_train_state(config, g_cfg, d_cfg), force, mesh)
-    # the lock is released when training ends; a new run that fails before its first
-    # checkpoint leaves nothing behind
-    with releasing(checkpointer):
-        if start == 0 and init_from is not None:
+    with training_run(run_dir, run_config, resume, ("steps", "snapshot_every", "log_every"),
+                      init_train_state(config, g_cfg, d_cfg), force, mesh) as run:
+        state = run.state
+        if run.start == 0 and init_from is not None:
             state = parallel.replicate(parallel.to_host(
                 init_from_pickle(state, init_from, g_cfg, d_cfg, fresh_discriminator)), mesh)
         main = distributed.is_main()
-        samples_dir = run_dir / "samples"
-        step_fn = make_train_step(config, g_cfg, d_cfg, mesh)
+        samples_dir = run.run_dir / "samples"
+        step_fn = functools.partial(train_step, config, g_cfg, d_cfg, mesh)
         # every process holds the whole (small) training set; each device gathers its shard
         # of the batch from it inside the step
         pool = parallel.replicate(images, mesh)
         grid_z = np.random.default_rng(1234).standard_normal((64, g_cfg.z_dim)).astype(np.float32)
-        snapshots_dir = run_dir / SNAPSHOTS
+        snapshots_dir = run.run_dir / SNAPSHOTS
         if main:
             samples_dir.mkdir(exist_ok=True)
-            if start == 0:
+            if run.start == 0:
                 save_image_grid(images[:64], samples_dir / "reals.png", ncols=8)
             if snapshot_pickles:
                 snapshots_dir.mkdir(exist_ok=True)
 
-        def networks_on_host(state: dict) -> dict:   # the networks only, not the Adam states
-            return parallel.to_host({k: state[k] for k in ("g", "g_ema", "d")})
+        def networks_on_host(state: GANTrainState) -> dict:   # not the Adam states
+            return parallel.to_host({"g": state.g, "g_ema": state.g_ema, "d": state.d})
 
         def network_pickle(host: dict) -> bytes:
             return export_tf_pickle(g_cfg, host["g_ema"], d_cfg, host["d"],
                                     training_generator_vars=host["g"])
 
-        def write_snapshot(state: dict, step: int) -> None:  # process 0, on its own devices
+        def write_snapshot(state: GANTrainState, step: int) -> None:  # process 0, its devices
             host = networks_on_host(state)
             ema = StyleGAN2Generator(g_cfg, host["g_ema"])
             save_image_grid(generate_images(ema, grid_z, batch_size=64, progress=False),
@@ -379,16 +406,16 @@ def train_gan(config: GANTrainConfig, images: np.ndarray, run_dir: str | Path,
             if snapshot_pickles:
                 write_atomic(snapshots_dir / f"network-{step:06d}.pkl", network_pickle(host))
 
-        pickle_path = run_dir / "network.pkl"
+        pickle_path = run.run_dir / "network.pkl"
 
-        def write_pickle(state: dict) -> None:
+        def write_pickle(state: GANTrainState) -> None:
             if main:
                 write_atomic(pickle_path, network_pickle(networks_on_host(state)))
             distributed.barrier("network.pkl written")
 
         latest_r1 = {}
 
-        def train_step(st, step):
+        def step_logging_latest_r1(st: GANTrainState, step: int) -> tuple[GANTrainState, dict]:
             """One step; its metrics' ``r1`` is the latest R1 step's penalty (none before the
             first since the start or resume), not the 0 of a step without R1."""
             with_r1 = step % config.r1_interval == 0
@@ -398,21 +425,15 @@ def train_gan(config: GANTrainConfig, images: np.ndarray, run_dir: str | Path,
             metrics = {k: v for k, v in metrics.items() if k != "r1"}
             return st, {**metrics, **latest_r1}
 
-        t0 = time.perf_counter()
         try:
-            state = run_training_loop(
-                state=state, start=start, steps=config.steps, step_fn=train_step,
-                checkpointer=checkpointer, run_dir=run_dir, log_every=config.log_every,
+            trained = run.train(
+                state, config.steps, step_logging_latest_r1, log_every=config.log_every,
                 snapshot_every=config.snapshot_every, on_snapshot=write_snapshot,
                 postfix=("g_loss", "d_loss"), desc="train stylegan2", progress=progress,
                 items_per_step=config.batch_size, deadline=deadline, work="GAN training")
         except TrainingPaused as paused:
             write_pickle(paused.state)
-            raise TrainingPaused(paused.step, paused.steps, run_dir, outputs=(pickle_path,)) from None
-    seconds = time.perf_counter() - t0
-    final_step = max(start, config.steps)
-    write_pickle(state)
-    distributed.leave()
-    trained = final_step - start
-    return TrainResult(run_dir, final_step, pickle_path, seconds,
-                       trained * config.batch_size / seconds if trained else 0.0)
+            raise TrainingPaused(paused.step, paused.steps, run.run_dir, outputs=(pickle_path,)) from None
+    write_pickle(trained.state)
+    return TrainResult(run.run_dir, trained.step, pickle_path, trained.seconds,
+                       trained.per_second(config.batch_size))

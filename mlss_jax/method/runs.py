@@ -101,7 +101,7 @@ def load_level(run_dir: str | Path, generator=None) -> LevelModel:
                               f"--resume --out {run_dir.parent})")
     step, state = checkpointer.restore(_abstract_state(config, g_cfg))
     return LevelModel(config, g_cfg, LevelSplit.parse(config.split, g_cfg.num_ws), step,
-                      state["gen"], state["classifier"])
+                      state.gen, state.classifier)
 
 
 def check_levels_dir(levels_dir: str | Path, levels: tuple[str, ...] = LEVELS) -> None:

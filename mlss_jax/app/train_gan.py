@@ -1,0 +1,55 @@
+"""``tools/train_stylegan2.py``: train the compact StyleGAN2 on the demo world's ``shapes``.
+
+The command's work below its flags: check the inputs before any expensive work, join the
+processes that share the run, load the training images, train, and copy the network out.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from mlss_jax.gan.training import GANTrainConfig, TrainResult, train_gan
+from mlss_jax.runtime import distributed
+from mlss_jax.runtime.distributed import DistributedConfig
+from mlss_jax.runtime.run_state import check_run_dir
+
+
+def dataset_name(config: str, world: int) -> str:
+    """The name a run records for its training data: ``shapes/default``, or with world 2
+    ``shapes/default@world2``."""
+    return f"shapes/{config}" + ("" if world == 1 else f"@world{world}")
+
+
+def train_stylegan2(config: GANTrainConfig, out: Path, *, resume: bool = False,
+                    force: bool = False, dataset_config: str = "default",
+                    data_dir: str | None = None, world: int | None = None,
+                    init_from: Path | None = None, fresh_discriminator: bool = False,
+                    snapshot_pickles: bool = False, export: Path | None = None,
+                    cluster: DistributedConfig = DistributedConfig(),
+                    deadline: float | None = None) -> TrainResult:
+    """Train (or resume) the run in ``out`` on ``shapes/<dataset_config>`` of ``world`` (default:
+    the current world); with ``export``, process 0 also copies the final ``network.pkl`` there.
+
+    ``cluster``: the processes that share the run (every one calls this); this joins them, so
+    the trainer below runs on all their devices.
+    """
+    from mlss_jax.demo.dataset import load_shapes
+    from mlss_jax.demo.shapes import DEFAULT_WORLD
+
+    world = DEFAULT_WORLD if world is None else world
+    if init_from is not None and not init_from.is_file():
+        raise FileNotFoundError(f"no such pickle: {init_from}")
+    check_run_dir(out, resume, force)  # before the data is loaded
+    distributed.join(cluster)
+    images, _ = load_shapes("train", dataset_config, data_dir, progress=distributed.is_main(),
+                            world=world)
+    result = train_gan(config, images, out, resume=resume,
+                       dataset_name=dataset_name(dataset_config, world), init_from=init_from,
+                       force=force, deadline=deadline, fresh_discriminator=fresh_discriminator,
+                       snapshot_pickles=snapshot_pickles)
+    if export is not None and distributed.is_main():
+        export.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(result.pickle_path, export)
+    distributed.leave()
+    return result
