@@ -12,47 +12,29 @@ and metrics.json (how often C_l recovers the cluster on fresh samples).
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from mlss_jax.app import cli
-from mlss_jax.app.paths import DEMO_CHECKPOINT, LEVELS_DIR
 
 
 def main(argv: list[str] | None = None) -> int:
-    from mlss_jax.method.levels import LEVELS
-    from mlss_jax.app.train import train_levels
-    from mlss_jax.method.config import MLSSConfig
+    from mlss_jax.app.train import TrainConfig, train_levels
     from mlss_jax.runtime.distributed import DistributedConfig
 
     parser = cli.ArgumentParser(prog="train.py", description=__doc__.splitlines()[0])
-    parser.add_argument("--level", choices=[*LEVELS, "all"], default="fine",
-                        help="level to train, or all three in turn (default: fine)")
-    parser.add_argument("--generator", type=Path, default=DEMO_CHECKPOINT,
-                        help=f"converted generator checkpoint or network pickle (default: {DEMO_CHECKPOINT})")
-    parser.add_argument("--out", type=Path, default=LEVELS_DIR,
-                        help="directory of the level runs, one subdirectory per level "
-                             f"(default: {LEVELS_DIR})")
     existing = parser.add_mutually_exclusive_group()
     existing.add_argument("--resume", action="store_true",
                           help="continue the runs in --out (a level without one starts it)")
     existing.add_argument("--force", action="store_true", help="replace the runs already in --out")
-    parser.add_argument("--eval-samples", type=int, default=2000,
-                        help="fresh samples for the final classifier accuracy (default: 2000)")
     cli.add_time_limit_flag(parser)
-    cli.add_config_flags(parser, MLSSConfig, skip=("level",))
+    cli.add_config_flags(parser, TrainConfig)
     cli.add_config_flags(parser, DistributedConfig)
     args = parser.parse_args(argv)
     deadline = cli.deadline_from_args(parser, args)
-    config = cli.config_from_args(parser, MLSSConfig, args, level=LEVELS[0])
+    config = cli.config_from_args(parser, TrainConfig, args)
     cluster = cli.config_from_args(parser, DistributedConfig, args)
-    if args.eval_samples < 0:
-        parser.error("--eval-samples must be >= 0")
-    levels = LEVELS if args.level == "all" else (args.level,)
-    for level in train_levels(config, args.generator, args.out, levels, args.resume, args.force,
-                              args.eval_samples, cluster, deadline):
+    for level in train_levels(config, args.resume, args.force, cluster, deadline):
         accuracy = level.classifier_accuracy
         print(f"{level.level}: step {level.step}, {level.steps_per_second:.2f} steps/s"
-              + (f", C_{level.level} accuracy on {args.eval_samples} fresh samples {accuracy:.3f}"
+              + (f", C_{level.level} accuracy on {config.eval_samples} fresh samples {accuracy:.3f}"
                  if accuracy is not None else ""))
         print(f"  checkpoint: {level.run_dir}/")
         print(f"  preview:    {level.preview}")

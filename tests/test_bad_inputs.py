@@ -143,7 +143,7 @@ CASES = [
      "--seed must lie in 0..4294967295"),
     ("train.py", "--seed 4294967296 --generator {g} --out {t}/o", 2, "--seed must lie in"),
     ("tools/level_report.py", "--seed=-1 --generator {g} --levels-dir {l} --out {t}/o", 2,
-     "argument --seed: seeds lie in"),
+     "--seed must lie in 0..4294967295"),
     # files that are not what the flag takes
     ("explore.py", "mix --generator {t}/image.pkl --out {t}/o", 1,
      "not a network pickle: the file is a PNG image"),

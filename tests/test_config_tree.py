@@ -95,3 +95,29 @@ def test_settings_are_recorded_flat_by_flag_name():
     values = cli.config_values(EvaluateConfig(sweep=SweepConfig(k=7)))
     assert values["k"] == 7 and values["features"] == "demo" and values["generator"] == \
         "runs/demo/generator" and values["psis"][-1] == 1.0
+
+
+def test_every_stage_of_run_py_gets_its_command_line_from_its_config(tmp_path):
+    from mlss_jax.app.level_report import LevelReportConfig
+    from mlss_jax.app.train import TrainConfig
+
+    config = dataclasses.replace(PIPELINE_PRESETS["quick"].config, steps=7, train_eval_samples=30,
+                                 report_samples=40)
+    by_name = {s.name: s for s in stages(config, tmp_path, lambda: None)}
+    (train,) = by_name["train-medium"].commands
+    assert train[1] == "train.py"
+    parsed = parse(TrainConfig, train[2:])
+    assert (parsed.level, parsed.out, parsed.eval_samples, parsed.training.steps) == \
+        ("medium", tmp_path / "levels", 30, 7)
+    (report,) = by_name["level-report"].commands
+    assert parse(LevelReportConfig, report[2:]) == LevelReportConfig(
+        levels_dir=tmp_path / "levels", generator=tmp_path / "generator", samples=40,
+        out=tmp_path / "level_report")
+
+
+def test_a_nested_config_may_leave_fields_without_flags():
+    from mlss_jax.app.train import TrainConfig
+
+    names = {flag.name for flag in cli.config_flags(TrainConfig)}
+    assert "steps" in names and "level" in names     # level: TrainConfig's own, not training's
+    assert parse(TrainConfig, ["--level", "all", "--steps", "5"]).training.level == "fine"

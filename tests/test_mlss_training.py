@@ -311,7 +311,7 @@ def test_a_checkpoint_in_the_earlier_dict_layout_restores_into_the_train_state(t
 
 
 @pytest.mark.parametrize("args, code, message", [
-    (["--level", "everything"], 2, "invalid choice"),
+    (["--level", "everything"], 2, "--level must be one of coarse, medium, fine, all"),
     (["--num-clusters", "1"], 2, "--num-clusters must be at least 2"),
     (["--classifier", "audio"], 2, "--classifier must be one of"),
     (["--generator", "/nonexistent"], 1, "no generator at /nonexistent"),

@@ -298,17 +298,17 @@ def config_flags(config_class: type, skip: tuple[str, ...] = ()) -> list[ConfigF
     with one flag are a bug in the configs."""
     flags: list[ConfigFlag] = []
 
-    def walk(cls: type, prefix: tuple[str, ...]) -> None:
+    def walk(cls: type, prefix: tuple[str, ...], left_out: tuple[str, ...]) -> None:
         hints = typing.get_type_hints(cls)
         for field in dataclasses.fields(cls):
-            if field.name in skip and not prefix:
+            if field.name in left_out:
                 continue
-            if _is_config(hints[field.name]):
-                walk(hints[field.name], (*prefix, field.name))
+            if _is_config(hints[field.name]):   # its fields in metadata["skip"] get no flag
+                walk(hints[field.name], (*prefix, field.name), field.metadata.get("skip", ()))
             else:
                 flags.append(ConfigFlag((*prefix, field.name), field, hints[field.name], cls))
 
-    walk(config_class, ())
+    walk(config_class, (), skip)
     names = [flag.name for flag in flags]
     twice = {name for name in names if names.count(name) > 1}
     if twice:

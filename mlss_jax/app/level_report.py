@@ -3,21 +3,49 @@ NMI of its clusters with the demo world's factors, written as level_report.json 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 from mlss_jax.app import cli
 from mlss_jax.app.paths import DEMO_CHECKPOINT, LEVELS_DIR, require_generator, require_output_dir
 from mlss_jax.demo.world import FACTOR_CLASSIFIER
+from mlss_jax.config import check_positive, check_seed
 from mlss_jax.errors import InputFileError
 
 
-def write_level_report(levels_dir: Path = LEVELS_DIR, generator_path: Path = DEMO_CHECKPOINT,
-                       samples: int = 5000, seed: int = 1, classifier: Path = FACTOR_CLASSIFIER,
-                       out: Path = Path("out/level_report")) -> tuple[list[str], dict[str, Path]]:
-    """Measure every level found in ``levels_dir`` (``samples`` per level from ``seed``, the
-    factors read by the factor classifier in ``classifier``) and write the report to ``out``;
-    returns the Markdown table's lines and the files written."""
+@dataclasses.dataclass(frozen=True)
+class LevelReportConfig:
+    """What the level report measures, and where it writes.
+
+    Attributes:
+      levels_dir: directory with one level run per subdirectory.
+      generator: generator checkpoint or pickle.
+      samples: samples per level.
+      seed: seed of the samples.
+      classifier: factor classifier directory (the default is the one shipped in assets/).
+      out: output directory.
+    """
+
+    levels_dir: Path = LEVELS_DIR
+    generator: Path = DEMO_CHECKPOINT
+    samples: int = 5000
+    seed: int = 1
+    classifier: Path = FACTOR_CLASSIFIER
+    out: Path = Path("out/level_report")
+
+    def __post_init__(self) -> None:
+        check_positive(self, ("samples",))
+        check_seed(self)
+
+
+def write_level_report(config: LevelReportConfig) -> tuple[list[str], dict[str, Path]]:
+    """Measure every level found in ``config.levels_dir`` (``samples`` per level from ``seed``,
+    the factors read by the factor classifier in ``classifier``) and write the report to
+    ``out``; returns the Markdown table's lines and the files written."""
+    levels_dir, generator_path, samples, seed, classifier, out = (
+        config.levels_dir, config.generator, config.samples, config.seed, config.classifier,
+        config.out)
     from mlss_jax.app.manifest import write_outputs
     from mlss_jax.demo.shapes import FACTORS
     from mlss_jax.demo.world import factor_predictor, is_demo_world

@@ -25,7 +25,9 @@ from typing import Callable
 from mlss_jax.errors import ConfigError
 from mlss_jax.app.cli import config_argv, config_values
 from mlss_jax.app.evaluate import EvaluateConfig
+from mlss_jax.app.level_report import LevelReportConfig
 from mlss_jax.app.paths import REPO, RunLayout, require_output_dir
+from mlss_jax.app.train import TrainConfig
 from mlss_jax.config import Preset, check_positive
 from mlss_jax.data.real_images import check_real_source
 from mlss_jax.demo.world import DEMO_PICKLE, is_demo_world
@@ -116,8 +118,7 @@ def stages(config: PipelineConfig, out: Path, write_report: Callable[[], None]) 
     python = sys.executable
     layout = RunLayout(out)
     gen, levels = layout.generator, layout.levels
-    level_flags = ([] if config.steps is None else
-                   config_argv(MLSSConfig(steps=config.steps), base=MLSSConfig()))
+    training = MLSSConfig() if config.steps is None else MLSSConfig(steps=config.steps)
     evaluation = EvaluateConfig(generator=gen, levels_dir=levels, real=config.real,
                                 sweep=config.sweep, embedding=config.embedding,
                                 out=layout.evaluate)
@@ -128,13 +129,14 @@ def stages(config: PipelineConfig, out: Path, write_report: Callable[[], None]) 
     for level in LEVELS:
         result.append(Stage(
             f"train-{level}",
-            [[python, "train.py", "--level", level, "--generator", str(gen), "--out", str(levels),
-              "--eval-samples", str(config.train_eval_samples), *level_flags]],
+            [[python, "train.py", *config_argv(TrainConfig(
+                level=level, generator=gen, out=levels, eval_samples=config.train_eval_samples,
+                training=training))]],
             clean=(levels / level,), resumable=True, reads=("convert",)))
     result += [
-        Stage("level-report", [[python, "tools/level_report.py", "--levels-dir", str(levels),
-                                "--generator", str(gen), "--samples", str(config.report_samples),
-                                "--out", str(layout.level_report)]], skip_reason=not_demo,
+        Stage("level-report", [[python, "tools/level_report.py", *config_argv(LevelReportConfig(
+            levels_dir=levels, generator=gen, samples=config.report_samples,
+            out=layout.level_report))]], skip_reason=not_demo,
               clean=(layout.level_report,),
               reads=trained),
         Stage("evaluate", [[python, "evaluate.py", "--pr-curve", *config_argv(evaluation)]],

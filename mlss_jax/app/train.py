@@ -11,15 +11,44 @@ import dataclasses
 import json
 from pathlib import Path
 
-from mlss_jax.errors import ConfigError
 from mlss_jax.app.cli import UsageError, check_fits_in_memory, flag_message
-from mlss_jax.app.paths import require_generator, require_output_dir
-from mlss_jax.method.levels import LevelSplit
+from mlss_jax.app.paths import DEMO_CHECKPOINT, LEVELS_DIR, require_generator, require_output_dir
+from mlss_jax.config import check_choice, choices
+from mlss_jax.errors import ConfigError
+from mlss_jax.method.levels import LEVELS, LevelSplit
 from mlss_jax.method.config import MLSSConfig
 from mlss_jax.runtime import distributed
 from mlss_jax.runtime.distributed import DistributedConfig
 from mlss_jax.runtime.files import write_atomic
 from mlss_jax.runtime.run_state import RUN_CONFIG, check_run_dir
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """What ``train.py`` trains, from which generator, into where; each level's own settings
+    are ``training``'s (its ``level`` is set for each level in turn).
+
+    Attributes:
+      level: level to train, or all three in turn.
+      generator: converted generator checkpoint or network pickle.
+      out: directory of the level runs, one subdirectory per level.
+      eval_samples: fresh samples for the final classifier accuracy (0: none).
+    """
+
+    level: str = choices(*LEVELS, "all", default="fine")
+    generator: Path = DEMO_CHECKPOINT
+    out: Path = LEVELS_DIR
+    eval_samples: int = 2000
+    training: MLSSConfig = dataclasses.field(default=MLSSConfig(), metadata={"skip": ("level",)})
+
+    def __post_init__(self) -> None:
+        check_choice(self, "level", (*LEVELS, "all"))
+        if self.eval_samples < 0:
+            raise ConfigError(f"eval_samples must be >= 0, got {self.eval_samples}")
+
+    @property
+    def levels(self) -> tuple[str, ...]:
+        return LEVELS if self.level == "all" else (self.level,)
 
 
 @dataclasses.dataclass
@@ -34,18 +63,16 @@ class LevelSummary:
     classifier_accuracy: float | None
 
 
-def train_levels(config: MLSSConfig, generator_path: Path, out: Path, levels: tuple[str, ...],
-                 resume: bool = False, force: bool = False, eval_samples: int = 2000,
+def train_levels(config: TrainConfig, resume: bool = False, force: bool = False,
                  cluster: DistributedConfig = DistributedConfig(),
                  deadline: float | None = None) -> list[LevelSummary]:
-    """Train ``levels`` in turn into ``out/<level>``; with ``resume``, a level that has no run
-    yet starts one. Writes each level's ``metrics.json`` and records it in its manifest.
+    """Train ``config.levels`` in turn into ``config.out/<level>``; with ``resume``, a level that
+    has no run yet starts one. Writes each level's ``metrics.json`` and records it in its manifest.
 
     ``cluster``: the processes that share the work (every one calls this); process 0 writes
     the metrics and manifests. ``deadline``: a ``time.monotonic()`` time at which training
     pauses (:class:`~mlss_jax.runtime.loop.TrainingPaused`) in whichever level it has reached."""
-    if eval_samples < 0:
-        raise ConfigError("eval_samples must be >= 0")
+    generator_path, out, levels = config.generator, config.out, config.levels
     require_generator(generator_path)
     require_output_dir(out)
     started = {level: (out / level / RUN_CONFIG).is_file() for level in levels}
@@ -54,8 +81,8 @@ def train_levels(config: MLSSConfig, generator_path: Path, out: Path, levels: tu
 
     created = not out.exists()
     try:
-        return _train_levels(config, generator_path, out, levels, resume, force, eval_samples,
-                             cluster, deadline, started)
+        return _train_levels(config.training, generator_path, out, levels, resume, force,
+                             config.eval_samples, cluster, deadline, started)
     finally:   # a failed first level leaves no empty folder behind either
         if created and out.is_dir() and not any(out.iterdir()):
             out.rmdir()
