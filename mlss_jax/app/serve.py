@@ -91,6 +91,16 @@ class Renderer:
         self.newest: collections.OrderedDict[str, int] = collections.OrderedDict()
         self.waiting, self.max_waiting = 0, max_waiting
         self.rendered = self.dropped = 0
+        # requests held at once (waiting for the lock or rendering): the most of all channels
+        # together, and per channel (the most recent MAX_CHANNELS channels), since start or
+        # reset_peaks(); the page keeps one frame in flight, so its frame channel's peak is 1
+        self.held: dict[str, int] = {}
+        self.peak_waiting = 0
+        self.peak_per_channel: collections.OrderedDict[str, int] = collections.OrderedDict()
+
+    def reset_peaks(self) -> None:
+        self.peak_waiting = self.waiting
+        self.peak_per_channel = collections.OrderedDict((c, n) for c, n in self.held.items() if n)
 
     async def run(self, channel: str | None, work: Callable[[], object]):
         """``work()`` in a worker thread, or None if a newer request of ``channel`` came first.
@@ -106,6 +116,13 @@ class Renderer:
             while len(self.newest) > self.MAX_CHANNELS:
                 self.newest.popitem(last=False)
         self.waiting += 1
+        self.peak_waiting = max(self.peak_waiting, self.waiting)
+        if channel:
+            self.held[channel] = self.held.get(channel, 0) + 1
+            peak = max(self.peak_per_channel.pop(channel, 0), self.held[channel])
+            self.peak_per_channel[channel] = peak
+            while len(self.peak_per_channel) > self.MAX_CHANNELS:
+                self.peak_per_channel.popitem(last=False)
         try:
             async with self.lock:
                 if channel and self.newest.get(channel) != number:
@@ -116,6 +133,10 @@ class Renderer:
                 return result
         finally:
             self.waiting -= 1
+            if channel:
+                self.held[channel] -= 1
+                if not self.held[channel]:
+                    del self.held[channel]
 
 
 class Busy(RuntimeError):
@@ -205,7 +226,9 @@ def create_app(explorer, command: str = "python explore.py render", config: Serv
             "num_ws": g.num_ws, "resolution": g.resolution, "directions": directions,
             "methods": ["stylegan", "cutoff", "multimodal", "multilevel"],
             "factors": explorer.predictor is not None, "default": to_query(ViewState()),
-            "command": command, "stats": {"rendered": renderer.rendered, "dropped": renderer.dropped}})
+            "command": command, "stats": {"rendered": renderer.rendered, "dropped": renderer.dropped,
+                      "peak_waiting": renderer.peak_waiting,
+                      "peak_per_channel": max(renderer.peak_per_channel.values(), default=0)}})
 
     async def page(request: Request) -> Response:
         return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-store"})
