@@ -142,6 +142,7 @@ def drive(explorer, moves: int = 6, gap_s: float = 0.2, timeout_s: float = 600,
             browser.wait_for(f"window.explorerStats.framesDrawn > {frames + 1}", timeout_s)
             stats["move_after_pause"] = {
                 "requests_held_at_the_move": held,
+                "requests_abandoned": renderer.abandoned,
                 "input_to_frame_ms": round(browser.evaluate("window.explorerStats.latencies.at(-1)"))}
             settle(frames + 2)
     # the image drawn against the frames of the last and the first slider value (as JPEG, as sent)
