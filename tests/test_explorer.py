@@ -148,6 +148,32 @@ def test_the_renderer_draws_only_the_newest_request_of_a_channel():
     results, drawn, renderer, waited = asyncio.run(scenario())
     assert results == [None, None, None, None, 4, "script"] and drawn == [4]
     assert (renderer.rendered, renderer.dropped) == (2, 4) and waited == 1
+    # the peaks count what was held at once: 5 frames and the script's request
+    assert renderer.peak_per_channel == {"tab:frame": 5} and renderer.peak_waiting == 6
+    assert renderer.held == {} and renderer.waiting == 0
+    renderer.reset_peaks()
+    assert (renderer.peak_waiting, dict(renderer.peak_per_channel)) == (0, {})
+
+
+def test_the_renderer_skips_a_request_whose_client_has_gone():
+    from mlss_jax.app.serve import Renderer
+
+    async def scenario():
+        renderer, drawn = Renderer(max_waiting=8), []
+
+        async def gone():
+            return True
+
+        async def here():
+            return False
+
+        skipped = await renderer.run("tab:clusters-fine", lambda: drawn.append("a") or "a", gone)
+        kept = await renderer.run("tab:clusters-fine", lambda: drawn.append("b") or "b", here)
+        return skipped, kept, drawn, renderer
+
+    skipped, kept, drawn, renderer = asyncio.run(scenario())
+    assert (skipped, kept, drawn) == (None, "b", ["b"])
+    assert (renderer.rendered, renderer.dropped, renderer.abandoned) == (1, 0, 1)
 
 
 # ---- the API, in-process ---------------------------------------------------------------------
@@ -444,3 +470,48 @@ def test_the_page_picks_moves_and_reloads_to_the_same_image(explorer, tmp_path):
         assert browser.evaluate("document.getElementById('command').value") == (
             f"python explore.py render --state '{search[1:]}'")
     assert (tmp_path / "explorer.png").read_bytes()[:8] == PNG
+
+
+@pytest.mark.slow
+def test_a_slow_256px_generator_shows_busy_and_queues_at_most_one_frame(tmp_path_factory):
+    """A random 256 px generator whose frame takes about a second on CPU, driven in real
+    Chromium: the fine psi slider pressed 5 times, 0.2 s apart. The "rendering…" badge shows,
+    the server never holds more than one frame request of the page (so none waits behind the one
+    rendering; the page keeps its one pending frame itself), the stale values are skipped, and
+    the image finally shown is the last value's; a move made while the images asked for after a
+    pause are being drawn cancels them rather than waiting for them all. The generator has
+    config-f's widths (30 M parameters, random weights; its levels trained one step with the
+    latent classifier): about 1 s a frame on 2 loaded CPU cores, where a quarter of its widths
+    took 60 ms, too fast to show the badge. benchmarks/explorer_busy.py runs the same check and
+    times the frames."""
+    import importlib.util
+
+    from mlss_jax.app.browser import find_chromium
+
+    if find_chromium() is None:
+        pytest.skip("no chromium on this machine (apt-get install chromium)")
+    spec = importlib.util.spec_from_file_location("explorer_busy", REPO / "benchmarks" / "explorer_busy.py")
+    busy = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(busy)
+    world = busy.make_world(tmp_path_factory.mktemp("busy"))
+    explorer = busy.load_busy_explorer(world)
+    assert explorer.generator.resolution == 256
+    frame_ms = busy.frame_times(explorer, 2)["p50"]
+    if frame_ms < 500:
+        pytest.skip(f"a frame takes {frame_ms:.0f} ms here: too fast to keep the page busy")
+    stats = busy.drive(explorer, moves=5, gap_s=0.2, after_pause=True)
+    print(f"frame {frame_ms:.0f} ms; {stats}")
+    assert stats["busy_badge_shown"], stats
+    assert stats["max_frame_requests_held"] == 1, stats
+    assert len(set(stats["slider_values"])) == 5, stats
+    assert stats["frames_drawn"] < 5, stats        # stale values were skipped, not queued
+    assert stats["final_query"] == stats["last_query"], stats
+    # JPEG decoders differ by a level or two; another psi differs by far more
+    assert stats["final_image_vs_last_value_mean_abs_diff"] < 2.0, stats
+    assert stats["final_image_vs_first_value_mean_abs_diff"] > 4 * stats[
+        "final_image_vs_last_value_mean_abs_diff"] + 1.0, stats
+    # a move while the after-pause images (4 methods, 3 x 2 thumbnails, a readout: 11 images)
+    # are being drawn waits for the one image request being drawn, not for all of them
+    pause = stats["move_after_pause"]
+    assert pause["requests_held_at_the_move"] >= 3 and pause["requests_abandoned"] >= 1, stats
+    assert pause["input_to_frame_ms"] < 8 * frame_ms, stats   # all of them: about 12

@@ -15,8 +15,11 @@ Bad parameters get a 400 with a one-line JSON message (``{"error": ...}``); the 
 One image is rendered at a time. A request naming a channel (header ``X-Channel``, as the page
 does: one per image it shows) is dropped with a 409 once a newer request of the same channel
 arrives before it is rendered, so only the newest is drawn (the page itself keeps one frame in
-flight and one waiting, and cancels stale requests of its other images); at most
-``max_waiting`` requests wait, beyond that a 503.
+flight and one waiting, and cancels stale requests of its other images); a request whose client
+has gone when its turn comes is not drawn either (the page cancels its other images' requests
+when a new frame is asked for, so a slow generator's frame waits for at most one image already
+being drawn, not for every thumbnail strip); at most ``max_waiting`` requests wait, beyond that
+a 503.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ import socket
 import sys
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Awaitable, Callable
 
 import numpy as np
 
@@ -90,11 +93,23 @@ class Renderer:
         self.lock = asyncio.Lock()
         self.newest: collections.OrderedDict[str, int] = collections.OrderedDict()
         self.waiting, self.max_waiting = 0, max_waiting
-        self.rendered = self.dropped = 0
+        self.rendered = self.dropped = self.abandoned = 0
+        # requests held at once (waiting for the lock or rendering): the most of all channels
+        # together, and per channel (the most recent MAX_CHANNELS channels), since start or
+        # reset_peaks(); the page keeps one frame in flight, so its frame channel's peak is 1
+        self.held: dict[str, int] = {}
+        self.peak_waiting = 0
+        self.peak_per_channel: collections.OrderedDict[str, int] = collections.OrderedDict()
 
-    async def run(self, channel: str | None, work: Callable[[], object]):
-        """``work()`` in a worker thread, or None if a newer request of ``channel`` came first.
-        Raises :class:`Busy` when too many wait."""
+    def reset_peaks(self) -> None:
+        self.peak_waiting = self.waiting
+        self.peak_per_channel = collections.OrderedDict((c, n) for c, n in self.held.items() if n)
+
+    async def run(self, channel: str | None, work: Callable[[], object],
+                  gone: Callable[[], Awaitable[bool]] | None = None):
+        """``work()`` in a worker thread, or None if a newer request of ``channel`` came first
+        or, when its turn comes, ``gone()`` says its client has left. Raises :class:`Busy` when
+        too many wait."""
         from starlette.concurrency import run_in_threadpool
 
         if self.waiting >= self.max_waiting:
@@ -106,16 +121,30 @@ class Renderer:
             while len(self.newest) > self.MAX_CHANNELS:
                 self.newest.popitem(last=False)
         self.waiting += 1
+        self.peak_waiting = max(self.peak_waiting, self.waiting)
+        if channel:
+            self.held[channel] = self.held.get(channel, 0) + 1
+            peak = max(self.peak_per_channel.pop(channel, 0), self.held[channel])
+            self.peak_per_channel[channel] = peak
+            while len(self.peak_per_channel) > self.MAX_CHANNELS:
+                self.peak_per_channel.popitem(last=False)
         try:
             async with self.lock:
                 if channel and self.newest.get(channel) != number:
                     self.dropped += 1
+                    return None
+                if gone is not None and await gone():
+                    self.abandoned += 1
                     return None
                 result = await run_in_threadpool(work)
                 self.rendered += 1
                 return result
         finally:
             self.waiting -= 1
+            if channel:
+                self.held[channel] -= 1
+                if not self.held[channel]:
+                    del self.held[channel]
 
 
 class Busy(RuntimeError):
@@ -127,7 +156,7 @@ def create_app(explorer, command: str = "python explore.py render", config: Serv
     ``command`` renders a state from the command line (the page's "copy command")."""
     from starlette.applications import Starlette
     from starlette.exceptions import HTTPException
-    from starlette.requests import Request
+    from starlette.requests import ClientDisconnect, Request
     from starlette.responses import FileResponse, JSONResponse, Response
     from starlette.routing import Mount, Route
     from starlette.staticfiles import StaticFiles
@@ -153,13 +182,20 @@ def create_app(explorer, command: str = "python explore.py render", config: Serv
 
     def image_route(draw: Callable[[object, dict], tuple[bytes, str, dict]]):
         async def endpoint(request: Request) -> Response:
+            async def gone() -> bool:  # the page cancelled it (or closed): nothing to draw for
+                try:
+                    await request.body()   # read first, so that the next message is a disconnect
+                except ClientDisconnect:
+                    return True
+                return await request.is_disconnected()
+
             try:
                 params = await params_of(request)
                 state = from_params(params)
                 explorer.check(state)
                 started = time.perf_counter()
                 result = await renderer.run(request.headers.get("x-channel"),
-                                            lambda: draw(state, params))
+                                            lambda: draw(state, params), gone)
             except Busy as err:
                 return error(503, str(err))
             except ValueError as err:  # StateError included: a bad parameter
@@ -205,7 +241,10 @@ def create_app(explorer, command: str = "python explore.py render", config: Serv
             "num_ws": g.num_ws, "resolution": g.resolution, "directions": directions,
             "methods": ["stylegan", "cutoff", "multimodal", "multilevel"],
             "factors": explorer.predictor is not None, "default": to_query(ViewState()),
-            "command": command, "stats": {"rendered": renderer.rendered, "dropped": renderer.dropped}})
+            "command": command, "stats": {"rendered": renderer.rendered, "dropped": renderer.dropped,
+                      "abandoned": renderer.abandoned,
+                      "peak_waiting": renderer.peak_waiting,
+                      "peak_per_channel": max(renderer.peak_per_channel.values(), default=0)}})
 
     async def page(request: Request) -> Response:
         return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-store"})
