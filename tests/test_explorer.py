@@ -475,15 +475,15 @@ def test_the_page_picks_moves_and_reloads_to_the_same_image(explorer, tmp_path):
 @pytest.mark.slow
 def test_a_slow_256px_generator_shows_busy_and_queues_at_most_one_frame(tmp_path_factory):
     """A random 256 px generator whose frame takes about a second on CPU, driven in real
-    Chromium: the fine psi slider pressed 5 times, 0.2 s apart. The "rendering…" badge shows,
-    the server never holds more than one frame request of the page (so none waits behind the one
-    rendering; the page keeps its one pending frame itself), the stale values are skipped, and
-    the image finally shown is the last value's; a move made while the images asked for after a
-    pause are being drawn cancels them rather than waiting for them all. The generator has
-    config-f's widths (30 M parameters, random weights; its levels trained one step with the
-    latent classifier): about 1 s a frame on 2 loaded CPU cores, where a quarter of its widths
-    took 60 ms, too fast to show the badge. benchmarks/explorer_busy.py runs the same check and
-    times the frames."""
+    Chromium: the fine psi slider pressed 5 times, at most 0.2 s and half a frame apart. The
+    "rendering…" badge shows, the server never holds more than one frame request of the page
+    (so none waits behind the one rendering; the page keeps its one pending frame itself), the
+    stale values are skipped, and the image finally shown is the last value's; a move made while
+    the images asked for after a pause are being drawn cancels them rather than waiting for them
+    all. The generator has config-f's widths (30 M parameters, random weights; its levels trained
+    one step with the latent classifier): about 0.5 to 1 s a frame on 2 CPU cores, where a
+    quarter of its widths took 60 ms, too fast to show the badge. benchmarks/explorer_busy.py
+    runs the same check and times the frames."""
     import importlib.util
 
     from mlss_jax.app.browser import find_chromium
@@ -497,9 +497,10 @@ def test_a_slow_256px_generator_shows_busy_and_queues_at_most_one_frame(tmp_path
     explorer = busy.load_busy_explorer(world)
     assert explorer.generator.resolution == 256
     frame_ms = busy.frame_times(explorer, 2)["p50"]
-    if frame_ms < 500:
+    if frame_ms < 250:   # the badge shows after 150 ms: a faster machine cannot show it reliably
         pytest.skip(f"a frame takes {frame_ms:.0f} ms here: too fast to keep the page busy")
-    stats = busy.drive(explorer, moves=5, gap_s=0.2, after_pause=True)
+    # the presses come twice as fast as the frames, however fast this machine draws them
+    stats = busy.drive(explorer, moves=5, gap_s=min(0.2, frame_ms / 2000), after_pause=True)
     print(f"frame {frame_ms:.0f} ms; {stats}")
     assert stats["busy_badge_shown"], stats
     assert stats["max_frame_requests_held"] == 1, stats
