@@ -23,6 +23,7 @@ import re
 from pathlib import Path
 
 from mlss_jax.app import cli, explore
+from mlss_jax.errors import ConfigError
 from mlss_jax.app.paths import DEMO_CHECKPOINT, LEVELS_DIR
 from mlss_jax.explore.latent_ops import INTERPOLATIONS
 from mlss_jax.explore.projection import ProjectConfig
@@ -177,7 +178,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "serve":
-        config = ServeConfig(host=args.host, port=args.port or DEFAULT_PORT)
+        try:
+            config = ServeConfig(host=args.host, port=args.port or DEFAULT_PORT)
+        except ConfigError as err:
+            parser.error(cli.flag_message(str(err), ServeConfig))
         return serve(args.generator, args.levels_dir, config, port_given=args.port is not None)
     if args.command == "render":
         for path in explore.render(args.out, args.state, args.generator, args.levels_dir):

@@ -214,6 +214,7 @@ CASES = [
     ("explore.py", "serve --generator {d}/tf_small.pkl", 1, "made for another generator"),
     ("explore.py", "serve --generator {g} --levels-dir {t}", 1, "no trained coarse level"),
     ("explore.py", "serve --port 70000", 2, "ports lie in 1..65535"),
+    ("explore.py", "serve --host=", 2, "--host must name an address"),
     ("explore.py", "truncate --psi coarse=2 --generator {g} --levels-dir {l} --out {t}/o", 2,
      "psi of coarse must lie in [0, 1]"),
     ("explore.py", "truncate --psi fine=0.5 --methods stylegan --generator {g} --levels-dir {l} "

@@ -516,3 +516,15 @@ def test_a_slow_256px_generator_shows_busy_and_queues_at_most_one_frame(tmp_path
     pause = stats["move_after_pause"]
     assert pause["requests_held_at_the_move"] >= 3 and pause["requests_abandoned"] >= 1, stats
     assert pause["input_to_frame_ms"] < 8 * frame_ms, stats   # all of them: about 12
+
+
+def test_a_port_in_use_is_one_line_before_any_work():
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, _, err = run_script("explore.py", "serve", "--port", str(port))
+    assert code == 1 and err.strip() == (f"explore.py: error: --port {port}: the port is in use "
+                                         "(leave out --port for a free one)")

@@ -39,6 +39,8 @@ from typing import Awaitable, Callable
 
 import numpy as np
 
+from mlss_jax.errors import ConfigError, ResourceError
+
 STATIC = Path(__file__).resolve().parent / "static"
 DEFAULT_PORT = 8765
 
@@ -61,13 +63,13 @@ class ServeConfig:
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
-            raise ValueError(f"port must lie in 0..65535, got {self.port}")
+            raise ConfigError(f"port must lie in 0..65535, got {self.port}")
         if not 1 <= self.jpeg_quality <= 95:
-            raise ValueError(f"jpeg_quality must lie in 1..95, got {self.jpeg_quality}")
+            raise ConfigError(f"jpeg_quality must lie in 1..95, got {self.jpeg_quality}")
         if self.max_waiting < 1:
-            raise ValueError(f"max_waiting must be at least 1, got {self.max_waiting}")
+            raise ConfigError(f"max_waiting must be at least 1, got {self.max_waiting}")
         if not self.host.strip():
-            raise ValueError("host must name an address, e.g. 127.0.0.1")
+            raise ConfigError("host must name an address, e.g. 127.0.0.1")
 
 
 def encode(images: np.ndarray, fmt: str, quality: int = 90) -> bytes:
@@ -279,9 +281,9 @@ def open_socket(host: str, port: int, port_given: bool) -> socket.socket:
             if err.errno == errno.EADDRINUSE and not port_given and attempt != 0:
                 continue
             if err.errno == errno.EADDRINUSE:
-                raise ValueError(f"--port {port}: the port is in use (leave out --port for a "
+                raise ResourceError(f"--port {port}: the port is in use (leave out --port for a "
                                  "free one)") from None
-            raise ValueError(f"--host {host}: cannot listen there ({err.strerror})") from None
+            raise ConfigError(f"--host {host}: cannot listen there ({err.strerror})") from None
         sock.listen(128)
         return sock
     raise AssertionError("unreachable")

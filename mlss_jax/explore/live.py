@@ -30,6 +30,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from mlss_jax.config import check_positive
+from mlss_jax.errors import ConfigError, InputFileError
 from mlss_jax.explore.latent_ops import edit_along, layer_mask, pca_directions, svm_boundaries
 from mlss_jax.explore.view_state import Sample, ViewState
 from mlss_jax.method.levels import LEVELS
@@ -66,15 +68,13 @@ class ExplorerConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("samples", "boundary_samples", "pca_components", "cluster_samples",
-                     "multimodal_k", "svm_steps"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        check_positive(self, ("samples", "boundary_samples", "pca_components", "cluster_samples",
+                              "multimodal_k", "svm_steps"))
         if max(self.multimodal_k, self.pca_components, self.boundary_samples) > self.samples:
-            raise ValueError("samples must be at least multimodal_k, pca_components and "
+            raise ConfigError("samples must be at least multimodal_k, pca_components and "
                              "boundary_samples")
         if not 0.5 <= self.typical_quantile < 1.0:
-            raise ValueError(f"typical_quantile must lie in [0.5, 1), got {self.typical_quantile}")
+            raise ConfigError(f"typical_quantile must lie in [0.5, 1), got {self.typical_quantile}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -203,7 +203,7 @@ class Explorer:
     def __init__(self, generator, levels: list[LevelModel], config: ExplorerConfig = ExplorerConfig(),
                  predictor=None) -> None:
         if [m.config.level for m in levels] != list(LEVELS):
-            raise ValueError(f"the explorer needs the levels {', '.join(LEVELS)}, in that order")
+            raise InputFileError(f"the explorer needs the levels {', '.join(LEVELS)}, in that order")
         self.generator, self.levels, self.config, self.predictor = generator, levels, config, predictor
         self.num_clusters = tuple(m.config.num_clusters for m in levels)
         self.statics = Statics(generator.config, tuple(m.level_range for m in levels),
