@@ -121,3 +121,73 @@ def test_a_nested_config_may_leave_fields_without_flags():
     names = {flag.name for flag in cli.config_flags(TrainConfig)}
     assert "steps" in names and "level" in names     # level: TrainConfig's own, not training's
     assert parse(TrainConfig, ["--level", "all", "--steps", "5"]).training.level == "fine"
+
+
+EXPLORE_CONFIGS = [
+    ("control", "ControlConfig", dict(level="coarse", clusters=(3, 0, 7), columns=5, seed=9)),
+    ("tsne", "TsneConfig", dict(samples=50, perplexity=7.5)),
+    ("interpolate", "InterpolateConfig", dict(seeds=(4, 9), space="w", mode="lerp", steps=3)),
+    ("mix", "MixConfig", dict(seeds=(1, 5, 6), level="medium")),
+    ("edit", "EditConfig", dict(pca=2, layers=(2, 5), strengths=(-1.5, 0.0, 2.0), seeds=(7,))),
+    ("edit", "EditConfig", dict(interfacegan="hue=red", samples=300)),
+    ("truncate", "TruncateConfig", dict(psi=(("coarse", 0.5), ("medium", 0.8)), seeds=(0, 1))),
+    ("truncate", "TruncateConfig", dict(psi=0.25, level_psi=(("fine", 0.0),),
+                                        methods=("stylegan", "multilevel"), multimodal_k=4)),
+    ("render", "RenderConfig", dict(state="c=3,0,7&p=0.5,0.8,1", out=Path("o"))),
+]
+
+
+@pytest.mark.parametrize("command, name, fields", EXPLORE_CONFIGS)
+def test_every_explore_command_is_a_config_that_round_trips_through_its_flags(command, name,
+                                                                              fields):
+    from mlss_jax.app import explore
+
+    config_class = explore.COMMANDS[command].config
+    assert config_class.__name__ == name
+    config = config_class(**fields)
+    assert parse(config_class, cli.config_argv(config)) == config
+
+
+def test_explore_commands_read_only_the_files_they_use_and_serve_nests_the_server_config():
+    from mlss_jax.app import explore
+    from mlss_jax.app.serve import ServeConfig
+
+    names = lambda command: {f.name for f in cli.config_flags(explore.COMMANDS[command].config)}
+    assert "levels_dir" in names("control") and "levels_dir" not in names("edit")
+    config = parse(explore.ServeCommandConfig, ["--port", "9000", "--host", "0.0.0.0"])
+    assert config.server == ServeConfig(host="0.0.0.0", port=9000)
+    assert parse(explore.ServeCommandConfig, []).server.port is None   # 8765, or a free one
+
+
+@pytest.mark.parametrize("config_class, fields, message", [
+    ("ControlConfig", dict(clusters=(0, 1)), "one cluster per level"),
+    ("InterpolateConfig", dict(seeds=(3, 3)), "one seed twice"),
+    ("InterpolateConfig", dict(space="w", mode="slerp"), "use --mode lerp"),
+    ("TsneConfig", dict(samples=20), r"below --samples - 1 \(19\)"),
+    ("EditConfig", dict(pca=1, interfacegan="hue=red"), "give one of"),
+    ("EditConfig", dict(interfacegan="hue=teal"), "unknown attribute hue=teal"),
+    ("TruncateConfig", dict(psi=1.5), r"psi must lie in \[0, 1\]"),
+    ("TruncateConfig", dict(psi=(("coarse", 0.5),), methods=("stylegan",)), "must be multilevel"),
+    ("TruncateConfig", dict(psi=(("coarse", 0.5),), level_psi=(("fine", 1.0),)), "left out"),
+    ("ProjectCommandConfig", dict(image=Path("a.png"), seeds=(1,)), "left out with --seeds"),
+])
+def test_an_explore_config_checks_its_rules_where_its_fields_are_defined(config_class, fields,
+                                                                         message):
+    from mlss_jax.app import explore
+    from mlss_jax.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=message):
+        getattr(explore, config_class)(**fields)
+
+
+def test_run_py_draws_its_control_grids_with_explore_py_s_config(tmp_path):
+    from mlss_jax.app.explore import ControlConfig, ExploreFiles
+
+    by_name = {s.name: s for s in stages(PIPELINE_PRESETS["quick"].config, tmp_path, lambda: None)}
+    commands = by_name["control"].commands
+    assert all(command[1:3] == ["explore.py", "control"] for command in commands)
+    files = ExploreFiles(generator=tmp_path / "generator", levels_dir=tmp_path / "levels",
+                         out=tmp_path / "control")
+    assert [parse(ControlConfig, command[3:]) for command in commands] == [
+        *(ControlConfig(level=level, files=files) for level in ("coarse", "medium", "fine")),
+        ControlConfig(clusters=(0, 0, 0), files=files)]

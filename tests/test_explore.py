@@ -237,6 +237,8 @@ def test_explore_project_writes_latents_and_a_report(demo_sized_world, tmp_path)
     (["mix", "--seeds", "a,b"], 2, "expected integers"),
     (["truncate", "--psi", "1.5"], 2, "--psi must lie in [0, 1]"),
     (["truncate", "--methods", "stylegan,best"], 2, "unknown truncation method 'best'"),
+    (["edit", "--strengths=0,1"], 2, "edit needs a direction: --direction, --pca or --interfacegan"),
+    (["edit", "--pca", "1", "--interfacegan", "hue=red"], 2, "give one of --direction, --pca"),
     (["teleport"], 2, "invalid choice"),
 ])
 def test_explore_bad_arguments_are_one_line_errors(demo_sized_world, tmp_path, args, code, message):

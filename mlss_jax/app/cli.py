@@ -345,8 +345,11 @@ def add_config_flags(parser: argparse.ArgumentParser, config_class: type,
         known = f"one of: {', '.join(options)}; " if options else ""
         default = _value_at(base, flag.path)
         shown = field.metadata.get("format", _format_value)(default) if default is not None else None
-        text = _literal(f"{attribute_docs(flag.owner).get(field.name, '')} ({known}default: "
-                        f"{shown or None})".strip())
+        doc = attribute_docs(flag.owner).get(field.name, "")
+        # a field whose doc says what its None default means shows no "default: None"
+        said = default is None and "default:" in doc
+        text = _literal(f"{doc} ({known}default: {shown or None})".strip() if not said else
+                        (f"{doc} ({known.rstrip('; ')})" if known else doc))
         if kind is bool:
             parser.add_argument(_flag(flag.name), dest=flag.dest,
                                 action=argparse.BooleanOptionalAction,
@@ -426,7 +429,8 @@ def config_argv(config: object, base: object | None = None) -> list[str]:
         else:
             text = ("none" if value is None else
                     flag.field.metadata.get("format", _format_value)(value))
-            argv += [_flag(flag.name), text]
+            # argparse would read a value that starts with "-" (-1.5,0,2) as a flag
+            argv += [f"{_flag(flag.name)}={text}"] if text.startswith("-") else [_flag(flag.name), text]
     return argv
 
 

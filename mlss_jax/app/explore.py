@@ -1,9 +1,10 @@
-"""``explore.py``'s commands: each checks its options, draws its images and returns what it wrote.
+"""``explore.py``'s commands: each has a frozen config (its flags, checked where its fields are
+defined), checks what needs the generator, draws its images and returns what it wrote.
 
 Every command takes an :class:`ExploreContext` (generator, trained levels, output folder,
-loaded on first use) and its own options; outputs go to the context's folder, written
-only once all the work is done, and are recorded in its manifest with the settings that made
-them (under ``explore <command>``).
+loaded on first use) and its config; outputs go to the context's folder, written only once all
+the work is done, and are recorded in its manifest with the settings that made them (under
+``explore <command>``). :func:`run` runs the command a config describes.
 """
 
 from __future__ import annotations
@@ -11,19 +12,448 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import re
 from pathlib import Path
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import numpy as np
 
-from mlss_jax.errors import ConfigError, InputFileError
+from mlss_jax.app import cli
 from mlss_jax.app.cli import UsageError, check_fits_in_memory
 from mlss_jax.app.manifest import write_outputs
-from mlss_jax.app.paths import require_generator, require_output_dir
+from mlss_jax.app.paths import DEMO_CHECKPOINT, LEVELS_DIR, require_generator, require_output_dir
+from mlss_jax.app.serve import ServeConfig
+from mlss_jax.config import check_positive, check_seed
+from mlss_jax.errors import ConfigError, InputFileError
+from mlss_jax.explore.latent_ops import INTERPOLATIONS
+from mlss_jax.explore.projection import ProjectConfig
 from mlss_jax.method.levels import LEVELS
-from mlss_jax.method.truncation import METHODS as TRUNCATION_METHODS, check_psi
+from mlss_jax.method.truncation import (METHODS as TRUNCATION_METHODS, check_psi, format_level_psis,
+                                        parse_level_psis, parse_methods)
 
 PRODUCER = "explore"
+
+
+# Parsers of list and range flags (argparse shows their ArgumentTypeError as a flag's error).
+def _ints(text: str) -> tuple[int, ...]:
+    return tuple(cli.int_list(text))
+
+
+def _floats(text: str) -> tuple[float, ...]:
+    return tuple(cli.float_list(text))
+
+
+def layer_range(text: str) -> tuple[int, int]:
+    """'2-5' -> (2, 5); '3' -> (3, 3)."""
+    import argparse
+
+    found = re.fullmatch(r"(\d+)(?:-(\d+))?", text.strip())
+    if not found:
+        raise argparse.ArgumentTypeError(f"expected a layer range like 2-5, got {text!r}")
+    a, b = int(found.group(1)), int(found.group(2) or found.group(1))
+    if a > b:
+        raise argparse.ArgumentTypeError(f"range {text} runs backwards: write {b}-{a}")
+    return a, b
+
+
+def _component(text: str) -> int:
+    """--pca's principal component: an integer >= 0 (checked against w_dim once it is known)."""
+    import argparse
+
+    if not re.fullmatch(r"\d+", text.strip()):
+        raise argparse.ArgumentTypeError(f"expected a component 0, 1, 2, ..., got {text!r}")
+    return int(text)
+
+
+def _level_psis(text: str) -> tuple[tuple[str, float], ...]:
+    return tuple(parse_level_psis(text, LEVELS).items())
+
+
+def _psi(text: str) -> float | tuple[tuple[str, float], ...]:
+    """--psi: one strength (0.5), or one per level (coarse=0.5,medium=0.8,fine=1)."""
+    return _level_psis(text) if "=" in text else cli.finite_float(text)
+
+
+def _format_psi(value: float | tuple) -> str:
+    return format_level_psis(value) if isinstance(value, tuple) else repr(value)
+
+
+def _choice(config: object, name: str, options: tuple[str, ...]) -> None:
+    value = getattr(config, name)
+    if value not in options:
+        raise ConfigError(f"{name} must be one of {', '.join(options)}, got {value!r}")
+
+
+def _check_seeds(config: object, name: str = "seeds") -> None:
+    if not getattr(config, name):
+        raise ConfigError(f"{name} must list at least one seed")
+
+
+@dataclasses.dataclass(frozen=True)
+class ExploreFiles:
+    """What a command reads and where it writes.
+
+    Attributes:
+      generator: generator checkpoint or pickle.
+      levels_dir: trained levels, one subdirectory per level (train.py's folder; default:
+        runs/demo/levels).
+      out: output directory.
+    """
+
+    generator: Path = DEMO_CHECKPOINT
+    levels_dir: Path | None = None
+    out: Path = Path("out/explore")
+
+
+NO_LEVELS = {"skip": ("levels_dir",)}   # the files of a command that reads no levels
+
+
+@dataclasses.dataclass(frozen=True)
+class ControlConfig:
+    """``explore.py control``: one row per cluster of a level, the other levels fixed down each
+    column; or, with ``clusters``, samples composed from one cluster per level.
+
+    Attributes:
+      level: level whose clusters the rows go through.
+      clusters: compose from one cluster per level, c,m,f (instead of a grid).
+      columns: samples per row.
+      seed: the samples' randomness.
+    """
+
+    level: str = dataclasses.field(default="fine", metadata={"choices": LEVELS})
+    clusters: tuple[int, ...] | None = dataclasses.field(default=None, metadata={"parse": _ints})
+    columns: int = 8
+    seed: int = 0
+    files: ExploreFiles = ExploreFiles()
+
+    def __post_init__(self) -> None:
+        _choice(self, "level", LEVELS)
+        if self.clusters is not None and len(self.clusters) != len(LEVELS):
+            raise ConfigError(f"clusters must give one cluster per level, c,m,f (got "
+                              f"{len(self.clusters)})")
+        check_positive(self, ("columns",))
+        check_seed(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class TsneConfig:
+    """``explore.py tsne``: per-level t-SNE maps of the levels' latents (the paper's Fig. 9).
+
+    Attributes:
+      samples: points per map.
+      perplexity: t-SNE's effective number of neighbours, at least 1 and below samples - 1.
+      seed: the samples' randomness.
+    """
+
+    samples: int = 1000
+    perplexity: float = 30.0
+    seed: int = 0
+    files: ExploreFiles = ExploreFiles()
+
+    def __post_init__(self) -> None:
+        check_positive(self, ("samples",))
+        if not 1 <= self.perplexity < self.samples - 1:
+            raise ConfigError(f"perplexity must be at least 1 and below --samples - 1 "
+                              f"({self.samples - 1}), got {self.perplexity:g}")
+        check_seed(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class InterpolateConfig:
+    """``explore.py interpolate``: frames between two seeds' images, as a strip and a GIF.
+
+    Attributes:
+      seeds: the two seeds.
+      space: interpolate in Z or in W.
+      mode: lerp or slerp (W takes lerp only).
+      steps: frames, at least 2.
+    """
+
+    seeds: tuple[int, ...] = dataclasses.field(default=(1, 2), metadata={"parse": _ints})
+    space: str = dataclasses.field(default="z", metadata={"choices": ("z", "w")})
+    mode: str = dataclasses.field(default="slerp", metadata={"choices": INTERPOLATIONS})
+    steps: int = 10
+    files: ExploreFiles = dataclasses.field(default=ExploreFiles(), metadata=NO_LEVELS)
+
+    def __post_init__(self) -> None:
+        if len(self.seeds) != 2:
+            raise ConfigError(f"seeds must be two seeds, e.g. 1,2 (got {len(self.seeds)})")
+        if self.seeds[0] == self.seeds[1]:
+            raise ConfigError(f"seeds must differ: {self.seeds[0]},{self.seeds[1]} names one "
+                              "seed twice, and there is nothing between them")
+        _choice(self, "space", ("z", "w"))
+        _choice(self, "mode", INTERPOLATIONS)
+        if self.space == "w" and self.mode == "slerp":
+            raise ConfigError("mode must be lerp in W, which is not Gaussian: use --mode lerp "
+                              "with --space w")
+        if self.steps < 2:
+            raise ConfigError(f"steps must be at least 2 (the two seeds' own frames), got "
+                              f"{self.steps}")
+
+
+@dataclasses.dataclass(frozen=True)
+class MixConfig:
+    """``explore.py mix``: style mixing by level, the level's inputs from the column's seed and
+    the rest from the row's.
+
+    Attributes:
+      seeds: seeds of the rows and columns.
+      level: the level whose inputs come from the column's seed (all: one grid each).
+    """
+
+    seeds: tuple[int, ...] = dataclasses.field(default=(1, 2, 3, 4, 5), metadata={"parse": _ints})
+    level: str = dataclasses.field(default="all", metadata={"choices": (*LEVELS, "all")})
+    files: ExploreFiles = ExploreFiles()
+
+    def __post_init__(self) -> None:
+        _check_seeds(self)
+        _choice(self, "level", (*LEVELS, "all"))
+
+
+@dataclasses.dataclass(frozen=True)
+class EditConfig:
+    """``explore.py edit``: images moved along one direction in W, given by exactly one of
+    ``direction``, ``pca`` and ``interfacegan``.
+
+    Attributes:
+      direction: a .npy file with a [w_dim] direction.
+      pca: the COMPONENT-th principal direction of W (GANSpace).
+      interfacegan: SVM boundary of a demo factor's class, FACTOR=CLASS, e.g. hue=red
+        (InterFaceGAN).
+      layers: inputs to edit, e.g. 2-5 (default: all).
+      strengths: steps along the direction, e.g. --strengths=-2,0,2 (with --pca: standard
+        deviations of that component; otherwise units of W).
+      seeds: seeds, one row each.
+      samples: f(z) samples for PCA or the SVM.
+    """
+
+    direction: Path | None = None
+    pca: int | None = dataclasses.field(default=None, metadata={"parse": _component})
+    interfacegan: str | None = None
+    layers: tuple[int, int] | None = dataclasses.field(default=None, metadata={
+        "parse": layer_range, "format": lambda span: f"{span[0]}-{span[1]}"})
+    strengths: tuple[float, ...] = dataclasses.field(default=(-3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0),
+                                                     metadata={"parse": _floats})
+    seeds: tuple[int, ...] = dataclasses.field(default=(1, 2, 3, 4), metadata={"parse": _ints})
+    samples: int = 5000
+    files: ExploreFiles = dataclasses.field(default=ExploreFiles(), metadata=NO_LEVELS)
+
+    def __post_init__(self) -> None:
+        given = [name for name in ("direction", "pca", "interfacegan")
+                 if getattr(self, name) is not None]
+        if len(given) > 1:
+            raise ConfigError(f"{given[0]} must be the only direction: give one of --direction, "
+                              "--pca and --interfacegan")
+        if self.interfacegan is not None:
+            interfacegan_attribute(self.interfacegan)
+        _check_seeds(self)
+        if not self.strengths:
+            raise ConfigError("strengths must list at least one step")
+        check_positive(self, ("samples",))
+
+    def check_direction_given(self) -> None:
+        """A command line must name the direction (the defaults name none)."""
+        if not any(getattr(self, name) is not None for name in ("direction", "pca", "interfacegan")):
+            raise UsageError("edit needs a direction: --direction, --pca or --interfacegan")
+
+
+def interfacegan_attribute(text: str) -> tuple[str, str]:
+    """--interfacegan FACTOR=CLASS of the demo world's factors."""
+    from mlss_jax.demo.world import FACTORS
+
+    factor, _, value = text.partition("=")
+    if factor not in FACTORS or value not in FACTORS[factor]:
+        known = "; ".join(f"{f}: {', '.join(v)}" for f, v in FACTORS.items())
+        raise ConfigError(f"interfacegan must name a demo factor's class: unknown attribute "
+                          f"{text} (known: {known})")
+    return factor, value
+
+
+@dataclasses.dataclass(frozen=True)
+class TruncateConfig:
+    """``explore.py truncate``: one row per truncation method at one strength, the untruncated
+    images on top, one column per seed.
+
+    Attributes:
+      seeds: seeds, one column each.
+      psi: strength of every method, in [0, 1]; or multi-level truncation's strength per level,
+        e.g. coarse=0.5,medium=0.8,fine=1 (a level left out: 1, untruncated; --methods then
+        defaults to multilevel).
+      level_psi: multi-level truncation's strength per level instead, e.g.
+        coarse=0.5,medium=0.8,fine=1 (a level left out: --psi).
+      methods: rows, comma-separated (default: all four; with --psi per level, multilevel).
+      centres: centres.npz of an evaluate.py sweep (default: cluster --samples f(z) here).
+      samples: f(z) samples for the centres.
+      multimodal_k: multimodal clusters of W.
+      seed: seed of the centres' samples.
+    """
+
+    seeds: tuple[int, ...] = dataclasses.field(default=tuple(range(8)), metadata={"parse": _ints})
+    psi: float | tuple[tuple[str, float], ...] = dataclasses.field(default=0.5, metadata={
+        "parse": _psi, "format": _format_psi})
+    level_psi: tuple[tuple[str, float], ...] = dataclasses.field(default=(), metadata={
+        "parse": _level_psis, "format": format_level_psis})
+    methods: tuple[str, ...] | None = dataclasses.field(default=None, metadata={
+        "parse": parse_methods, "choices": TRUNCATION_METHODS})
+    centres: Path | None = None
+    samples: int = 2000
+    multimodal_k: int = 64
+    seed: int = 0
+    files: ExploreFiles = ExploreFiles()
+
+    def __post_init__(self) -> None:
+        _check_seeds(self)
+        if self.per_level:
+            if self.level_psi:
+                raise ConfigError("level_psi must be left out: --psi gives each level's "
+                                  "strength already")
+            if self.methods not in (None, ("multilevel",)):
+                raise ConfigError("methods must be multilevel with --psi per level (it applies "
+                                  "to multi-level truncation only), or give one --psi for every "
+                                  "method")
+        else:
+            check_psi(self.psi)
+        check_positive(self, ("samples", "multimodal_k"))
+        check_seed(self)
+
+    @property
+    def per_level(self) -> bool:
+        """Whether ``psi`` gives one strength per level."""
+        return isinstance(self.psi, tuple)
+
+    @property
+    def chosen_methods(self) -> tuple[str, ...]:
+        return self.methods or (("multilevel",) if self.per_level else TRUNCATION_METHODS)
+
+    def level_strengths(self) -> tuple[dict[str, float], float]:
+        """{level: strength} of multi-level truncation, and every other method's strength."""
+        if self.per_level:
+            return {lv: dict(self.psi).get(lv, 1.0) for lv in LEVELS}, 1.0
+        return dict(self.level_psi), self.psi
+
+
+@dataclasses.dataclass(frozen=True)
+class ProjectCommandConfig:
+    """``explore.py project``: find the latents of an image, or of generated images.
+
+    Attributes:
+      image: an image file (fitted to the resolution).
+      seeds: project generated images of these seeds and report how well they are recovered
+        (default: 0-19).
+    """
+
+    image: Path | None = None
+    seeds: tuple[int, ...] | None = dataclasses.field(default=None, metadata={"parse": _ints})
+    projection: ProjectConfig = ProjectConfig()
+    files: ExploreFiles = dataclasses.field(default=ExploreFiles(), metadata=NO_LEVELS)
+
+    def __post_init__(self) -> None:
+        if self.image is not None and self.seeds is not None:
+            raise ConfigError("image must be left out with --seeds: project an image or "
+                              "generated images")
+        if self.seeds is not None:
+            _check_seeds(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class ServeCommandConfig:
+    """``explore.py serve``: the explorer in a browser.
+
+    Attributes:
+      generator: generator checkpoint or pickle (default: the bundled demo).
+      levels_dir: trained levels (train.py's folder, or a bundle from tools/bundle_levels.py;
+        default: the demo's bundled levels).
+    """
+
+    generator: Path | None = None
+    levels_dir: Path | None = None
+    server: ServeConfig = ServeConfig()
+
+
+@dataclasses.dataclass(frozen=True)
+class RenderConfig:
+    """``explore.py render``: the explorer's image of a state as a full-resolution PNG.
+
+    Attributes:
+      state: the page's state, its URL query, e.g. 'c=3,0,7&s=1,2,3&z=0&p=0.5,0.8,1' (the
+        page's Copy command gives it; default: the page's opening view).
+      generator: generator checkpoint or pickle (default: the bundled demo).
+      levels_dir: trained levels (default: the demo's bundled levels).
+      out: output directory.
+    """
+
+    state: str = ""
+    generator: Path | None = None
+    levels_dir: Path | None = None
+    out: Path = Path("out/explore")
+
+
+class Command(NamedTuple):
+    config: type
+    help: str
+
+
+COMMANDS = {
+    "control": Command(ControlConfig, "multi-level control grids"),
+    "tsne": Command(TsneConfig, "per-level t-SNE maps"),
+    "interpolate": Command(InterpolateConfig, "interpolate between two seeds"),
+    "mix": Command(MixConfig, "style mixing by level"),
+    "edit": Command(EditConfig, "move along a direction in W"),
+    "truncate": Command(TruncateConfig, "truncation methods side by side at one strength"),
+    "project": Command(ProjectCommandConfig, "find the latent of an image"),
+    "serve": Command(ServeCommandConfig,
+                     "the explorer in a browser: clusters, per-level truncation, edits"),
+    "render": Command(RenderConfig, "the explorer's image of a state (its URL query) as a PNG"),
+}
+
+
+class Outcome(NamedTuple):
+    """What a command wrote, and the lines it reports before the paths."""
+
+    written: list[Path]
+    lines: list[str] = []
+
+
+def run(config) -> Outcome:
+    """Run the command ``config`` describes (one of :data:`COMMANDS`' configs)."""
+    if isinstance(config, ServeCommandConfig):
+        from mlss_jax.app.serve import serve
+
+        serve(config.generator, config.levels_dir, config.server)
+        return Outcome([])
+    if isinstance(config, RenderConfig):
+        return Outcome(render(config))
+    files = config.files
+    reads_levels = "levels_dir" not in _skipped_files(type(config))
+    ctx = ExploreContext(files.generator, files.out,
+                         files.levels_dir or (LEVELS_DIR if reads_levels else None),
+                         levels_dir_given=files.levels_dir is not None)
+    if isinstance(config, ProjectCommandConfig):
+        written, info = project(ctx, config)
+        return Outcome(written, [f"mean LPIPS {info['mean_lpips']:.4f}" + (
+            f", all factors unchanged for {info['same_factors_all']:.0%}"
+            if "same_factors_all" in info else "")])
+    if isinstance(config, EditConfig):
+        written, info = edit(ctx, config)
+        return Outcome(written, [f"{key.replace('_', ' ')}: {value:.4g}" if isinstance(value, float)
+                                 else f"{key.replace('_', ' ')}: {value}"
+                                 for key, value in info.items()])
+    command = {ControlConfig: control, TsneConfig: tsne, InterpolateConfig: interpolate,
+               MixConfig: mix, TruncateConfig: truncate}[type(config)]
+    return Outcome(command(ctx, config))
+
+
+def _skipped_files(config_class: type) -> tuple[str, ...]:
+    field = next(f for f in dataclasses.fields(config_class) if f.name == "files")
+    return field.metadata.get("skip", ())
+
+
+def settings_of(config) -> dict:
+    """The settings a command records beside its outputs: its flags' values, less the output
+    folder (where the manifest is) and the files it does not read."""
+    values = cli.config_values(config)
+    values.pop("out", None)
+    return values
 
 
 @dataclasses.dataclass
@@ -61,7 +491,7 @@ class ExploreContext:
         if self.levels_dir is not None:
             networks["levels_dir"] = str(self.levels_dir)
         return list(write_outputs(self.out, f"{PRODUCER} {command}", files,
-                                  {**networks, **settings}).values())
+                                  {**settings, **networks}).values())   # the files it did read
 
 
 def _check_images(flag: str, given: str, count: int, ncols: int, generator,
@@ -81,14 +511,12 @@ def _grid(name: str, images: np.ndarray, ncols: int, **labels) -> Callable[[Path
     return lambda out: save_image_grid(images, out / f"{name}.png", ncols=ncols, **labels)
 
 
-def control(ctx: ExploreContext, level: str = "fine", clusters: list[int] | None = None,
-            columns: int = 8, seed: int = 0) -> list[Path]:
-    """One row per cluster of ``level`` (the rest fixed down each column), or, with ``clusters``
-    (one per level), samples composed from those clusters."""
+def control(ctx: ExploreContext, config: ControlConfig) -> list[Path]:
+    """One row per cluster of ``config.level`` (the rest fixed down each column), or, with
+    ``config.clusters`` (one per level), samples composed from those clusters."""
     from mlss_jax.explore import toolkit as ex
 
-    if clusters is not None and len(clusters) != len(LEVELS):
-        raise UsageError("--clusters takes one cluster per level: c,m,f")
+    level, clusters, columns, seed = config.level, config.clusters, config.columns, config.seed
     levels, generator = ctx.levels, ctx.generator
     if clusters is not None:
         for lv, k, model in zip(LEVELS, clusters, levels, strict=True):
@@ -107,17 +535,15 @@ def control(ctx: ExploreContext, level: str = "fine", clusters: list[int] | None
         rows = [f"cluster {k}" for k in range(len(images) // columns)]
     return ctx.write("control", {name: _grid(name, images, columns, row_labels=rows,
                                              col_labels=[f"sample {i + 1}" for i in range(columns)])},
-                     {"level": level, "clusters": clusters, "columns": columns, "seed": seed})
+                     settings_of(config))
 
 
-def tsne(ctx: ExploreContext, samples: int = 1000, perplexity: float = 30.0, seed: int = 0) -> list[Path]:
+def tsne(ctx: ExploreContext, config: TsneConfig) -> list[Path]:
     """Per-level t-SNE maps of the levels' latents, coloured by cluster."""
     from mlss_jax.explore import toolkit as ex
     from mlss_jax.viz.plots import tsne_plot
 
-    if not 1 <= perplexity < samples - 1:
-        raise UsageError(f"--perplexity must be at least 1 and below --samples - 1 "
-                         f"({samples - 1}), got {perplexity:g}")
+    samples, perplexity, seed = config.samples, config.perplexity, config.seed
     levels, generator = ctx.levels, ctx.generator
     # on the device: the samples' images in float32, and t-SNE's N x N matrices
     res, channels = generator.resolution, generator.img_channels
@@ -125,24 +551,15 @@ def tsne(ctx: ExploreContext, samples: int = 1000, perplexity: float = 30.0, see
                          4 * samples * (res * res * channels + 8 * samples), device=True)
     embeddings = ex.tsne_embeddings(generator, levels, samples, perplexity, seed)
     return ctx.write("tsne", {"tsne": lambda out: tsne_plot(embeddings, out / "tsne.png")},
-                     {"samples": samples, "perplexity": perplexity, "seed": seed})
+                     settings_of(config))
 
 
-def interpolate(ctx: ExploreContext, seeds: list[int] = (1, 2), space: str = "z",
-                mode: str = "slerp", steps: int = 10) -> list[Path]:
+def interpolate(ctx: ExploreContext, config: InterpolateConfig) -> list[Path]:
     """Frames between two seeds' images, in Z or W, as a strip and a GIF."""
     from mlss_jax.explore import toolkit as ex
     from mlss_jax.viz.grid import save_gif
 
-    if len(seeds) != 2:
-        raise UsageError("--seeds takes two seeds, e.g. 1,2")
-    if seeds[0] == seeds[1]:
-        raise UsageError(f"--seeds {seeds[0]},{seeds[1]} names one seed twice: there is nothing "
-                         "between them")
-    if space == "w" and mode == "slerp":
-        raise UsageError("W is not Gaussian: use --mode lerp with --space w")
-    if steps < 2:
-        raise UsageError(f"--steps must be at least 2 (the two seeds' own frames), got {steps}")
+    seeds, space, mode, steps = config.seeds, config.space, config.mode, config.steps
     generator = ctx.generator
     gif_cell = generator.resolution * max(1, -(-128 // generator.resolution))  # save_gif's
     _check_images("--steps", f"--steps {steps}", steps, steps, generator,
@@ -151,10 +568,10 @@ def interpolate(ctx: ExploreContext, seeds: list[int] = (1, 2), space: str = "z"
     stem = f"interpolate-{space}-{mode}-{seeds[0]}-{seeds[1]}"
     return ctx.write("interpolate", {stem: _grid(stem, frames, len(frames)),
                                      f"{stem}-gif": lambda out: save_gif(frames, out / f"{stem}.gif")},
-                     {"seeds": list(seeds), "space": space, "mode": mode, "steps": steps})
+                     settings_of(config))
 
 
-def mix(ctx: ExploreContext, seeds: list[int] = (1, 2, 3, 4, 5), level: str = "all") -> list[Path]:
+def mix(ctx: ExploreContext, config: MixConfig) -> list[Path]:
     """Style mixing by level: the level's inputs from the column's seed, the rest from the row's."""
     from mlss_jax.explore import toolkit as ex
     from mlss_jax.method.levels import LevelSplit
@@ -165,6 +582,7 @@ def mix(ctx: ExploreContext, seeds: list[int] = (1, 2, 3, 4, 5), level: str = "a
     # this generator); else the default
     use_levels = ctx.levels_trained() and (ctx.levels_dir_given
                                            or trained_for(ctx.levels_dir, ctx.generator))
+    seeds, level = config.seeds, config.level
     split = ctx.levels[0].split if use_levels else LevelSplit.parse(None, ctx.generator.num_ws)
     chosen = LEVELS if level == "all" else (level,)
     n = len(seeds) + 1
@@ -172,20 +590,21 @@ def mix(ctx: ExploreContext, seeds: list[int] = (1, 2, 3, 4, 5), level: str = "a
                   ctx.generator)
     grids = {f"mix-{lv}": _grid(f"mix-{lv}", ex.mixing_images(ctx.generator, list(seeds), split.range(lv)),
                                 len(seeds) + 1) for lv in chosen}
-    return ctx.write("mix", grids, {"seeds": list(seeds), "level": level, "split": split.text()})
+    return ctx.write("mix", grids, {**settings_of(config), "split": split.text()})
 
 
-def edit(ctx: ExploreContext, direction: Path | None = None, pca: int | None = None,
-         interfacegan: str | None = None, layers: tuple[int, int] | None = None,
-         strengths: list[float] = (-3, -2, -1, 0, 1, 2, 3), seeds: list[int] = (1, 2, 3, 4),
-         samples: int = 5000) -> tuple[list[Path], dict]:
+def edit(ctx: ExploreContext, config: EditConfig) -> tuple[list[Path], dict]:
     """Images moved along a direction in W (a file, a PCA component, or an InterFaceGAN boundary);
     returns the files and the direction's statistics."""
     from mlss_jax.explore import toolkit as ex
     from mlss_jax.explore.latent_ops import layer_mask
 
+    config.check_direction_given()
+    direction, pca, interfacegan, layers = (config.direction, config.pca, config.interfacegan,
+                                            config.layers)
+    strengths, seeds, samples = config.strengths, config.seeds, config.samples
     if interfacegan is not None:
-        factor, value = _interfacegan_attribute(interfacegan)
+        factor, value = interfacegan_attribute(interfacegan)
     generator = ctx.generator
     if layers is not None and not layers[1] < generator.num_ws:
         raise UsageError(f"--layers {layers[0]}-{layers[1]} is outside 0..{generator.num_ws - 1}, "
@@ -225,33 +644,12 @@ def edit(ctx: ExploreContext, direction: Path | None = None, pca: int | None = N
     if direction is None:  # a computed direction is kept, to reuse with --direction
         vector = np.asarray(vector, np.float32)
         files[f"direction-{name}"] = lambda out: _save_npy(out / f"direction-{name}.npy", vector)
-    settings = {"direction": direction, "pca": pca, "interfacegan": interfacegan, "layers": layers,
-                "strengths": list(strengths), "seeds": list(seeds), "samples": samples}
-    return ctx.write("edit", files, settings), info
+    return ctx.write("edit", files, settings_of(config)), info
 
 
 def _save_npy(path: Path, array: np.ndarray) -> Path:
     np.save(path, array)
     return path
-
-
-def _option(flag: str, parse: Callable, *args):
-    """``parse(*args)``, its ValueError a flag's error (exit 2) naming ``flag``."""
-    try:
-        return parse(*args)
-    except ValueError as err:
-        raise UsageError(f"{flag}: {err}") from None
-
-
-def _interfacegan_attribute(text: str) -> tuple[str, str]:
-    """--interfacegan FACTOR=CLASS of the demo world's factors."""
-    from mlss_jax.demo.world import FACTORS
-
-    factor, _, value = text.partition("=")
-    if factor not in FACTORS or value not in FACTORS[factor]:
-        known = "; ".join(f"{f}: {', '.join(v)}" for f, v in FACTORS.items())
-        raise UsageError(f"--interfacegan: unknown attribute {text} (known: {known})")
-    return factor, value
 
 
 NPY_MAGIC = b"\x93NUMPY"
@@ -279,8 +677,7 @@ def read_direction(path: Path, w_dim: int) -> np.ndarray:
     return vector.astype(np.float32)
 
 
-def project(ctx: ExploreContext, config, image: Path | None = None,
-            seeds: list[int] | None = None) -> tuple[list[Path], dict]:
+def project(ctx: ExploreContext, command: ProjectCommandConfig) -> tuple[list[Path], dict]:
     """Find the latents of an image file, or of generated images of ``seeds`` (default 0-19),
     and score the reconstruction (LPIPS; on the demo world, the factors it keeps)."""
     from mlss_jax.data.real_images import load_image_file
@@ -289,6 +686,7 @@ def project(ctx: ExploreContext, config, image: Path | None = None,
     from mlss_jax.explore.projection import project as run_projection
     from mlss_jax.networks.generator import to_uint8
 
+    image, seeds, config = command.image, command.seeds, command.projection
     generator = ctx.generator
     if image is None:  # each target's row of the progress strip and of the reconstructions
         seeds = seeds or list(range(20))
@@ -331,41 +729,23 @@ def project(ctx: ExploreContext, config, image: Path | None = None,
                                              np.concatenate([targets, recon]), len(targets)),
              f"progress-{stem}": _grid(f"progress-{stem}", strip, steps.shape[1] + 1),
              f"project-{stem}": save_report}
-    settings = {"image": image, "seeds": seeds, **dataclasses.asdict(config)}
-    return ctx.write("project", files, settings), report
+    return ctx.write("project", files, settings_of(command)), report
 
 
-def truncate(ctx: ExploreContext, seeds: list[int] = tuple(range(8)), psi: float | dict = 0.5,
-             level_psi: str | None = None, methods: str | None = None,
-             centres: Path | None = None, samples: int = 2000, multimodal_k: int = 64,
-             seed: int = 0) -> list[Path]:
+def truncate(ctx: ExploreContext, config: TruncateConfig) -> list[Path]:
     """One row per truncation method at the same strength ``psi`` (multi-level: one per level
     with ``level_psi``), the untruncated images on top; one column per seed.
 
-    ``psi`` may also be one strength per level ({level: psi}, a level left out untruncated):
-    that is multi-level truncation's alone, so ``methods`` then defaults to ``multilevel``."""
+    ``psi`` may also be one strength per level (a level left out untruncated): that is
+    multi-level truncation's alone, so ``methods`` then defaults to ``multilevel``."""
     from mlss_jax.explore import toolkit as ex
-    from mlss_jax.method.truncation import parse_level_psis, parse_methods
     from mlss_jax.method.truncation import truncate as truncated_ws
     from mlss_jax.metrics.sweep_centres import SweepCentres, sweep_centres, truncation_targets
     from mlss_jax.metrics.sweep_config import SweepConfig
 
-    psi_setting = psi
-    if isinstance(psi, dict):  # per level: multi-level truncation's own strengths
-        if level_psi:
-            raise UsageError("--psi gives each level's strength already: leave out --level-psi")
-        methods = methods or "multilevel"
-        per_level, psi = {lv: psi.get(lv, 1.0) for lv in LEVELS}, 1.0
-        if _option("--methods", parse_methods, methods) != ("multilevel",):
-            raise UsageError("--psi per level applies to multilevel truncation only: pass "
-                             "--methods multilevel, or one --psi for every method")
-    else:
-        per_level = _option("--level-psi", parse_level_psis, level_psi, LEVELS) if level_psi else {}
-    chosen = _option("--methods", parse_methods, methods or ",".join(TRUNCATION_METHODS))
-    try:
-        check_psi(psi, "--psi")
-    except ConfigError as err:
-        raise UsageError(str(err)) from None
+    seeds, centres, samples = config.seeds, config.centres, config.samples
+    chosen = config.chosen_methods
+    per_level, psi = config.level_strengths()
     if centres is not None and not centres.is_file():
         raise FileNotFoundError(f"no centres file {centres}")
     generator, levels = ctx.generator, ctx.levels
@@ -377,8 +757,8 @@ def truncate(ctx: ExploreContext, seeds: list[int] = tuple(range(8)), psi: float
                              "centres", samples * (res * res * generator.img_channels
                                                    + 4 * generator.num_ws * generator.w_dim))
     clusters = (SweepCentres.load(centres, levels, generator.w_dim) if centres is not None else
-                sweep_centres(generator, levels, SweepConfig(num_samples=samples, seed=seed,
-                                                             multimodal_k=multimodal_k)))
+                sweep_centres(generator, levels, SweepConfig(num_samples=samples, seed=config.seed,
+                                                             multimodal_k=config.multimodal_k)))
     ws = generator.mapping(ex.seed_latents(generator, list(seeds)))
     images = generator.synthesis(ws)
     assignments = np.stack([m.assign(images, ws) for m in levels], axis=1)
@@ -388,23 +768,23 @@ def truncate(ctx: ExploreContext, seeds: list[int] = tuple(range(8)), psi: float
     for method in chosen:
         strength = level_strengths if method == "multilevel" else psi
         rows.append(ex.synthesize(generator, truncated_ws(method, np.asarray(ws), strength, targets)))
-    if isinstance(psi_setting, dict):
+    if config.per_level:
         stem = "truncate-psi-" + "-".join(f"{lv}{v:g}" for lv, v in per_level.items())
     else:
-        stem = f"truncate-psi{psi:g}" + (f"-{level_psi.replace('=', '').replace(',', '-')}"
-                                         if level_psi else "")
-    settings = {"seeds": list(seeds), "psi": psi_setting, "level_psi": level_psi, "methods": list(chosen),
-                "centres": centres, "samples": samples, "multimodal_k": multimodal_k, "seed": seed}
+        stem = f"truncate-psi{psi:g}" + "".join(f"-{lv}{v:g}" for lv, v in config.level_psi)
+    settings = {**settings_of(config), "methods": list(chosen),
+                "psi": dict(config.psi) if config.per_level else psi,
+                "level_psi": dict(config.level_psi) or None}
     return ctx.write("truncate", {stem: _grid(stem, np.concatenate(rows), len(seeds))}, settings)
 
 
-def render(out: Path, state: str, generator: Path | None = None,
-           levels_dir: Path | None = None) -> list[Path]:
-    """The explorer's image of ``state`` (the page's URL query) as a full-resolution PNG, the
-    same pixels the page downloads (default: the bundled demo generator and its levels)."""
+def render(config: RenderConfig) -> list[Path]:
+    """The explorer's image of ``config.state`` (the page's URL query) as a full-resolution PNG,
+    the same pixels the page downloads (default: the bundled demo generator and its levels)."""
     from mlss_jax.app.serve import encode, load_explorer
     from mlss_jax.explore.view_state import from_query, to_query
 
+    out, state, generator, levels_dir = config.out, config.state, config.generator, config.levels_dir
     require_output_dir(out)
     try:
         view = from_query(state)

@@ -25,6 +25,7 @@ from typing import Callable
 from mlss_jax.errors import ConfigError
 from mlss_jax.app.cli import config_argv, config_values
 from mlss_jax.app.evaluate import EvaluateConfig
+from mlss_jax.app.explore import ControlConfig, ExploreFiles
 from mlss_jax.app.level_report import LevelReportConfig
 from mlss_jax.app.paths import REPO, RunLayout, require_output_dir
 from mlss_jax.app.train import TrainConfig
@@ -122,6 +123,7 @@ def stages(config: PipelineConfig, out: Path, write_report: Callable[[], None]) 
     evaluation = EvaluateConfig(generator=gen, levels_dir=levels, real=config.real,
                                 sweep=config.sweep, embedding=config.embedding,
                                 out=layout.evaluate)
+    control_files = ExploreFiles(generator=gen, levels_dir=levels, out=layout.control)
     not_demo = None if config.demo_world else "needs the demo world's factor classifier"
     trained = ("convert", *(f"train-{level}" for level in LEVELS))
     result = [Stage("convert", [[python, "convert/from_pkl.py", "--pkl", str(config.pkl), "--out",
@@ -143,9 +145,9 @@ def stages(config: PipelineConfig, out: Path, write_report: Callable[[], None]) 
               clean=(layout.evaluate,), reads=trained, resumable=True, resume_args=(),
               inputs=tuple(p for p in (config.embedding.inception_weights,) if p is not None)),
               # evaluate.py continues its sweep by itself
-        Stage("control", [[python, "explore.py", "control", *args, "--generator", str(gen),
-                           "--levels-dir", str(levels), "--out", str(layout.control)]
-                          for args in ([["--level", lv] for lv in LEVELS] + [["--clusters", "0,0,0"]])],
+        Stage("control", [[python, "explore.py", "control", *config_argv(control)]
+                          for control in [ControlConfig(level=lv, files=control_files) for lv in LEVELS]
+                          + [ControlConfig(clusters=(0, 0, 0), files=control_files)]],
               clean=(layout.control,), reads=trained),
         Stage("report", [], run_inline=write_report),
     ]

@@ -51,18 +51,18 @@ class ServeConfig:
 
     Attributes:
       host: address to listen on (127.0.0.1: this machine only; anything else must be asked for).
-      port: port to listen on; when the default is taken, a free one is chosen and printed.
+      port: port to listen on (default: 8765, or a free one, printed, when that is taken).
       jpeg_quality: quality of the JPEG frames, 1..95.
       max_waiting: requests that may wait for the renderer; more get a 503.
     """
 
     host: str = "127.0.0.1"
-    port: int = DEFAULT_PORT
+    port: int | None = None
     jpeg_quality: int = 90
     max_waiting: int = 256
 
     def __post_init__(self) -> None:
-        if not 0 <= self.port <= 65535:
+        if self.port is not None and not 0 <= self.port <= 65535:
             raise ConfigError(f"port must lie in 0..65535, got {self.port}")
         if not 1 <= self.jpeg_quality <= 95:
             raise ConfigError(f"jpeg_quality must lie in 1..95, got {self.jpeg_quality}")
@@ -367,7 +367,7 @@ class BackgroundServer:
 
 
 def serve(generator_path: Path | None, levels_dir: Path | None, config: ServeConfig,
-          port_given: bool = False, prog: str = "explore.py") -> int:
+          prog: str = "explore.py") -> int:
     """Load, compile, then serve until Ctrl-C (which the caller reports: exit 130)."""
     import uvicorn
 
@@ -376,7 +376,8 @@ def serve(generator_path: Path | None, levels_dir: Path | None, config: ServeCon
     def progress(step: str) -> None:
         print(f"{prog}: {step} ({time.perf_counter() - started:.0f} s)", file=sys.stderr, flush=True)
 
-    sock = open_socket(config.host, config.port, port_given)  # before the work: a taken port fails fast
+    # before the work: a taken port fails fast
+    sock = open_socket(config.host, config.port or DEFAULT_PORT, port_given=config.port is not None)
     try:
         use_compilation_cache()
         explorer = load_explorer(generator_path, levels_dir, progress)
