@@ -244,6 +244,7 @@ OUTPUT_CASES = [
     ("tools/train_factor_classifier.py", "--out {t}/a-file --steps 1", 1, "is a file, not a dir"),
     ("run.py", "--out {t}/o --real {t}/no-such-folder", 1, "no such image folder"),
     ("run.py", "--out {t}/o --real {t}/no-images", 1, "no images"),
+    ("run.py", "--out {t}/o --real shapes/tiny:3.0.0", 1, "unknown shapes version '3.0.0'"),
 ]
 ALL_CASES = CASES + OUTPUT_CASES
 

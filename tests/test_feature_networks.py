@@ -191,6 +191,8 @@ def test_real_images_from_a_folder_and_from_tfds(tmp_path):
 
     rendered = load_real_images("shapes/tiny", 32, 5)  # rendered: the tfds train split's images
     np.testing.assert_array_equal(rendered, np.stack([example(0, i).image for i in range(5)]))
+    world2 = load_real_images("shapes/tiny:2.0.0", 32, 3)  # the version names the world
+    np.testing.assert_array_equal(world2, np.stack([example(0, i, 2).image for i in range(3)]))
     with pytest.raises(InputFileError, match="neither an image folder nor a tfds dataset"):
         load_real_images("no_such_dataset_xyz", 32, 5)
 

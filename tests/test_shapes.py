@@ -187,9 +187,11 @@ def test_each_world_2_class_changes_the_image(factor):
 
 
 @pytest.mark.slow
-def test_world_2_renders_in_parallel_alike_and_loads_without_tfds():
+def test_world_2_renders_in_parallel_alike_and_loads_without_tfds(monkeypatch):
     from mlss_jax.demo.dataset import load_shapes
     from mlss_jax.demo.shapes import render_examples
+
+    monkeypatch.setitem(sys.modules, "mlss_jax.demo.shapes_tfds", None)   # no TensorFlow
 
     serial, labels = render_examples(505, 640, workers=1, world=2)
     parallel, parallel_labels = render_examples(505, 640, workers=2, chunk=50, world=2)
@@ -200,3 +202,49 @@ def test_world_2_renders_in_parallel_alike_and_loads_without_tfds():
     np.testing.assert_array_equal(serial[7], example(0, 512, world=2).image)
     with pytest.raises(ValueError, match="unknown shapes world"):
         render_examples(0, 1, world=3)
+
+
+def test_each_world_has_one_tfds_name():
+    from mlss_jax.demo.shapes import (DEFAULT_WORLD, TFDS_VERSIONS, WORLDS, is_shapes_name,
+                                      parse_shapes_name, tfds_name, tfds_world)
+
+    assert sorted(TFDS_VERSIONS) == list(WORLDS) and len(set(TFDS_VERSIONS.values())) == len(WORLDS)
+    for world in WORLDS:
+        assert parse_shapes_name(tfds_name("tiny", world)) == ("tiny", world)
+        assert tfds_world(TFDS_VERSIONS[world]) == world
+    assert tfds_name("tiny", 2) == "shapes/tiny:2.0.0"
+    # a name without a version is the default world's (world 1, the bundled models')
+    assert parse_shapes_name("shapes/tiny") == ("tiny", DEFAULT_WORLD) == ("tiny", 1)
+    assert parse_shapes_name("shapes") == ("default", 1)
+    assert parse_shapes_name("shapes:2.0.0") == ("default", 2)
+    assert is_shapes_name("shapes/tiny:2.0.0") and not is_shapes_name("shapes_x/tiny")
+    with pytest.raises(ValueError, match="unknown shapes version '3.0.0'"):
+        parse_shapes_name("shapes/tiny:3.0.0")
+    with pytest.raises(ValueError, match="unknown shapes config"):
+        tfds_name("huge", 1)
+
+
+@pytest.mark.slow
+def test_tfds_builds_each_world_as_its_version_with_the_renderers_arrays(tmp_path):
+    """World 2 is the builder's 2.0.0 and world 1 its 1.0.0 (what a name without a version
+    loads): both build from an empty data directory and hold exactly the rendered images and
+    labels, and load_shapes goes through them."""
+    from mlss_jax.demo.dataset import load_shapes
+    from mlss_jax.demo.shapes import render_examples, split_range, world_factors
+    from mlss_jax.demo.shapes_tfds import Shapes, tfds
+
+    for world, version in ((2, "2.0.0"), (1, "1.0.0")):
+        for split in ("train", "test"):
+            images, labels = load_shapes(split, "tiny", tmp_path, world=world)
+            rendered, rendered_labels = render_examples(*split_range(split, "tiny"), workers=1,
+                                                        progress=False, world=world)
+            assert images.dtype == np.uint8
+            np.testing.assert_array_equal(images, rendered)
+            assert list(labels) == list(world_factors(world))
+            for k in labels:
+                np.testing.assert_array_equal(labels[k], rendered_labels[k])
+        assert (tmp_path / "shapes" / "tiny" / version).is_dir()   # built through tfds
+        builder = tfds.builder(f"shapes/tiny:{version}", data_dir=str(tmp_path))
+        assert str(builder.version) == version and version in Shapes.RELEASE_NOTES
+        assert set(builder.info.features) == {"image", *world_factors(world)}
+    assert str(tfds.builder("shapes/tiny", data_dir=str(tmp_path)).version) == "1.0.0"

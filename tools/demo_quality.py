@@ -105,6 +105,7 @@ def measure(network: Path, out: Path, args, predictor, data_labels, baseline: di
     """Measure one generator; write its quality.json, quality.md and samples.png to ``out``."""
     from mlss_jax.demo.quality import factor_quality, precision_recall_shortfalls
     from mlss_jax.metrics.precision_recall import precision_recall
+    from mlss_jax.demo.shapes import tfds_name
     from mlss_jax.demo.world import is_demo_world
     from mlss_jax.weights.load import load_generator
     from mlss_jax.networks.sampling import generate_images, latents
@@ -123,7 +124,7 @@ def measure(network: Path, out: Path, args, predictor, data_labels, baseline: di
 
     out.mkdir(parents=True, exist_ok=True)
     report = {"network": str(network), "samples": args.samples, "seed": args.seed,
-              "dataset": f"shapes/{args.dataset_config}", "classifier": str(args.classifier),
+              "dataset": tfds_name(args.dataset_config, predictor.world), "classifier": str(args.classifier),
               **quality.to_dict(), "precision": round(pr.precision, 4),
               "recall": round(pr.recall, 4), "real_samples": args.real_samples, "k": 3}
     lines = quality.table()

@@ -28,7 +28,7 @@ from mlss_jax.app.sweep_journal import SweepInterrupted, SweepJournal
 from mlss_jax.app.paths import DEMO_CHECKPOINT, LEVELS_DIR, require_generator, require_output_dir
 from mlss_jax.data.real_images import (IMAGE_SUFFIXES, image_files, load_real_images,
                                        real_image_warnings)
-from mlss_jax.demo.world import factor_predictor, is_demo_world
+from mlss_jax.demo.world import FACTOR_CLASSIFIERS, factor_predictor, is_demo_world, real_world
 from mlss_jax.method.runs import check_levels_dir, load_levels
 from mlss_jax.metrics.features import FeatureConfig, feature_network
 from mlss_jax.metrics.lpips import lpips_images
@@ -61,7 +61,8 @@ class EvaluateConfig:
       generator: generator checkpoint directory or network pickle.
       levels_dir: the trained level runs, one subdirectory per level.
       real: real images: a tfds dataset name (e.g. lsun/car, shapes/tiny) or a folder of images,
-        fitted to the generator's resolution; shapes is the demo world. At least k + 1 images;
+        fitted to the generator's resolution; shapes is the demo world (its version names the
+        world: shapes/tiny is world 1, shapes/tiny:2.0.0 world 2). At least k + 1 images;
         fewer than --samples, or more than 10% exact copies, are a warning, kept in sweep.json.
       data_dir: tfds data directory (None: tfds's own).
       centres: a centres.npz written by an earlier sweep, reused instead of clustering again.
@@ -155,6 +156,8 @@ def check_inputs(config: EvaluateConfig) -> None:
         check_real_count(count, config)
     elif real.exists():
         raise InputFileError(f"--real {config.real}: not a directory of images")
+    elif config.demo_world:
+        real_world(config.real)   # a shapes config and version that exist
 
 
 def check_real_count(count: int, config: EvaluateConfig) -> None:
@@ -241,7 +244,9 @@ def measure(config: EvaluateConfig, inputs: SweepInputs, progress: bool | None
                                                  {"batch_size": embedding.feature_batch})),
                                  "LPIPS", "feature_batch", embedding.feature_batch)
                   if config.sweep.lpips else None)
-    factors = factor_predictor().labels if config.demo_world else None
+    # the bundled classifier of the world that --real names
+    factors = (factor_predictor(FACTOR_CLASSIFIERS[real_world(config.real)]).labels
+               if config.demo_world else None)
     sweep = config.resolved_sweep
     centres = (SweepCentres.load(config.centres, levels, generator.w_dim,
                                  expect=centre_settings(generator, levels, sweep))

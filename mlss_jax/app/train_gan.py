@@ -16,9 +16,11 @@ from mlss_jax.runtime.run_state import check_run_dir
 
 
 def dataset_name(config: str, world: int) -> str:
-    """The name a run records for its training data: ``shapes/default``, or with world 2
-    ``shapes/default@world2``."""
-    return f"shapes/{config}" + ("" if world == 1 else f"@world{world}")
+    """The name a run records for its training data: its tfds name, whose version names the
+    world (``shapes/default:1.0.0``, ``shapes/default:2.0.0``); ``--real`` reads it too."""
+    from mlss_jax.demo.shapes import tfds_name
+
+    return tfds_name(config, world)
 
 
 def train_stylegan2(config: GANTrainConfig, out: Path, *, resume: bool = False,

@@ -114,8 +114,9 @@ def load_tfds_images(name: str, resolution: int, num: int, split: str = "train",
 
 def load_real_images(source: str, resolution: int, num: int, split: str = "train",
                      data_dir: str | Path | None = None) -> np.ndarray:
-    """uint8 [<=num, resolution, resolution, 3] from an image folder, the demo's ``shapes[/config]``
-    (rendered) or a tfds name."""
+    """uint8 [<=num, resolution, resolution, 3] from an image folder, the demo's
+    ``shapes[/config][:version]`` (rendered; the version names the world, none the default
+    world) or a tfds name."""
     if num <= 0:
         raise ConfigError("the number of real images must be positive")
     folder = Path(source)
@@ -123,19 +124,22 @@ def load_real_images(source: str, resolution: int, num: int, split: str = "train
         return load_image_folder(folder, resolution, num)
     if folder.exists():
         raise InputFileError(f"--real {source}: not a directory of images")
-    name, _, config = source.partition("/")
-    if name == "shapes":  # the demo world renders its images here: nothing is built or cached
-        from mlss_jax.demo.shapes import render_examples, split_range
+    from mlss_jax.demo.shapes import is_shapes_name
 
-        start, stop = split_range(split, config or "default")
-        images, _ = render_examples(start, min(stop, start + num))
+    if is_shapes_name(source):  # the demo world renders its images here: nothing is built or cached
+        from mlss_jax.demo.shapes import parse_shapes_name, render_examples, split_range
+
+        config, world = parse_shapes_name(source)
+        start, stop = split_range(split, config)
+        images, _ = render_examples(start, min(stop, start + num), world=world)
         return np.stack([fit_to_square(image, resolution) for image in images])
     return load_tfds_images(source, resolution, num, split, data_dir)
 
 
 def check_real_source(source: str) -> None:
     """Fail in one line, before any work, on a ``--real`` that names nothing usable: a path that
-    does not exist or holds no images, an unknown ``shapes`` config, or an unknown tfds name.
+    does not exist or holds no images, an unknown ``shapes`` config or version, or an unknown
+    tfds name.
     (A tfds dataset that is known but not yet prepared is found when it is loaded.)"""
     folder = Path(source)
     if folder.is_dir():
@@ -145,11 +149,10 @@ def check_real_source(source: str) -> None:
         return
     if folder.exists():
         raise InputFileError(f"--real {source}: not a directory of images")
-    name, _, config = source.partition("/")
-    if name == "shapes":
-        from mlss_jax.demo.shapes import split_range
+    from mlss_jax.demo.shapes import is_shapes_name, parse_shapes_name
 
-        split_range("test", config or "default")
+    if is_shapes_name(source):
+        parse_shapes_name(source)
         return
     if source.startswith((".", "/", "~")):   # a path, not a tfds name
         raise FileNotFoundError(f"--real {source}: no such image folder")

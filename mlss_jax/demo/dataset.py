@@ -11,14 +11,14 @@ from mlss_jax.demo.shapes import DEFAULT_WORLD, check_world, render_examples, sp
 def load_shapes(split: str = "train", config: str = "default", data_dir=None,
                 progress: bool | None = None, world: int = DEFAULT_WORLD
                 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """All images and labels of a split: world 1 through tensorflow-datasets where it is
-    installed (built once into its data directory), else rendered here (both give the same
-    arrays); world 2 is rendered here."""
+    """All images and labels of a split of a world: through tensorflow-datasets where it is
+    installed (built once into its data directory as ``shapes/<config>:<version>``, one
+    version per world: ``shapes.TFDS_VERSIONS``), else rendered here (both give the same
+    arrays)."""
     start, stop = split_range(split, config)
-    if check_world(world) != 1:
-        return render_examples(start, stop, progress=progress, world=world)
+    check_world(world)
     try:
         from mlss_jax.demo.shapes_tfds import load_tfds_shapes
     except ImportError:  # no TensorFlow (e.g. a GPU machine): render in-process
-        return render_examples(start, stop, progress=progress)
-    return load_tfds_shapes(split, config, data_dir)
+        return render_examples(start, stop, progress=progress, world=world)
+    return load_tfds_shapes(split, config, data_dir, world)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import colorsys
 import dataclasses
+import re
 
 import numpy as np
 
@@ -70,6 +71,47 @@ def check_world(world: int) -> int:
 def world_factors(world: int = DEFAULT_WORLD) -> dict[str, tuple[str, ...]]:
     """The factors of a world version and their classes."""
     return FACTORS_BY_WORLD[check_world(world)]
+
+
+# Each world's version of the tensorflow-datasets builder (shapes_tfds.py): world N is the tfds
+# name ``shapes/<config>:<TFDS_VERSIONS[N]>``, and a name without a version (``shapes/tiny``) is
+# DEFAULT_WORLD's. The one place a world meets its tfds name.
+TFDS_VERSIONS: dict[int, str] = {1: "1.0.0", 2: "2.0.0"}
+DATASET = "shapes"
+
+
+def tfds_name(config: str = "default", world: int = DEFAULT_WORLD) -> str:
+    """The tfds name of a config of a world: ``shapes/tiny:2.0.0`` for world 2's ``tiny``."""
+    split_range("train", config)
+    return f"{DATASET}/{config}:{TFDS_VERSIONS[check_world(world)]}"
+
+
+def tfds_world(version: str) -> int:
+    """The world a version of the tfds builder holds."""
+    worlds = [w for w, v in TFDS_VERSIONS.items() if v == str(version)]
+    if not worlds:
+        raise ConfigError(f"unknown shapes version {version!r} (one of "
+                          f"{', '.join(f'{v} (world {w})' for w, v in TFDS_VERSIONS.items())})")
+    return worlds[0]
+
+
+def is_shapes_name(name: str) -> bool:
+    """Whether ``name`` names the ``shapes`` dataset (``shapes``, ``shapes/tiny``,
+    ``shapes:2.0.0``, ``shapes/tiny:2.0.0``), not another tfds dataset or a folder."""
+    return re.split("[/:]", str(name), maxsplit=1)[0] == DATASET
+
+
+def parse_shapes_name(name: str) -> tuple[str, int]:
+    """``(config, world)`` of a shapes name ``shapes[/config][:version]`` (tfds's form): the
+    config defaults to ``default``, the version to DEFAULT_WORLD's (``shapes/tiny`` is world
+    DEFAULT_WORLD, ``shapes/tiny:2.0.0`` world 2)."""
+    match = re.fullmatch(rf"{DATASET}(?:/(?P<config>[^/:]+))?(?::(?P<version>[^/:]+))?", str(name))
+    if match is None:
+        raise ConfigError(f"{name!r} is not a shapes name (shapes[/CONFIG][:VERSION], e.g. "
+                          f"{tfds_name('tiny', max(WORLDS))})")
+    config = match["config"] or "default"
+    split_range("train", config)
+    return config, DEFAULT_WORLD if match["version"] is None else tfds_world(match["version"])
 
 
 _SCALE_PX = {"small": 10.0, "medium": 14.0, "large": 19.0}  # object size in output pixels

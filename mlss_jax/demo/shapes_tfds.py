@@ -4,6 +4,11 @@ Configs: ``default`` (50,000 train + 5,000 test examples) and ``tiny`` (512 + 12
 for tests and quick runs). Train and test are disjoint index ranges of the same
 seeded generator, so the test split is held out. Nothing is downloaded: building
 renders every example (about a minute for ``default``).
+
+Versions: one per world (``shapes.TFDS_VERSIONS``): 1.0.0 is world 1, 2.0.0 world 2
+(``shapes/tiny:2.0.0``). ``VERSION``, what a name without a version loads, is DEFAULT_WORLD's;
+the other world's version is in ``SUPPORTED_VERSIONS``. Each version has its own directory
+under the data directory, so a data directory built before 2.0.0 is read as it is.
 """
 
 from __future__ import annotations
@@ -14,7 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from mlss_jax.data.tfds import import_tfds
-from mlss_jax.demo.shapes import FACTORS, RESOLUTION, SPLITS, example
+from mlss_jax.demo.shapes import (DEFAULT_WORLD, RESOLUTION, SPLITS, TFDS_VERSIONS, example,
+                                  tfds_world, world_factors)
 
 tfds = import_tfds()
 
@@ -27,20 +33,35 @@ class ShapesConfig(tfds.core.BuilderConfig):
 
 
 class Shapes(tfds.core.GeneratorBasedBuilder):
-    """32x32 procedural images with shape/scale/position, layout and hue/tint labels."""
+    """32x32 procedural images with shape/scale/position, layout (world 1) or texture (world 2)
+    and hue/tint labels."""
 
-    VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "First version."}
+    # tfds builds only VERSION and the highest version (an older one only loads from a data
+    # directory that has it): with two worlds, both build (tested)
+    VERSION = tfds.core.Version(TFDS_VERSIONS[DEFAULT_WORLD])
+    SUPPORTED_VERSIONS = [tfds.core.Version(v) for w, v in sorted(TFDS_VERSIONS.items())
+                          if w != DEFAULT_WORLD]
+    RELEASE_NOTES = {
+        TFDS_VERSIONS[1]: "World 1: every factor discrete, a finite set of 11,520 images.",
+        TFDS_VERSIONS[2]: "World 2: the same labels plus continuous variation inside every class "
+                          "(size, position, rotation, colour jitter); the medium factor is a "
+                          "3.5-4.5 px background 'texture' in place of world 1's 'layout'.",
+    }
     BUILDER_CONFIGS = [
         ShapesConfig(name=name, description=f"{train[1]} train, {test[1] - test[0]} test",
                      num_train=train[1], num_test=test[1] - test[0])
         for name, (train, test) in ((name, (s["train"], s["test"])) for name, s in SPLITS.items())
     ]
 
+    @property
+    def world(self) -> int:
+        """The shapes world this version of the builder holds."""
+        return tfds_world(str(self.version))
+
     def _info(self) -> tfds.core.DatasetInfo:
         features = {"image": tfds.features.Image(shape=(RESOLUTION, RESOLUTION, 3))}
         features.update({name: tfds.features.ClassLabel(names=list(classes))
-                         for name, classes in FACTORS.items()})
+                         for name, classes in world_factors(self.world).items()})
         # disable_shuffling: split order is index order, so train[i] == example(seed, i).
         return self.dataset_info_from_configs(features=tfds.features.FeaturesDict(features),
                                               disable_shuffling=True)
@@ -51,22 +72,27 @@ class Shapes(tfds.core.GeneratorBasedBuilder):
                 "test": self._generate_examples(cfg.num_train, cfg.num_train + cfg.num_test)}
 
     def _generate_examples(self, start: int, stop: int):
-        seed = self.builder_config.seed
+        seed, world = self.builder_config.seed, self.world
         for index in range(start, stop):
-            ex = example(seed, index)
+            ex = example(seed, index, world)
             yield index, {"image": ex.image, **ex.labels}
 
 
 def load_tfds_shapes(split: str = "train", config: str = "default",
-                data_dir: str | Path | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """All images [N, 32, 32, 3] uint8 and labels {factor: [N] int} of a split (built if needed)."""
-    builder = Shapes(config=config, data_dir=None if data_dir is None else str(data_dir))
+                     data_dir: str | Path | None = None, world: int = DEFAULT_WORLD
+                     ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """All images [N, 32, 32, 3] uint8 and labels {factor: [N] int} of a split of a world
+    (built if needed)."""
+    factors = world_factors(world)
+    make = lambda: Shapes(config=config, version=TFDS_VERSIONS[world],
+                          data_dir=None if data_dir is None else str(data_dir))
+    builder = make()
     try:
         builder.download_and_prepare()
     except Exception:  # another process built it at the same time and renamed it in first
-        builder = Shapes(config=config, data_dir=None if data_dir is None else str(data_dir))
+        builder = make()
         if not Path(builder.data_dir).is_dir():
             raise
     data = tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1, shuffle_files=False))
-    labels = {name: np.asarray(data[name], np.int64) for name in FACTORS}
+    labels = {name: np.asarray(data[name], np.int64) for name in factors}
     return np.asarray(data["image"]), labels

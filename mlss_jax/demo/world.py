@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mlss_jax.demo.shapes import FACTORS, RESOLUTION
+from mlss_jax.demo.shapes import DATASET, FACTORS, RESOLUTION, is_shapes_name, parse_shapes_name
 
 if TYPE_CHECKING:  # the classifier pulls in JAX; scripts import this module before parsing flags
     from mlss_jax.demo.factor_classifier import ClassifierConfig
@@ -26,19 +26,18 @@ DEMO_LEVELS = ASSETS / "demo-levels"
 FACTOR_CLASSIFIER = ASSETS / "factor_classifier"             # reads world 1 (the default)
 # each world's bundled factor classifier (tools/train_factor_classifier.py --world N)
 FACTOR_CLASSIFIERS = {1: FACTOR_CLASSIFIER, 2: ASSETS / "factor_classifier-world2"}
-DATASET = "shapes"
 
 
 def is_demo_world(real: str | None = None, image_shape: tuple[int, ...] | None = None) -> bool:
     """Whether a run is in the demo world.
 
-    ``real`` names the run's real images (a tfds name such as ``shapes/tiny``, or a folder):
-    the demo world when it is the ``shapes`` dataset. Without real images (projection of
-    generated targets), ``image_shape`` (H, W, C) of the generator's images decides: the factor
-    classifier applies to 32x32 RGB.
+    ``real`` names the run's real images (a tfds name such as ``shapes/tiny`` or
+    ``shapes/tiny:2.0.0``, or a folder): the demo world when it is the ``shapes`` dataset.
+    Without real images (projection of generated targets), ``image_shape`` (H, W, C) of the
+    generator's images decides: the factor classifier applies to 32x32 RGB.
     """
     if real is not None:
-        return str(real).split("/")[0] == DATASET
+        return is_shapes_name(real)
     return tuple(image_shape or ()) == (RESOLUTION, RESOLUTION, 3)
 
 
@@ -69,6 +68,12 @@ class FactorPredictor:
         return {k: p.argmax(-1) for k, p in self.probabilities(images).items()}
 
 
+def real_world(real: str) -> int:
+    """The shapes world a ``--real`` name of the demo world names (``shapes/tiny`` is the
+    default world, ``shapes/tiny:2.0.0`` world 2)."""
+    return parse_shapes_name(real)[1]
+
+
 def factor_predictor(classifier_dir: str | Path | None = None) -> FactorPredictor:
     """The bundled factor classifier (or the one in ``classifier_dir``)."""
     from mlss_jax.demo.factor_classifier import load_classifier
@@ -76,5 +81,6 @@ def factor_predictor(classifier_dir: str | Path | None = None) -> FactorPredicto
     return FactorPredictor(*load_classifier(classifier_dir or FACTOR_CLASSIFIER))
 
 
-__all__ = ["ASSETS", "DEMO_LEVELS", "DEMO_PICKLE", "FACTOR_CLASSIFIER", "FACTOR_CLASSIFIERS", "FACTORS",
-           "FactorPredictor", "factor_predictor", "is_demo_world"]
+__all__ = ["ASSETS", "DATASET", "DEMO_LEVELS", "DEMO_PICKLE", "FACTOR_CLASSIFIER",
+           "FACTOR_CLASSIFIERS", "FACTORS", "FactorPredictor", "factor_predictor", "is_demo_world",
+           "real_world"]
