@@ -17,7 +17,7 @@ Every command writes PNG (GIF for interpolate) under --out and prints the paths.
 
 from __future__ import annotations
 
-from mlss_jax.app import cli, explore
+from mlss_jax.app import cli, explore, explore_config
 
 
 def build_parser() -> tuple[cli.ArgumentParser, dict[str, cli.ArgumentParser]]:
@@ -25,7 +25,7 @@ def build_parser() -> tuple[cli.ArgumentParser, dict[str, cli.ArgumentParser]]:
     parser = cli.ArgumentParser(prog="explore.py", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=cli.ArgumentParser)
     commands = {}
-    for name, command in explore.COMMANDS.items():
+    for name, command in explore_config.COMMANDS.items():
         summary = " ".join(command.config.__doc__.split("\n\n")[0].replace("``", "").split())
         commands[name] = sub.add_parser(name, help=command.help, description=summary)
         cli.add_config_flags(commands[name], command.config)
@@ -35,8 +35,8 @@ def build_parser() -> tuple[cli.ArgumentParser, dict[str, cli.ArgumentParser]]:
 def main(argv: list[str] | None = None) -> int:
     parser, commands = build_parser()
     args = parser.parse_args(argv)
-    config = cli.config_from_args(commands[args.command], explore.COMMANDS[args.command].config,
-                                  args)
+    config = cli.config_from_args(commands[args.command],
+                                  explore_config.COMMANDS[args.command].config, args)
     outcome = explore.run(config)
     for line in outcome.lines:
         print(line)

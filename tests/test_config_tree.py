@@ -140,7 +140,7 @@ EXPLORE_CONFIGS = [
 @pytest.mark.parametrize("command, name, fields", EXPLORE_CONFIGS)
 def test_every_explore_command_is_a_config_that_round_trips_through_its_flags(command, name,
                                                                               fields):
-    from mlss_jax.app import explore
+    from mlss_jax.app import explore_config as explore
 
     config_class = explore.COMMANDS[command].config
     assert config_class.__name__ == name
@@ -149,7 +149,7 @@ def test_every_explore_command_is_a_config_that_round_trips_through_its_flags(co
 
 
 def test_explore_commands_read_only_the_files_they_use_and_serve_nests_the_server_config():
-    from mlss_jax.app import explore
+    from mlss_jax.app import explore_config as explore
     from mlss_jax.app.serve import ServeConfig
 
     names = lambda command: {f.name for f in cli.config_flags(explore.COMMANDS[command].config)}
@@ -173,7 +173,7 @@ def test_explore_commands_read_only_the_files_they_use_and_serve_nests_the_serve
 ])
 def test_an_explore_config_checks_its_rules_where_its_fields_are_defined(config_class, fields,
                                                                          message):
-    from mlss_jax.app import explore
+    from mlss_jax.app import explore_config as explore
     from mlss_jax.errors import ConfigError
 
     with pytest.raises(ConfigError, match=message):
@@ -181,7 +181,7 @@ def test_an_explore_config_checks_its_rules_where_its_fields_are_defined(config_
 
 
 def test_run_py_draws_its_control_grids_with_explore_py_s_config(tmp_path):
-    from mlss_jax.app.explore import ControlConfig, ExploreFiles
+    from mlss_jax.app.explore_config import ControlConfig, ExploreFiles
 
     by_name = {s.name: s for s in stages(PIPELINE_PRESETS["quick"].config, tmp_path, lambda: None)}
     commands = by_name["control"].commands

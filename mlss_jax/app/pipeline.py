@@ -25,7 +25,7 @@ from typing import Callable
 from mlss_jax.errors import ConfigError
 from mlss_jax.app.cli import config_argv, config_values
 from mlss_jax.app.evaluate import EvaluateConfig
-from mlss_jax.app.explore import ControlConfig, ExploreFiles
+from mlss_jax.app.explore_config import ControlConfig, ExploreFiles
 from mlss_jax.app.level_report import LevelReportConfig
 from mlss_jax.app.paths import REPO, RunLayout, require_output_dir
 from mlss_jax.app.train import TrainConfig
