@@ -4,13 +4,17 @@ the config switch, train steps, resume and the exported pickle (tiny sizes)."""
 from __future__ import annotations
 
 import functools
+import json
+import os
+import subprocess
+import sys
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from conftest import run_script
+from conftest import REPO, run_script
 from mlss_jax.errors import ConfigError
 from mlss_jax.gan.feature_encoder import (EncoderConfig, encode, load_feature_encoder,
                                           save_feature_encoder, train_autoencoder)
@@ -152,3 +156,29 @@ def test_projected_run_resumes_exactly_and_exports_a_generator(tmp_path, encoder
     with pytest.raises(ConfigError, match="feature_encoder_digest"):
         train_gan(projected(feature_encoder=moved, steps=3), images, tmp_path / "split",
                   resume=True, progress=False)
+
+
+@pytest.mark.slow
+def test_projected_steps_are_the_same_on_one_and_two_devices():
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    proc = subprocess.run([sys.executable, str(REPO / "tests" / "two_devices.py"), "projected"],
+                          env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    for one, two in zip(result["one"], result["two"], strict=True):
+        for key in one:
+            np.testing.assert_allclose(two[key], one[key], rtol=1e-4, atol=1e-6, err_msg=key)
+    assert result["max_state_diff"] < 1e-5
+
+
+@pytest.mark.slow
+def test_train_feature_encoder_command_writes_a_loadable_encoder(tmp_path):
+    code, out, err = run_script("tools/train_feature_encoder.py", "--out", str(tmp_path / "enc"),
+                                "--dataset-config", "tiny", "--world", "2", "--steps", "3",
+                                "--channels", "4,8", "--batch-size", "8")
+    assert code == 0, err
+    assert "reconstruction error" in out
+    config, _ = load_feature_encoder(tmp_path / "enc")
+    assert config.channels == (4, 8) and config.world == 2
+    report = json.loads((tmp_path / "enc" / "config.json").read_text())["report"]
+    assert report["world"] == 2 and np.isfinite(report["test_mse"])

@@ -63,7 +63,7 @@ class EncoderConfig:
     noise_std: float = 0.1
     learning_rate: float = 2e-3
     batch_size: int = 64
-    steps: int = 1500
+    steps: int = 1200
     seed: int = 0
     world: int = DEFAULT_WORLD
 
