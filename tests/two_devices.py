@@ -1,6 +1,6 @@
 """Run by the trainer tests: the same steps on one and on two (forced host) devices.
 
-``python tests/two_devices.py gan|mlss GENERATOR_DIR`` prints JSON: per step the
+``python tests/two_devices.py gan|projected|mlss GENERATOR_DIR`` prints JSON: per step the
 metrics of both runs, and the largest difference of any state array after the
 last step. Needs XLA_FLAGS=--xla_force_host_platform_device_count=2.
 """
@@ -24,17 +24,30 @@ MLSS_TINY = dict(num_clusters=3, batch_size=8, critic_hidden=16, critic_layers=2
 STEPS = 3
 
 
-def gan_steps(devices: list) -> tuple[list, dict]:
+def gan_steps(devices: list, projected: bool = False) -> tuple[list, dict]:
+    """The StyleGAN2 trainer's steps; ``projected``: with the projected D over an untrained
+    encoder (the step does not read the encoder's folder, only its parameters)."""
+    from mlss_jax.gan.feature_encoder import EncoderConfig, init_autoencoder
+    from mlss_jax.gan.projected import frozen_inputs
     from mlss_jax.gan.training import GANTrainConfig, init_train_state, train_step
 
-    config = GANTrainConfig(**GAN_TINY)
-    g_cfg, d_cfg = config.generator_config(8, 3), config.discriminator_config(8, 3)
+    frozen = None
+    if projected:
+        encoder = EncoderConfig(channels=(4, 8, 8))
+        config = GANTrainConfig(**GAN_TINY, discriminator="projected", feature_encoder="unused")
+        g_cfg, d_cfg = config.generator_config(8, 3), config.projected_config(8, 3, encoder.channels)
+        frozen = frozen_inputs(d_cfg, init_autoencoder(encoder, jax.random.PRNGKey(1), 8)["encoder"],
+                               config.seed)
+    else:
+        config = GANTrainConfig(**GAN_TINY)
+        g_cfg, d_cfg = config.generator_config(8, 3), config.discriminator_config(8, 3)
     state = init_train_state(config, g_cfg, d_cfg)
     step_fn = functools.partial(train_step, config, g_cfg, d_cfg, data_mesh(devices))
     pool = jnp.asarray(np.random.default_rng(0).integers(0, 256, (64, 8, 8, 3), dtype=np.uint8))
     history = []
     for step in range(STEPS):
-        state, metrics = step_fn(state, pool, jnp.int32(step), with_r1=step % 2 == 0)
+        state, metrics = step_fn(state, pool, jnp.int32(step),
+                                 with_r1=not projected and step % 2 == 0, frozen=frozen)
         history.append({k: float(v) for k, v in metrics.items()})
     return history, jax.device_get(state)
 
@@ -58,7 +71,8 @@ def mlss_steps(devices: list, generator_dir: str) -> tuple[list, dict]:
 def main() -> None:
     assert len(jax.devices()) == 2, jax.devices()
     which = sys.argv[1]
-    run = gan_steps if which == "gan" else lambda devices: mlss_steps(devices, sys.argv[2])
+    run = {"gan": gan_steps, "projected": functools.partial(gan_steps, projected=True)}.get(
+        which, lambda devices: mlss_steps(devices, sys.argv[2]))
     one_metrics, one_state = run(jax.devices()[:1])
     two_metrics, two_state = run(jax.devices())
     diffs = jax.tree_util.tree_leaves(jax.tree_util.tree_map(

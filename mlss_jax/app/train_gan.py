@@ -42,6 +42,10 @@ def train_stylegan2(config: GANTrainConfig, out: Path, *, resume: bool = False,
     world = DEFAULT_WORLD if world is None else world
     if init_from is not None and not init_from.is_file():
         raise FileNotFoundError(f"no such pickle: {init_from}")
+    if config.feature_encoder is not None:   # a missing or broken encoder fails before the data
+        from mlss_jax.gan.feature_encoder import load_feature_encoder
+
+        load_feature_encoder(config.feature_encoder)
     check_run_dir(out, resume, force)  # before the data is loaded
     distributed.join(cluster)
     images, _ = load_shapes("train", dataset_config, data_dir, progress=distributed.is_main(),

@@ -14,6 +14,13 @@ One step, given the host's step counter ``t`` (all randomness is
    plus ``r1_interval * r1_gamma / 2 * R1`` every ``r1_interval`` steps.
 3. EMA of G's params (buffers are copied).
 
+With ``discriminator="projected"`` D is the projected discriminator of
+:mod:`mlss_jax.gan.projected` (Sauer et al., NeurIPS 2021): a frozen feature encoder (trained
+separately, :mod:`mlss_jax.gan.feature_encoder`) and fixed random projections, passed to the step
+as a non-trained input, under trainable per-scale heads (the only D parameters in the state and
+the optimiser); reals and fakes are augmented (translation, cutout) before it, and there is no
+R1 step. G, its losses and its EMA are the same for either D.
+
 The objectives are top-level pure functions; :func:`train_step` is the jitted step over a
 :class:`GANTrainState`, which carries the optimiser. The trainer runs on the processes already
 joined (``app/train_gan.py`` joins them).
@@ -33,7 +40,9 @@ import optax
 from flax import struct
 
 from mlss_jax.errors import ConfigError, InputFileError
-from mlss_jax.config import Preset, check_finite, check_positive, check_unit_interval
+from mlss_jax.config import (Preset, check_choice, check_finite, check_positive,
+                             check_unit_interval, choices)
+from mlss_jax.gan.projected import ProjectedConfig, augment, init_heads, projected_logits
 from mlss_jax.gan.losses import (discriminator_loss, ema_beta, ema_update, generator_loss,
                                  mix_styles, mixing_cutoffs, r1_penalty, update_w_avg)
 from mlss_jax.networks.config import DiscriminatorConfig, GeneratorConfig
@@ -76,6 +85,12 @@ class GANTrainConfig:
       log_every: steps between metric log lines (and NaN checks).
       fused_modconv: per-sample kernels (grouped convs) instead of scaled activations in G;
         the same function, slower on CPU (benchmarks/gan_training.py).
+      discriminator: "stylegan2" (NVIDIA's D, learnt from pixels) or "projected" (Projected
+        GANs: trainable per-scale heads on the frozen features of --feature-encoder under fixed
+        random projections, with translation and cutout augmentation and no R1; its heads'
+        widths follow d_channel_base / d_channel_max; mlss_jax/gan/projected.py).
+      feature_encoder: with the projected D, the folder of a feature encoder trained by
+        tools/train_feature_encoder.py (never the factor classifier).
     """
 
     z_dim: int = 128
@@ -99,9 +114,20 @@ class GANTrainConfig:
     snapshot_every: int = 500
     log_every: int = 50
     fused_modconv: bool = False
+    discriminator: str = choices("stylegan2", "projected", default="stylegan2")
+    feature_encoder: Path | None = None
 
     def __post_init__(self) -> None:
+        if isinstance(self.feature_encoder, str):   # as to_dict writes it
+            object.__setattr__(self, "feature_encoder", Path(self.feature_encoder))
         check_finite(self)
+        check_choice(self, "discriminator", ("stylegan2", "projected"))
+        if self.discriminator == "projected" and self.feature_encoder is None:
+            raise ConfigError("feature_encoder must be given with the projected discriminator "
+                              "(a folder written by tools/train_feature_encoder.py)")
+        if self.discriminator != "projected" and self.feature_encoder is not None:
+            raise ConfigError("feature_encoder must be left out unless the discriminator is "
+                              "projected")
         check_positive(self, ("z_dim", "w_dim", "mapping_layers", "channel_base", "channel_max",
                               "d_channel_base", "d_channel_max",
                               "batch_size", "r1_interval", "mbstd_group_size",
@@ -131,8 +157,24 @@ class GANTrainConfig:
             channel_max=self.channel_max if self.d_channel_max is None else self.d_channel_max,
             mbstd_group_size=self.mbstd_group_size)
 
+    @property
+    def projected(self) -> bool:
+        return self.discriminator == "projected"
+
+    def projected_config(self, resolution: int, img_channels: int,
+                         encoder_channels: tuple[int, ...]) -> ProjectedConfig:
+        """The projected D over an encoder with ``encoder_channels``; heads as wide as the
+        StyleGAN2 D would be (d_channel_base / d_channel_max)."""
+        d_cfg = self.discriminator_config(resolution, img_channels)
+        return ProjectedConfig(resolution=resolution, img_channels=img_channels,
+                               encoder_channels=tuple(encoder_channels),
+                               channel_base=d_cfg.channel_base, channel_max=d_cfg.channel_max)
+
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        out = dataclasses.asdict(self)
+        if self.feature_encoder is not None:
+            out["feature_encoder"] = str(self.feature_encoder)
+        return out
 
 
 # Named recipes (``tools/train_stylegan2.py --preset NAME``); every flag overrides its preset.
@@ -174,12 +216,15 @@ class GANTrainState:
     tx: optax.GradientTransformation = struct.field(pytree_node=False)
 
 
-def init_train_state(config: GANTrainConfig, g_cfg: GeneratorConfig,
-                     d_cfg: DiscriminatorConfig) -> GANTrainState:
-    """Fresh networks, their EMA copy and Adam states."""
+AnyD = DiscriminatorConfig | ProjectedConfig   # the D of a run: its type says which
+
+
+def init_train_state(config: GANTrainConfig, g_cfg: GeneratorConfig, d_cfg: AnyD) -> GANTrainState:
+    """Fresh networks, their EMA copy and Adam states (with a projected D: its heads only)."""
     g_key, d_key = jax.random.split(jax.random.PRNGKey(config.seed))
     g_vars = init_generator(g_cfg, g_key)
-    d_vars = init_discriminator(d_cfg, d_key)
+    d_vars = (init_heads(d_cfg, d_key) if isinstance(d_cfg, ProjectedConfig)
+              else init_discriminator(d_cfg, d_key))
     tx = gan_optimizer(config)
     return GANTrainState(g=g_vars, d=d_vars, g_ema=jax.tree_util.tree_map(jnp.copy, g_vars),
                          g_opt=tx.init(g_vars["params"]), d_opt=tx.init(d_vars["params"]), tx=tx)
@@ -211,39 +256,56 @@ def fake_images(g_cfg: GeneratorConfig, g_params: dict, buffers: dict, batch: di
     return jax.vmap(one)(ws_in, batch["noise_keys"]), ws
 
 
-def generator_objective(g_cfg: GeneratorConfig, d_cfg: DiscriminatorConfig, g_params: dict,
-                        buffers: dict, d_params: dict, batch: dict
+def discriminator_logits(d_cfg: AnyD, d_params: dict, images: jax.Array,
+                         frozen: dict | None = None, aug_keys: jax.Array | None = None
+                         ) -> jax.Array:
+    """D's logits [N, 1]: the StyleGAN2 D's, or the projected D's of the images augmented
+    with one key each of ``aug_keys`` (on the fixed ``frozen`` inputs)."""
+    if isinstance(d_cfg, ProjectedConfig):
+        images = augment(aug_keys, images, d_cfg.translation, d_cfg.cutout)
+        return projected_logits(d_cfg, d_params, frozen, images)
+    return Discriminator(d_cfg).apply({"params": d_params}, images)
+
+
+def generator_objective(g_cfg: GeneratorConfig, d_cfg: AnyD, g_params: dict,
+                        buffers: dict, d_params: dict, batch: dict, frozen: dict | None = None
                         ) -> tuple[jax.Array, tuple[jax.Array, jax.Array]]:
     """G's non-saturating loss on fakes of ``batch``, with their ws and D's mean score."""
     images, ws = fake_images(g_cfg, g_params, buffers, batch)
-    logits = Discriminator(d_cfg).apply({"params": d_params}, images)
+    logits = discriminator_logits(d_cfg, d_params, images, frozen, batch.get("aug_fake"))
     return generator_loss(logits), (ws, jnp.mean(logits))
 
 
-def discriminator_objective(config: GANTrainConfig, d_cfg: DiscriminatorConfig, d_params: dict,
-                            real: jax.Array, fakes: jax.Array, with_r1: bool
+def discriminator_objective(config: GANTrainConfig, d_cfg: AnyD, d_params: dict,
+                            real: jax.Array, fakes: jax.Array, with_r1: bool,
+                            frozen: dict | None = None, aug_keys: dict | None = None
                             ) -> tuple[jax.Array, tuple[jax.Array, jax.Array]]:
     """D's logistic loss, plus the lazy R1 term on R1 steps; with the R1 penalty (0 on other
-    steps) and D's mean score of the reals."""
-    logits = lambda images: Discriminator(d_cfg).apply({"params": d_params}, images)
-    real_logits = logits(real)
-    loss = discriminator_loss(real_logits, logits(fakes))
+    steps) and D's mean score of the reals. A projected D takes ``frozen`` and ``aug_keys``
+    (``{"aug_real", "aug_fake"}``, one key per image) and has no R1 step."""
+    aug_keys = aug_keys or {}
+    real_logits = discriminator_logits(d_cfg, d_params, real, frozen, aug_keys.get("aug_real"))
+    loss = discriminator_loss(real_logits, discriminator_logits(
+        d_cfg, d_params, fakes, frozen, aug_keys.get("aug_fake")))
     r1 = jnp.zeros(())
     if with_r1:
+        if isinstance(d_cfg, ProjectedConfig):
+            raise ValueError("the projected discriminator trains without R1")
+        logits = lambda images: Discriminator(d_cfg).apply({"params": d_params}, images)
         r1 = r1_penalty(logits, real)
         loss = loss + r1 * (config.r1_gamma / 2 * config.r1_interval)
     return loss, (r1, jnp.mean(real_logits))
 
 
-def local_step(config: GANTrainConfig, g_cfg: GeneratorConfig, d_cfg: DiscriminatorConfig,
+def local_step(config: GANTrainConfig, g_cfg: GeneratorConfig, d_cfg: AnyD,
                state: GANTrainState, g_batch: dict, d_batch: dict, beta: jax.Array,
-               with_r1: bool) -> tuple[GANTrainState, dict]:
+               frozen: dict, with_r1: bool) -> tuple[GANTrainState, dict]:
     """One step on this device's share of the batches (inside ``shard_map``)."""
     # check_vma=False: gradients of the replicated parameters stay per-device (as under pmap)
     # and are averaged explicitly with pmean
     (g_loss, (ws, fake_score)), g_grads = jax.value_and_grad(
         generator_objective, argnums=2, has_aux=True)(
-        g_cfg, d_cfg, state.g["params"], state.g["buffers"], state.d["params"], g_batch)
+        g_cfg, d_cfg, state.g["params"], state.g["buffers"], state.d["params"], g_batch, frozen)
     g_params, g_opt = optimizer_step(state.tx, state.g["params"], state.g_opt, pmean(g_grads))
     w_avg = pmean(update_w_avg(state.g["buffers"]["mapping"]["w_avg"], ws, g_cfg.w_avg_beta))
     buffers = {**state.g["buffers"], "mapping": {"w_avg": w_avg}}
@@ -251,7 +313,8 @@ def local_step(config: GANTrainConfig, g_cfg: GeneratorConfig, d_cfg: Discrimina
     fakes = jax.lax.stop_gradient(fake_images(g_cfg, g_params, buffers, d_batch)[0])
     (d_total, (r1, real_score)), d_grads = jax.value_and_grad(
         discriminator_objective, argnums=2, has_aux=True)(
-        config, d_cfg, state.d["params"], d_batch["real"], fakes, with_r1)
+        config, d_cfg, state.d["params"], d_batch["real"], fakes, with_r1, frozen,
+        {k: d_batch[k] for k in ("aug_real", "aug_fake") if k in d_batch})
     d_params, d_opt = optimizer_step(state.tx, state.d["params"], state.d_opt, pmean(d_grads))
 
     state = state.replace(
@@ -266,7 +329,8 @@ def local_step(config: GANTrainConfig, g_cfg: GeneratorConfig, d_cfg: Discrimina
 def draw_batch(config: GANTrainConfig, g_cfg: GeneratorConfig, num_devices: int,
                key: jax.Array, real_pool: jax.Array | None) -> dict:
     """The global batch of one phase (latents, mixing cutoffs, noise keys and, given
-    ``real_pool``, real images in [-1, 1]), laid out for ``num_devices`` (``interleave``)."""
+    ``real_pool``, real images in [-1, 1]; with the projected D, augmentation keys for the
+    fakes and reals), laid out for ``num_devices`` (``interleave``)."""
     n = config.batch_size
     k_idx, k_z, k_mix, k_cut, k_noise = jax.random.split(key, 5)
     batch = {"z": jax.random.normal(k_z, (n, g_cfg.z_dim)),
@@ -276,20 +340,29 @@ def draw_batch(config: GANTrainConfig, g_cfg: GeneratorConfig, num_devices: int,
     if real_pool is not None:
         idx = jax.random.randint(k_idx, (n,), 0, real_pool.shape[0])
         batch["real"] = real_pool[idx].astype(jnp.float32) / 127.5 - 1.0
+    if config.projected:   # keys of their own, so that the StyleGAN2 D's draws stay as they were
+        batch["aug_fake"] = jax.random.split(jax.random.fold_in(key, 1), n)
+        if real_pool is not None:
+            batch["aug_real"] = jax.random.split(jax.random.fold_in(key, 2), n)
     return jax.tree_util.tree_map(lambda x: interleave(x, num_devices), batch)
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1, 2, 3), static_argnames="with_r1",
                    donate_argnums=4)
-def train_step(config: GANTrainConfig, g_cfg: GeneratorConfig, d_cfg: DiscriminatorConfig,
+def train_step(config: GANTrainConfig, g_cfg: GeneratorConfig, d_cfg: AnyD,
                mesh: jax.sharding.Mesh, state: GANTrainState, images_uint8: jax.Array,
-               step: jax.Array, with_r1: bool = False) -> tuple[GANTrainState, dict]:
+               step: jax.Array, with_r1: bool = False, frozen: dict | None = None
+               ) -> tuple[GANTrainState, dict]:
     """Step ``step``, data-parallel over ``mesh``.
 
     ``images_uint8`` [N, R, R, C] is the whole training set, kept on the devices; the step
     gathers its batch from it. ``with_r1`` is static (two compilations). Bind the static
-    settings with ``functools.partial(train_step, config, g_cfg, d_cfg, mesh)``.
+    settings with ``functools.partial(train_step, config, g_cfg, d_cfg, mesh)``. ``frozen``:
+    the projected D's fixed inputs (:func:`mlss_jax.gan.projected.frozen_inputs`: the feature
+    encoder's parameters and the random projections), replicated, never updated.
     """
+    if isinstance(d_cfg, ProjectedConfig) and frozen is None:
+        raise ValueError("the projected discriminator needs its frozen inputs (frozen=...)")
     num_devices = mesh.devices.size
     check_batch(config.batch_size, num_devices, config.mbstd_group_size)
     g_key, d_key = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(config.seed), step))
@@ -297,9 +370,10 @@ def train_step(config: GANTrainConfig, g_cfg: GeneratorConfig, d_cfg: Discrimina
     d_batch = draw_batch(config, g_cfg, num_devices, d_key, images_uint8)
     sharded = jax.shard_map(
         functools.partial(local_step, config, g_cfg, d_cfg, with_r1=with_r1), mesh=mesh,
-        in_specs=(REPLICATED, SHARDED, SHARDED, REPLICATED),
+        in_specs=(REPLICATED, SHARDED, SHARDED, REPLICATED, REPLICATED),
         out_specs=(REPLICATED, REPLICATED), check_vma=False)
-    return sharded(state, g_batch, d_batch, ema_beta_at(config, step))
+    return sharded(state, g_batch, d_batch, ema_beta_at(config, step),
+                   {} if frozen is None else frozen)
 
 
 @dataclasses.dataclass
@@ -312,10 +386,10 @@ class TrainResult:
 
 
 def init_from_pickle(state: GANTrainState, pickle_path: str | Path, g_cfg: GeneratorConfig,
-                     d_cfg: DiscriminatorConfig, fresh_discriminator: bool = False) -> GANTrainState:
+                     d_cfg: AnyD, fresh_discriminator: bool = False) -> GANTrainState:
     """Start from a network pickle's weights (NVIDIA's ``--resume=pkl``): G and G_ema from its
-    Gs, D from its D (or, with ``fresh_discriminator``, D as initialised); the optimiser states
-    stay fresh. The architectures taken must match."""
+    Gs, D from its D (or, with ``fresh_discriminator`` or a projected D, which no pickle holds,
+    D as initialised); the optimiser states stay fresh. The architectures taken must match."""
     from mlss_jax.weights.nvidia import convert_network_pickle
 
     nets = convert_network_pickle(Path(pickle_path).read_bytes())
@@ -325,7 +399,7 @@ def init_from_pickle(state: GANTrainState, pickle_path: str | Path, g_cfg: Gener
                              f"this run's ({g_cfg})")
     g_vars = jax.tree_util.tree_map(jnp.asarray, nets.generator_vars)
     state = state.replace(g=g_vars, g_ema=jax.tree_util.tree_map(jnp.copy, g_vars))
-    if fresh_discriminator:
+    if fresh_discriminator or isinstance(d_cfg, ProjectedConfig):
         return state
     if nets.discriminator_vars is None or shapes(nets.discriminator_vars) != shapes(state.d):
         raise InputFileError(f"{pickle_path}: no discriminator matching this run's ({d_cfg}); "
@@ -349,6 +423,14 @@ def train_gan(config: GANTrainConfig, images: np.ndarray, run_dir: str | Path,
     step reached, then :class:`~mlss_jax.runtime.loop.TrainingPaused`). ``snapshot_pickles``:
     also write each snapshot's network as ``snapshots/network-<step>.pkl``, to pick the best
     one afterwards (a GAN's quality wanders from snapshot to snapshot).
+
+    With the projected D (``config.discriminator``), the checkpoints hold its trainable heads;
+    the feature encoder is read from ``config.feature_encoder`` (the run records its digest, and
+    a resume with other encoder weights is refused) and the random projections are drawn again
+    from the seed. The TF pickle's format has room only for NVIDIA's D, so a projected run's
+    pickle holds, as its D, a StyleGAN2 D of this config's shape freshly initialised from the
+    seed: untrained, there only to keep the pickle valid (a run started from such a pickle
+    should take ``fresh_discriminator``). Its G and Gs are the trained ones.
     """
     from mlss_jax.networks.stylegan2 import StyleGAN2Generator
     from mlss_jax.networks.sampling import generate_images
@@ -361,16 +443,35 @@ def train_gan(config: GANTrainConfig, images: np.ndarray, run_dir: str | Path,
                          f"{images.shape}")
     resolution, channels = images.shape[1], images.shape[3]
     g_cfg = config.generator_config(resolution, channels)
-    d_cfg = config.discriminator_config(resolution, channels)
+    # the D of the pickle: the trained one, or with the projected D an untrained placeholder
+    pickle_d_cfg = config.discriminator_config(resolution, channels)
     if fresh_discriminator and init_from is None:
         raise ConfigError("a fresh discriminator is for a run started from a pickle (init_from)")
-    run_config = {**config.to_dict(), "dataset": dataset_name,
+    settings = config.to_dict()
+    frozen = None
+    if config.projected:
+        from mlss_jax.gan.feature_encoder import feature_encoder_digest, load_feature_encoder
+        from mlss_jax.gan.projected import frozen_inputs
+
+        encoder_cfg, encoder_params = load_feature_encoder(config.feature_encoder)
+        d_cfg: AnyD = config.projected_config(resolution, channels, encoder_cfg.channels)
+        d_record = {"projected_discriminator": {
+            **d_cfg.to_dict(), "feature_encoder_world": encoder_cfg.world,
+            "feature_encoder_digest": feature_encoder_digest(config.feature_encoder)}}
+    else:
+        d_cfg = pickle_d_cfg
+        # the StyleGAN2 D's run config as it was before there was a choice: runs resume unchanged
+        del settings["discriminator"], settings["feature_encoder"]
+        d_record = {"discriminator": d_cfg.to_dict()}
+    run_config = {**settings, "dataset": dataset_name,
                   "init_from": None if init_from is None else str(init_from),
                   # recorded only when set, so that runs written before it resume unchanged
                   **({"fresh_discriminator": True} if fresh_discriminator else {}),
-                  "generator": g_cfg.to_dict(), "discriminator": d_cfg.to_dict()}
+                  "generator": g_cfg.to_dict(), **d_record}
     mesh = data_mesh()
-    with training_run(run_dir, run_config, resume, ("steps", "snapshot_every", "log_every"),
+    # the encoder's folder may move (its digest is what must not change)
+    with training_run(run_dir, run_config, resume,
+                      ("steps", "snapshot_every", "log_every", "feature_encoder"),
                       init_train_state(config, g_cfg, d_cfg), force, mesh) as run:
         state = run.state
         if run.start == 0 and init_from is not None:
@@ -379,6 +480,10 @@ def train_gan(config: GANTrainConfig, images: np.ndarray, run_dir: str | Path,
         main = distributed.is_main()
         samples_dir = run.run_dir / "samples"
         step_fn = functools.partial(train_step, config, g_cfg, d_cfg, mesh)
+        if config.projected:
+            frozen = parallel.replicate(frozen_inputs(d_cfg, encoder_params, config.seed), mesh)
+            pickle_d_vars = parallel.to_host(init_discriminator(
+                pickle_d_cfg, jax.random.PRNGKey(config.seed)))
         # every process holds the whole (small) training set; each device gathers its shard
         # of the batch from it inside the step
         pool = parallel.replicate(images, mesh)
@@ -395,7 +500,8 @@ def train_gan(config: GANTrainConfig, images: np.ndarray, run_dir: str | Path,
             return parallel.to_host({"g": state.g, "g_ema": state.g_ema, "d": state.d})
 
         def network_pickle(host: dict) -> bytes:
-            return export_tf_pickle(g_cfg, host["g_ema"], d_cfg, host["d"],
+            d_vars = pickle_d_vars if config.projected else host["d"]
+            return export_tf_pickle(g_cfg, host["g_ema"], pickle_d_cfg, d_vars,
                                     training_generator_vars=host["g"])
 
         def write_snapshot(state: GANTrainState, step: int) -> None:  # process 0, its devices
@@ -417,9 +523,10 @@ def train_gan(config: GANTrainConfig, images: np.ndarray, run_dir: str | Path,
 
         def step_logging_latest_r1(st: GANTrainState, step: int) -> tuple[GANTrainState, dict]:
             """One step; its metrics' ``r1`` is the latest R1 step's penalty (none before the
-            first since the start or resume), not the 0 of a step without R1."""
-            with_r1 = step % config.r1_interval == 0
-            st, metrics = step_fn(st, pool, np.int32(step), with_r1=with_r1)
+            first since the start or resume), not the 0 of a step without R1 (none at all
+            with the projected D, which has no R1 step)."""
+            with_r1 = not config.projected and step % config.r1_interval == 0
+            st, metrics = step_fn(st, pool, np.int32(step), with_r1=with_r1, frozen=frozen)
             if with_r1:
                 latest_r1["r1"] = metrics["r1"]
             metrics = {k: v for k, v in metrics.items() if k != "r1"}
