@@ -7,8 +7,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from mlss_jax.gan.losses import (discriminator_loss, ema_beta, ema_update, generator_loss,
-                                 mix_styles, mixing_cutoffs, r1_penalty, update_w_avg)
+from mlss_jax.gan.losses import (blur_images, discriminator_loss, ema_beta, ema_update,
+                                 generator_loss, mix_styles, mixing_cutoffs, r1_penalty,
+                                 update_w_avg)
 
 
 def softplus(x):
@@ -103,3 +104,46 @@ def test_discriminator_objective_adds_the_lazy_r1_term_on_r1_steps():
     np.testing.assert_allclose(float(with_r1) - float(plain), float(r1) * 0.5 / 2 * 4, rtol=1e-4)
     assert float(r1_off) == 0.0 and float(real_score) == pytest.approx(float(jnp.mean(logits(real))),
                                                                        rel=1e-5)
+
+
+def test_the_d_input_blur_is_a_normalised_gaussian_that_fades_to_nothing():
+    from scipy.ndimage import gaussian_filter
+
+    from mlss_jax.gan.training import GANTrainConfig, blur_sigma_at
+
+    images = np.asarray(jax.random.normal(jax.random.PRNGKey(0), (2, 16, 16, 3)))
+    blurred = jax.jit(blur_images, static_argnums=2)(jnp.asarray(images), jnp.float32(1.5), 5)
+    # SciPy's Gaussian filter with the same taps (truncate: 5 taps of 1.5 px), edges mirrored
+    expected = gaussian_filter(images, sigma=(0, 1.5, 1.5, 0), mode="mirror", truncate=5 / 1.5)
+    np.testing.assert_allclose(np.asarray(blurred), expected, atol=1e-5)
+    # sigma 0: every tap but the centre weighs nothing, the images pass unchanged
+    np.testing.assert_array_equal(np.asarray(blur_images(jnp.asarray(images), jnp.float32(0.0), 5)),
+                                  images)
+    config = GANTrainConfig(batch_size=32, blur_sigma=2.0, blur_fade_images=3200.0)
+    assert config.blur_radius == 6
+    fade = [float(blur_sigma_at(config, jnp.int32(step))) for step in (0, 50, 100, 500)]
+    assert fade == pytest.approx([2.0, 1.0, 0.0, 0.0])
+    assert GANTrainConfig().blur_radius == 0     # the default: D sees the images as they are
+    with pytest.raises(ValueError, match="blur_sigma must be >= 0"):
+        GANTrainConfig(blur_sigma=-1.0)
+
+
+@pytest.mark.slow
+def test_d_and_its_r1_see_the_blurred_images():
+    import functools
+
+    from mlss_jax.gan.training import GANTrainConfig, discriminator_objective
+    from mlss_jax.networks.discriminator import Discriminator, init_discriminator
+
+    config = GANTrainConfig(mbstd_group_size=2, channel_base=64, channel_max=8, r1_interval=4,
+                            blur_sigma=1.0)
+    d_cfg = config.discriminator_config(8, 3)
+    d_params = init_discriminator(d_cfg, jax.random.PRNGKey(0))["params"]
+    real, fake = jax.random.normal(jax.random.PRNGKey(1), (2, 2, 8, 8, 3))
+    blur = functools.partial(blur_images, sigma=jnp.float32(1.0), radius=config.blur_radius)
+    loss, (r1, _) = jax.jit(discriminator_objective, static_argnums=(0, 1, 5, 8))(
+        config, d_cfg, d_params, real, fake, True, None, None, blur)
+    logits = lambda x: Discriminator(d_cfg).apply({"params": d_params}, blur(x))
+    np.testing.assert_allclose(float(r1), float(r1_penalty(logits, real)), rtol=1e-4)
+    plain = float(discriminator_loss(logits(real), logits(fake)))
+    np.testing.assert_allclose(float(loss) - plain, float(r1) * config.r1_gamma / 2 * 4, rtol=1e-4)

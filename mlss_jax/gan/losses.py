@@ -66,3 +66,20 @@ def ema_update(ema_params, params, beta: float | jax.Array):
 def update_w_avg(w_avg: jax.Array, ws: jax.Array, beta: float) -> jax.Array:
     """NVIDIA's running W average: ``w_avg <- beta * w_avg + (1 - beta) * mean_batch(w)``."""
     return beta * w_avg + (1.0 - beta) * jnp.mean(ws[:, 0], axis=0)
+
+
+def blur_images(images: jax.Array, sigma: jax.Array, radius: int) -> jax.Array:
+    """A Gaussian blur of NHWC images of standard deviation ``sigma`` pixels (traced, so that a
+    fading blur compiles once), over taps -radius..radius on each axis with edge-reflected
+    borders. ``sigma`` 0 (or ``radius`` 0) leaves the images as they are: every tap but the
+    centre weighs exp(-huge) = 0."""
+    if radius == 0:
+        return images
+    taps = jnp.arange(-radius, radius + 1, dtype=jnp.float32)
+    weights = jnp.exp(-0.5 * jnp.square(taps / jnp.maximum(sigma, 1e-3)))
+    weights = weights / jnp.sum(weights)
+    pad = ((0, 0), (radius, radius), (radius, radius), (0, 0))
+    padded = jnp.pad(images, pad, mode="reflect")
+    height, width = images.shape[1], images.shape[2]
+    rows = sum(weights[i] * padded[:, i:i + height] for i in range(2 * radius + 1))
+    return sum(weights[i] * rows[:, :, i:i + width] for i in range(2 * radius + 1))

@@ -31,7 +31,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
@@ -43,8 +43,9 @@ from mlss_jax.errors import ConfigError, InputFileError
 from mlss_jax.config import (Preset, check_choice, check_finite, check_positive,
                              check_unit_interval, choices)
 from mlss_jax.gan.projected import ProjectedConfig, augment, init_heads, projected_logits
-from mlss_jax.gan.losses import (discriminator_loss, ema_beta, ema_update, generator_loss,
-                                 mix_styles, mixing_cutoffs, r1_penalty, update_w_avg)
+from mlss_jax.gan.losses import (blur_images, discriminator_loss, ema_beta, ema_update,
+                                 generator_loss, mix_styles, mixing_cutoffs, r1_penalty,
+                                 update_w_avg)
 from mlss_jax.networks.config import DiscriminatorConfig, GeneratorConfig
 from mlss_jax.networks.discriminator import Discriminator, init_discriminator
 from mlss_jax.networks.generator import Generator, init_generator
@@ -80,6 +81,11 @@ class GANTrainConfig:
       ema_rampup: half-life limited to this fraction of the images seen so far
         (so the EMA does not drag in the random start); None: no ramp-up.
       mbstd_group_size: minibatch-stddev group of D.
+      blur_sigma: standard deviation in pixels of a Gaussian blur of everything D sees (reals
+        and fakes, R1 included) at the start of training, fading linearly to none over
+        blur_fade_images (as stylegan3's blur_init_sigma: it keeps D from winning early on
+        high frequencies); 0: no blur.
+      blur_fade_images: images over which the blur fades to none.
       seed: everything random derives from it and the step number.
       snapshot_every: steps between checkpoints and sample grids.
       log_every: steps between metric log lines (and NaN checks).
@@ -110,6 +116,8 @@ class GANTrainConfig:
     ema_half_life_images: float = 10_000.0
     ema_rampup: float | None = 0.05
     mbstd_group_size: int = 4
+    blur_sigma: float = 0.0
+    blur_fade_images: float = 200_000.0
     seed: int = 0
     snapshot_every: int = 500
     log_every: int = 50
@@ -132,7 +140,7 @@ class GANTrainConfig:
                               "d_channel_base", "d_channel_max",
                               "batch_size", "r1_interval", "mbstd_group_size",
                               "snapshot_every", "log_every", "learning_rate",
-                              "ema_half_life_images"))
+                              "ema_half_life_images", "blur_fade_images"))
         check_unit_interval(self, "style_mixing", "a probability")
         if self.batch_size % self.mbstd_group_size:   # D's minibatch-stddev groups split it
             raise ConfigError(f"batch_size must be a multiple of the minibatch-stddev group "
@@ -140,7 +148,7 @@ class GANTrainConfig:
                               f"{self.batch_size}")
         if self.ema_rampup is not None:
             check_unit_interval(self, "ema_rampup", "a share of the images seen")
-        for name in ("r1_gamma", "steps"):  # steps 0: export the starting weights as they are
+        for name in ("r1_gamma", "steps", "blur_sigma"):  # steps 0: export the starting weights as they are
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
 
@@ -156,6 +164,11 @@ class GANTrainConfig:
             channel_base=self.channel_base if self.d_channel_base is None else self.d_channel_base,
             channel_max=self.channel_max if self.d_channel_max is None else self.d_channel_max,
             mbstd_group_size=self.mbstd_group_size)
+
+    @property
+    def blur_radius(self) -> int:
+        """Taps on each side of the D-input blur: 3 standard deviations at its strongest."""
+        return int(np.ceil(3 * self.blur_sigma))
 
     @property
     def projected(self) -> bool:
@@ -230,6 +243,13 @@ def init_train_state(config: GANTrainConfig, g_cfg: GeneratorConfig, d_cfg: AnyD
                          g_opt=tx.init(g_vars["params"]), d_opt=tx.init(d_vars["params"]), tx=tx)
 
 
+def blur_sigma_at(config: GANTrainConfig, step: jax.Array) -> jax.Array:
+    """The D-input blur of step ``step``: ``blur_sigma``, fading linearly to 0 over
+    ``blur_fade_images``."""
+    seen = step.astype(jnp.float32) * config.batch_size
+    return config.blur_sigma * jnp.maximum(0.0, 1.0 - seen / config.blur_fade_images)
+
+
 def ema_beta_at(config: GANTrainConfig, step: jax.Array) -> jax.Array:
     """The EMA decay of step ``step``: the half-life, limited by the ramp-up early on."""
     half_life = jnp.asarray(config.ema_half_life_images, jnp.float32)
@@ -257,10 +277,13 @@ def fake_images(g_cfg: GeneratorConfig, g_params: dict, buffers: dict, batch: di
 
 
 def discriminator_logits(d_cfg: AnyD, d_params: dict, images: jax.Array,
-                         frozen: dict | None = None, aug_keys: jax.Array | None = None
-                         ) -> jax.Array:
+                         frozen: dict | None = None, aug_keys: jax.Array | None = None,
+                         d_input: Callable[[jax.Array], jax.Array] | None = None) -> jax.Array:
     """D's logits [N, 1]: the StyleGAN2 D's, or the projected D's of the images augmented
-    with one key each of ``aug_keys`` (on the fixed ``frozen`` inputs)."""
+    with one key each of ``aug_keys`` (on the fixed ``frozen`` inputs); ``d_input`` (the
+    fading blur) first transforms what D sees."""
+    if d_input is not None:
+        images = d_input(images)
     if isinstance(d_cfg, ProjectedConfig):
         images = augment(aug_keys, images, d_cfg.translation, d_cfg.cutout)
         return projected_logits(d_cfg, d_params, frozen, images)
@@ -268,30 +291,33 @@ def discriminator_logits(d_cfg: AnyD, d_params: dict, images: jax.Array,
 
 
 def generator_objective(g_cfg: GeneratorConfig, d_cfg: AnyD, g_params: dict,
-                        buffers: dict, d_params: dict, batch: dict, frozen: dict | None = None
+                        buffers: dict, d_params: dict, batch: dict, frozen: dict | None = None,
+                        d_input: Callable[[jax.Array], jax.Array] | None = None
                         ) -> tuple[jax.Array, tuple[jax.Array, jax.Array]]:
     """G's non-saturating loss on fakes of ``batch``, with their ws and D's mean score."""
     images, ws = fake_images(g_cfg, g_params, buffers, batch)
-    logits = discriminator_logits(d_cfg, d_params, images, frozen, batch.get("aug_fake"))
+    logits = discriminator_logits(d_cfg, d_params, images, frozen, batch.get("aug_fake"), d_input)
     return generator_loss(logits), (ws, jnp.mean(logits))
 
 
 def discriminator_objective(config: GANTrainConfig, d_cfg: AnyD, d_params: dict,
                             real: jax.Array, fakes: jax.Array, with_r1: bool,
-                            frozen: dict | None = None, aug_keys: dict | None = None
+                            frozen: dict | None = None, aug_keys: dict | None = None,
+                            d_input: Callable[[jax.Array], jax.Array] | None = None
                             ) -> tuple[jax.Array, tuple[jax.Array, jax.Array]]:
     """D's logistic loss, plus the lazy R1 term on R1 steps; with the R1 penalty (0 on other
     steps) and D's mean score of the reals. A projected D takes ``frozen`` and ``aug_keys``
     (``{"aug_real", "aug_fake"}``, one key per image) and has no R1 step."""
     aug_keys = aug_keys or {}
-    real_logits = discriminator_logits(d_cfg, d_params, real, frozen, aug_keys.get("aug_real"))
+    real_logits = discriminator_logits(d_cfg, d_params, real, frozen, aug_keys.get("aug_real"),
+                                       d_input)
     loss = discriminator_loss(real_logits, discriminator_logits(
-        d_cfg, d_params, fakes, frozen, aug_keys.get("aug_fake")))
+        d_cfg, d_params, fakes, frozen, aug_keys.get("aug_fake"), d_input))
     r1 = jnp.zeros(())
     if with_r1:
         if isinstance(d_cfg, ProjectedConfig):
             raise ValueError("the projected discriminator trains without R1")
-        logits = lambda images: Discriminator(d_cfg).apply({"params": d_params}, images)
+        logits = lambda images: discriminator_logits(d_cfg, d_params, images, d_input=d_input)
         r1 = r1_penalty(logits, real)
         loss = loss + r1 * (config.r1_gamma / 2 * config.r1_interval)
     return loss, (r1, jnp.mean(real_logits))
@@ -299,13 +325,16 @@ def discriminator_objective(config: GANTrainConfig, d_cfg: AnyD, d_params: dict,
 
 def local_step(config: GANTrainConfig, g_cfg: GeneratorConfig, d_cfg: AnyD,
                state: GANTrainState, g_batch: dict, d_batch: dict, beta: jax.Array,
-               frozen: dict, with_r1: bool) -> tuple[GANTrainState, dict]:
+               frozen: dict, blur_sigma: jax.Array, with_r1: bool) -> tuple[GANTrainState, dict]:
     """One step on this device's share of the batches (inside ``shard_map``)."""
+    d_input = (None if config.blur_radius == 0 else
+               functools.partial(blur_images, sigma=blur_sigma, radius=config.blur_radius))
     # check_vma=False: gradients of the replicated parameters stay per-device (as under pmap)
     # and are averaged explicitly with pmean
     (g_loss, (ws, fake_score)), g_grads = jax.value_and_grad(
         generator_objective, argnums=2, has_aux=True)(
-        g_cfg, d_cfg, state.g["params"], state.g["buffers"], state.d["params"], g_batch, frozen)
+        g_cfg, d_cfg, state.g["params"], state.g["buffers"], state.d["params"], g_batch, frozen,
+        d_input)
     g_params, g_opt = optimizer_step(state.tx, state.g["params"], state.g_opt, pmean(g_grads))
     w_avg = pmean(update_w_avg(state.g["buffers"]["mapping"]["w_avg"], ws, g_cfg.w_avg_beta))
     buffers = {**state.g["buffers"], "mapping": {"w_avg": w_avg}}
@@ -314,7 +343,7 @@ def local_step(config: GANTrainConfig, g_cfg: GeneratorConfig, d_cfg: AnyD,
     (d_total, (r1, real_score)), d_grads = jax.value_and_grad(
         discriminator_objective, argnums=2, has_aux=True)(
         config, d_cfg, state.d["params"], d_batch["real"], fakes, with_r1, frozen,
-        {k: d_batch[k] for k in ("aug_real", "aug_fake") if k in d_batch})
+        {k: d_batch[k] for k in ("aug_real", "aug_fake") if k in d_batch}, d_input)
     d_params, d_opt = optimizer_step(state.tx, state.d["params"], state.d_opt, pmean(d_grads))
 
     state = state.replace(
@@ -370,10 +399,10 @@ def train_step(config: GANTrainConfig, g_cfg: GeneratorConfig, d_cfg: AnyD,
     d_batch = draw_batch(config, g_cfg, num_devices, d_key, images_uint8)
     sharded = jax.shard_map(
         functools.partial(local_step, config, g_cfg, d_cfg, with_r1=with_r1), mesh=mesh,
-        in_specs=(REPLICATED, SHARDED, SHARDED, REPLICATED, REPLICATED),
+        in_specs=(REPLICATED, SHARDED, SHARDED, REPLICATED, REPLICATED, REPLICATED),
         out_specs=(REPLICATED, REPLICATED), check_vma=False)
     return sharded(state, g_batch, d_batch, ema_beta_at(config, step),
-                   {} if frozen is None else frozen)
+                   {} if frozen is None else frozen, blur_sigma_at(config, step))
 
 
 @dataclasses.dataclass
@@ -448,6 +477,8 @@ def train_gan(config: GANTrainConfig, images: np.ndarray, run_dir: str | Path,
     if fresh_discriminator and init_from is None:
         raise ConfigError("a fresh discriminator is for a run started from a pickle (init_from)")
     settings = config.to_dict()
+    if config.blur_sigma == 0:   # recorded only when set, so that runs written before it resume
+        del settings["blur_sigma"], settings["blur_fade_images"]
     frozen = None
     if config.projected:
         from mlss_jax.gan.feature_encoder import feature_encoder_digest, load_feature_encoder
