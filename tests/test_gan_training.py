@@ -168,3 +168,18 @@ def test_a_run_can_start_from_a_pickle(tmp_path):
                            load_generator(third.pickle_path).variables)
     assert nets.generator_config.channel_max == 8 and nets.discriminator_config.channel_max == 16
     assert json.loads((tmp_path / "e" / "config.json").read_text())["fresh_discriminator"] is True
+
+
+def test_a_run_that_recorded_its_data_by_the_earlier_name_keeps_that_name_to_resume(tmp_path):
+    import json
+
+    from mlss_jax.app.train_gan import dataset_name
+
+    assert dataset_name("tiny", 2) == "shapes/tiny:2.0.0"       # a new run: the tfds name
+    for world, earlier in ((1, "shapes/tiny"), (2, "shapes/tiny@world2")):
+        run = tmp_path / f"w{world}"
+        run.mkdir()
+        (run / "config.json").write_text(json.dumps({"dataset": earlier}))
+        assert dataset_name("tiny", world, run) == earlier
+        assert dataset_name("default", world, run).startswith("shapes/default:")  # other data
+    assert dataset_name("tiny", 1, tmp_path / "w2") == "shapes/tiny:1.0.0"   # other world

@@ -15,11 +15,19 @@ from mlss_jax.runtime.distributed import DistributedConfig
 from mlss_jax.runtime.run_state import check_run_dir
 
 
-def dataset_name(config: str, world: int) -> str:
+def dataset_name(config: str, world: int, resumed_run: Path | None = None) -> str:
     """The name a run records for its training data: its tfds name, whose version names the
-    world (``shapes/default:1.0.0``, ``shapes/default:2.0.0``); ``--real`` reads it too."""
-    from mlss_jax.demo.shapes import tfds_name
+    world (``shapes/default:1.0.0``, ``shapes/default:2.0.0``); ``--real`` reads it too.
 
+    A run being resumed (``resumed_run``) that recorded the same data by its earlier name
+    (``shapes/default``, ``shapes/default@world2``) keeps that name, so that it resumes."""
+    from mlss_jax.demo.shapes import tfds_name
+    from mlss_jax.runtime.files import read_json
+    from mlss_jax.runtime.run_state import RUN_CONFIG
+
+    earlier = f"shapes/{config}" + ("" if world == 1 else f"@world{world}")
+    if resumed_run is not None and read_json(resumed_run / RUN_CONFIG, {}).get("dataset") == earlier:
+        return earlier
     return tfds_name(config, world)
 
 
@@ -51,7 +59,8 @@ def train_stylegan2(config: GANTrainConfig, out: Path, *, resume: bool = False,
     images, _ = load_shapes("train", dataset_config, data_dir, progress=distributed.is_main(),
                             world=world)
     result = train_gan(config, images, out, resume=resume,
-                       dataset_name=dataset_name(dataset_config, world), init_from=init_from,
+                       dataset_name=dataset_name(dataset_config, world, out if resume else None),
+                       init_from=init_from,
                        force=force, deadline=deadline, fresh_discriminator=fresh_discriminator,
                        snapshot_pickles=snapshot_pickles)
     if export is not None and distributed.is_main():
