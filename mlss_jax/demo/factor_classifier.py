@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 from pathlib import Path
 from typing import Iterator
 
@@ -23,6 +22,7 @@ from tqdm import tqdm
 from mlss_jax.batching import map_in_batches
 from mlss_jax.config import check_finite, check_positive
 from mlss_jax.demo.shapes import DEFAULT_WORLD, check_world, world_factors
+from mlss_jax.weights.checkpoint import load_params, load_params_meta, save_params_folder
 
 
 @dataclasses.dataclass(frozen=True)
@@ -159,43 +159,19 @@ def accuracy(config: ClassifierConfig, params: dict, images: np.ndarray,
     return result
 
 
-PARAMS_FILE = "params.msgpack"
-CONFIG_FILE = "config.json"
-
-
 def save_classifier(directory: str | Path, config: ClassifierConfig, params: dict,
                     report: dict) -> Path:
     """Write params (flax msgpack), config and the accuracy report to ``directory``."""
-    from flax import serialization
-
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / PARAMS_FILE).write_bytes(serialization.to_bytes(params))
-    (directory / CONFIG_FILE).write_text(
-        json.dumps({"config": config.to_dict(), "factors": config.factors, "report": report},
-                   indent=2) + "\n")
-    return directory
+    return save_params_folder(directory, params, {"config": config.to_dict(),
+                                                  "factors": config.factors, "report": report})
 
 
 def load_classifier_config(directory: str | Path) -> ClassifierConfig:
     """The config of the classifier saved in ``directory`` (its world, among others)."""
-    directory = Path(directory)
-    try:
-        meta = json.loads((directory / CONFIG_FILE).read_text())
-    except FileNotFoundError:
-        raise FileNotFoundError(f"no factor classifier in {directory} ({CONFIG_FILE} missing)") from None
-    return ClassifierConfig(**meta["config"])
+    return ClassifierConfig(**load_params_meta(directory, "factor classifier")["config"])
 
 
 def load_classifier(directory: str | Path) -> tuple[ClassifierConfig, dict]:
-    from flax import serialization
-
     config = load_classifier_config(directory)
-    try:
-        raw = (Path(directory) / PARAMS_FILE).read_bytes()
-    except FileNotFoundError:
-        raise FileNotFoundError(f"no factor classifier in {directory} ({PARAMS_FILE} missing)") from None
-    # the parameters' shapes only (no initialisation: compiling it took most of the loading)
-    template = jax.eval_shape(lambda: init_params(config, jax.random.PRNGKey(0)))
-    params = serialization.from_state_dict(template, serialization.msgpack_restore(raw))
-    return config, jax.tree_util.tree_map(jnp.asarray, params)
+    return config, load_params(directory, "factor classifier",
+                               lambda: init_params(config, jax.random.PRNGKey(0)))

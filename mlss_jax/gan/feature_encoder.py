@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 from pathlib import Path
 
 import flax.linen as nn
@@ -38,9 +37,9 @@ from mlss_jax.batching import map_in_batches
 from mlss_jax.config import check_finite, check_positive, check_seed
 from mlss_jax.demo.shapes import DEFAULT_WORLD, check_world
 from mlss_jax.errors import ConfigError
+from mlss_jax.weights.checkpoint import (PARAMS_FILE, load_params, load_params_meta,
+                                         save_params_folder)
 
-PARAMS_FILE = "params.msgpack"
-CONFIG_FILE = "config.json"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -214,33 +213,16 @@ def train_autoencoder(config: EncoderConfig, images: np.ndarray, progress: bool 
 def save_feature_encoder(directory: str | Path, config: EncoderConfig, params: dict,
                          report: dict) -> Path:
     """Write the encoder's params (flax msgpack; the decoder is dropped), config and report."""
-    from flax import serialization
-
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / PARAMS_FILE).write_bytes(serialization.to_bytes(params["encoder"]))
-    (directory / CONFIG_FILE).write_text(
-        json.dumps({"config": config.to_dict(), "report": report}, indent=2) + "\n")
-    return directory
+    return save_params_folder(directory, params["encoder"],
+                              {"config": config.to_dict(), "report": report})
 
 
 def load_feature_encoder(directory: str | Path) -> tuple[EncoderConfig, dict]:
     """The config and encoder parameters saved in ``directory`` by :func:`save_feature_encoder`."""
-    from flax import serialization
-
-    directory = Path(directory)
-    try:
-        meta = json.loads((directory / CONFIG_FILE).read_text())
-        raw = (directory / PARAMS_FILE).read_bytes()
-    except FileNotFoundError as err:
-        raise FileNotFoundError(f"no feature encoder in {directory} "
-                                f"({Path(err.filename).name} missing)") from None
-    config = EncoderConfig(**meta["config"])
+    config = EncoderConfig(**load_params_meta(directory, "feature encoder")["config"])
     resolution = 2 ** (config.levels - 1) * 4    # any valid size: the params do not depend on it
-    template = jax.eval_shape(lambda: init_autoencoder(config, jax.random.PRNGKey(0),
-                                                       resolution)["encoder"])
-    params = serialization.from_state_dict(template, serialization.msgpack_restore(raw))
-    return config, jax.tree_util.tree_map(jnp.asarray, params)
+    return config, load_params(directory, "feature encoder", lambda: init_autoencoder(
+        config, jax.random.PRNGKey(0), resolution)["encoder"])
 
 
 def feature_encoder_digest(directory: str | Path) -> str:

@@ -140,3 +140,43 @@ def load_networks(ckpt_dir: str | Path) -> tuple[dict, dict]:
     except Exception as err:  # orbax raises many types for damaged data
         raise CheckpointError(f"cannot read {var_dir}: {quote_error(err)}") from None
     return config, variables
+
+
+PARAMS_FILE = "params.msgpack"
+META_FILE = "config.json"
+
+
+def save_params_folder(directory: str | Path, params: dict, meta: dict) -> Path:
+    """A small trained network as a folder: its parameters (flax msgpack) and ``meta`` (its
+    config and report, JSON). The factor classifier and the feature encoder are kept so."""
+    from flax import serialization
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / PARAMS_FILE).write_bytes(serialization.to_bytes(params))
+    (directory / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+    return directory
+
+
+def load_params_meta(directory: str | Path, what: str) -> dict:
+    """The ``meta`` a folder of :func:`save_params_folder` holds; ``what`` names the network in
+    the error when it is missing."""
+    directory = Path(directory)
+    try:
+        return json.loads((directory / META_FILE).read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no {what} in {directory} ({META_FILE} missing)") from None
+
+
+def load_params(directory: str | Path, what: str, init: Callable[[], dict]) -> dict:
+    """The parameters of a folder of :func:`save_params_folder`, in the structure ``init``
+    gives (only its shapes are traced: nothing is initialised or compiled)."""
+    import jax.numpy as jnp
+    from flax import serialization
+
+    try:
+        raw = (Path(directory) / PARAMS_FILE).read_bytes()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no {what} in {directory} ({PARAMS_FILE} missing)") from None
+    params = serialization.from_state_dict(jax.eval_shape(init), serialization.msgpack_restore(raw))
+    return jax.tree_util.tree_map(jnp.asarray, params)
