@@ -9,7 +9,7 @@ import sys
 from conftest import REPO
 
 SCRIPTS = sorted(["train.py", "evaluate.py", "explore.py", "run.py",
-                  *(str(p.relative_to(REPO)) for folder in ("convert", "tools", "benchmarks")
+                  *(str(p.relative_to(REPO)) for folder in ("convert", "tools", "benchmarks", "experiments")
                     for p in (REPO / folder).glob("*.py") if not p.name.startswith("_"))])
 
 # One interpreter runs every script's --help in turn (runpy, as ``python SCRIPT --help``
