@@ -106,6 +106,27 @@ def fit_mapping(g_cfg: GeneratorConfig, g_vars: dict, codes: np.ndarray, steps: 
     return mapping
 
 
+def world2_data(test_images: int = 2000):
+    """World 2's factor classifier (the measure), its training images and labels, and its first
+    ``test_images`` held-out images and labels."""
+    from mlss_jax.demo.dataset import load_shapes
+    from mlss_jax.demo.world import FACTOR_CLASSIFIERS, factor_predictor
+
+    train, train_labels = load_shapes("train", world=2)
+    test, test_labels = load_shapes("test", world=2)
+    return (factor_predictor(FACTOR_CLASSIFIERS[2]), (train, train_labels),
+            (test[:test_images], {k: v[:test_images] for k, v in test_labels.items()}))
+
+
+def print_report(report: dict, out, names: tuple[str, ...]) -> None:
+    """The report, then the path of every file written to ``out``."""
+    import json
+
+    print(json.dumps(report, indent=2))
+    for name in names:
+        print(f"wrote {out / name}")
+
+
 def factor_reading(predictor, images: np.ndarray, data_labels: dict[str, np.ndarray],
                    labels: dict[str, np.ndarray] | None = None) -> dict:
     """What the factor classifier reads in ``images``: the share with every factor confident

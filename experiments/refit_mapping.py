@@ -43,9 +43,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args.network.is_file():
         parser.error(f"--network: no such file: {args.network}")
     report = refit(args)
-    print(json.dumps(report, indent=2))
-    for name in ("report.json", "roundtrip.png", "samples.png", "refit.pkl"):
-        print(f"wrote {args.out / name}")
+    from _wspace import print_report
+
+    print_report(report, args.out, ("report.json", "roundtrip.png", "samples.png", "refit.pkl"))
     return 0
 
 
@@ -56,10 +56,8 @@ def refit(args) -> dict:
     import optax
     from tqdm import tqdm
 
-    from _wspace import WEncoder, broadcast_ws, factor_reading, fit_mapping
+    from _wspace import WEncoder, broadcast_ws, factor_reading, fit_mapping, world2_data
     from mlss_jax.batching import map_in_batches
-    from mlss_jax.demo.dataset import load_shapes
-    from mlss_jax.demo.world import FACTOR_CLASSIFIERS, factor_predictor
     from mlss_jax.networks.sampling import latents, mapped_w, synthesize
     from mlss_jax.networks.stylegan2 import StyleGAN2Generator
     from mlss_jax.viz.grid import save_image_grid
@@ -70,10 +68,7 @@ def refit(args) -> dict:
     args.out.mkdir(parents=True, exist_ok=True)
     generator = load_generator(args.network)
     g_cfg = generator.config
-    predictor = factor_predictor(FACTOR_CLASSIFIERS[2])
-    train, train_labels = load_shapes("train", world=2)
-    test, test_labels = load_shapes("test", world=2)
-    test, test_labels = test[:2000], {k: v[:2000] for k, v in test_labels.items()}
+    predictor, (train, train_labels), (test, test_labels) = world2_data()
     report = {"network": str(args.network), "fakes": args.fakes, "encoder_steps": args.encoder_steps,
               "mapping_steps": args.mapping_steps, "mapping_lr": args.mapping_lr}
 

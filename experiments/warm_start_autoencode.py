@@ -40,9 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.mapping_lr <= 0:
         parser.error(f"--mapping-lr must be positive, got {args.mapping_lr}")
     report = warm_start(args)
-    print(json.dumps(report, indent=2))
-    for name in ("report.json", "recon.png", "samples.png", "warm.pkl"):
-        print(f"wrote {args.out / name}")
+    from _wspace import print_report
+
+    print_report(report, args.out, ("report.json", "recon.png", "samples.png", "warm.pkl"))
     return 0
 
 
@@ -53,10 +53,8 @@ def warm_start(args) -> dict:
     import optax
     from tqdm import tqdm
 
-    from _wspace import WEncoder, broadcast_ws, factor_reading, fit_mapping
+    from _wspace import WEncoder, broadcast_ws, factor_reading, fit_mapping, world2_data
     from mlss_jax.batching import map_in_batches
-    from mlss_jax.demo.dataset import load_shapes
-    from mlss_jax.demo.world import FACTOR_CLASSIFIERS, factor_predictor
     from mlss_jax.gan.training import GANTrainConfig
     from mlss_jax.networks.discriminator import init_discriminator
     from mlss_jax.networks.generator import Generator, init_generator
@@ -69,10 +67,7 @@ def warm_start(args) -> dict:
     args.out.mkdir(parents=True, exist_ok=True)
     config = GANTrainConfig(style_mixing=0.0)
     g_cfg = config.generator_config(32, 3)
-    predictor = factor_predictor(FACTOR_CLASSIFIERS[2])
-    train, train_labels = load_shapes("train", world=2)
-    test, test_labels = load_shapes("test", world=2)
-    test, test_labels = test[:2000], {k: v[:2000] for k, v in test_labels.items()}
+    predictor, (train, train_labels), (test, test_labels) = world2_data()
     report = {"autoencode_steps": args.autoencode_steps, "code_noise": args.code_noise,
               "mapping_steps": args.mapping_steps, "mapping_lr": args.mapping_lr}
 
