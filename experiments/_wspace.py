@@ -13,6 +13,7 @@ import numpy as np
 import optax
 
 from mlss_jax.gan.feature_encoder import FeatureEncoder
+from mlss_jax.gan.losses import discriminator_loss, generator_loss, r1_penalty
 from mlss_jax.networks.config import GeneratorConfig
 from mlss_jax.networks.generator import Generator
 
@@ -41,18 +42,13 @@ def broadcast_ws(g_cfg: GeneratorConfig, w: jax.Array | np.ndarray) -> jax.Array
 
 
 class WCritic(nn.Module):
-    """A critic on w: three dense layers of 512 with leaky ReLU, on w standardised by the
-    codes' mean and standard deviation."""
-
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
+    """A critic on standardised w: three dense layers of 512 with leaky ReLU."""
 
     @nn.compact
     def __call__(self, w: jax.Array) -> jax.Array:
-        x = (w - jnp.asarray(self.mean)) / jnp.asarray(self.std)
         for _ in range(3):
-            x = nn.leaky_relu(nn.Dense(512)(x), 0.2)
-        return nn.Dense(1)(x)[:, 0]
+            w = nn.leaky_relu(nn.Dense(512)(w), 0.2)
+        return nn.Dense(1)(w)[:, 0]
 
 
 def fit_mapping(g_cfg: GeneratorConfig, g_vars: dict, codes: np.ndarray, steps: int,
@@ -62,9 +58,9 @@ def fit_mapping(g_cfg: GeneratorConfig, g_vars: dict, codes: np.ndarray, steps: 
     [N, w_dim] (non-saturating GAN losses, R1 of weight 1 on the critic at the codes). Starts
     from ``g_vars``' mapping. ``learning_rate`` is Adam's on the stored parameters, which the
     mapping's equalised layers scale by its learning-rate multiplier."""
-    generator = Generator(g_cfg)
+    generator, critic = Generator(g_cfg), WCritic()
     mean, std = codes.mean(0), codes.std(0) + 1e-6
-    critic = WCritic(tuple(map(float, mean)), tuple(map(float, std)))
+    standardise = lambda w: (w - mean) / std   # the critic, and its R1, in the codes' units
     key = jax.random.PRNGKey(seed)
     critic_params = critic.init(key, jnp.zeros((1, g_cfg.w_dim)))["params"]
     mapping = g_vars["params"]["mapping"]
@@ -78,16 +74,16 @@ def fit_mapping(g_cfg: GeneratorConfig, g_vars: dict, codes: np.ndarray, steps: 
 
     def critic_loss(params: dict, real: jax.Array, fake: jax.Array) -> jax.Array:
         score = lambda w: critic.apply({"params": params}, w)
-        grad = jax.grad(lambda w: jnp.sum(score(w)))(real) * std   # R1 in standardised units
-        return (jnp.mean(jax.nn.softplus(-score(real))) + jnp.mean(jax.nn.softplus(score(fake)))
-                + 0.5 * jnp.mean(jnp.sum(jnp.square(grad), -1)))
+        real = standardise(real)
+        return (discriminator_loss(score(real), score(standardise(fake)))
+                + 0.5 * r1_penalty(score, real))
 
     @jax.jit
     def step(mapping, map_opt, critic_params, critic_opt, real, key):
         k_map, k_critic = jax.random.split(key)
         z = jax.random.normal(k_map, (real.shape[0], g_cfg.z_dim))
-        map_loss, grads = jax.value_and_grad(lambda m: jnp.mean(jax.nn.softplus(
-            -critic.apply({"params": critic_params}, mapped(m, z)))))(mapping)
+        map_loss, grads = jax.value_and_grad(lambda m: generator_loss(
+            critic.apply({"params": critic_params}, standardise(mapped(m, z)))))(mapping)
         updates, map_opt = tx_map.update(grads, map_opt)
         mapping = optax.apply_updates(mapping, updates)
         fake = mapped(mapping, jax.random.normal(k_critic, (real.shape[0], g_cfg.z_dim)))
@@ -104,6 +100,21 @@ def fit_mapping(g_cfg: GeneratorConfig, g_vars: dict, codes: np.ndarray, steps: 
         if i % 500 == 0 or i == steps - 1:
             log(f"mapping fit {i}: mapping loss {float(map_loss):.3f}, critic loss {float(c_loss):.3f}")
     return mapping
+
+
+def with_mapping(g_cfg: GeneratorConfig, g_vars: dict, mapping: dict, z: np.ndarray,
+                 num_samples: int = 2000) -> tuple[dict, np.ndarray]:
+    """G's variables with ``mapping`` and its W average over latents ``z``, and the uint8
+    images of the first ``num_samples`` of them (psi 1)."""
+    from mlss_jax.networks.sampling import mapped_w, synthesize
+    from mlss_jax.networks.stylegan2 import StyleGAN2Generator
+
+    variables = {"params": {**g_vars["params"], "mapping": mapping}, "buffers": g_vars["buffers"]}
+    generator = StyleGAN2Generator(g_cfg, variables)
+    w = mapped_w(generator, z)
+    samples = synthesize(generator, broadcast_ws(g_cfg, w[:num_samples]))   # psi 1: no W average
+    variables["buffers"] = {**variables["buffers"], "mapping": {"w_avg": jnp.asarray(w.mean(0))}}
+    return variables, samples
 
 
 def world2_data(test_images: int = 2000):
@@ -139,6 +150,6 @@ def factor_reading(predictor, images: np.ndarray, data_labels: dict[str, np.ndar
     out = {"images": len(images), "all_confident": round(quality.confident_share, 4),
            "total_variation": {k: round(v, 3) for k, v in quality.total_variation.items()}}
     if labels is not None:
-        right = [probs[k].argmax(-1) == np.asarray(labels[k])[:len(images)] for k in probs]
+        right = [probs[k].argmax(-1) == labels[k] for k in probs]
         out["all_right"] = round(float(np.all(np.stack(right), 0).mean()), 4)
     return out

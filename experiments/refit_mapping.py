@@ -56,23 +56,25 @@ def refit(args) -> dict:
     import optax
     from tqdm import tqdm
 
-    from _wspace import WEncoder, broadcast_ws, factor_reading, fit_mapping, world2_data
+    from _wspace import (WEncoder, broadcast_ws, factor_reading, fit_mapping, with_mapping,
+                         world2_data)
     from mlss_jax.batching import map_in_batches
     from mlss_jax.networks.sampling import latents, mapped_w, synthesize
     from mlss_jax.networks.stylegan2 import StyleGAN2Generator
     from mlss_jax.viz.grid import save_image_grid
-    from mlss_jax.weights.load import load_generator
     from mlss_jax.weights.nvidia import convert_network_pickle
     from mlss_jax.weights.tf_format import export_tf_pickle
 
     args.out.mkdir(parents=True, exist_ok=True)
-    generator = load_generator(args.network)
-    g_cfg = generator.config
+    nets = convert_network_pickle(args.network.read_bytes())
+    g_cfg, g_vars = nets.generator_config, jax.tree_util.tree_map(jnp.asarray, nets.generator_vars)
+    generator = StyleGAN2Generator(g_cfg, g_vars)
     predictor, (train, train_labels), (test, test_labels) = world2_data()
     report = {"network": str(args.network), "fakes": args.fakes, "encoder_steps": args.encoder_steps,
               "mapping_steps": args.mapping_steps, "mapping_lr": args.mapping_lr}
 
-    w = mapped_w(generator, latents(generator, args.fakes, 7))
+    z = latents(generator, args.fakes, 7)
+    w = mapped_w(generator, z)
     fakes = synthesize(generator, broadcast_ws(g_cfg, w))
     report["samples"] = factor_reading(predictor, fakes[:2000], train_labels)
     w_mean, w_std = w.mean(0), w.std(0) + 1e-6
@@ -108,14 +110,9 @@ def refit(args) -> dict:
     save_image_grid(np.concatenate([test[:24], decoded[:24], fakes[:16]]), args.out / "roundtrip.png",
                     ncols=8)
 
-    nets = convert_network_pickle(args.network.read_bytes())
-    g_vars = jax.tree_util.tree_map(jnp.asarray, nets.generator_vars)
     mapping = fit_mapping(g_cfg, g_vars, codes_of(train), args.mapping_steps, args.mapping_lr,
                           log=tqdm.write)
-    refitted = {"params": {**g_vars["params"], "mapping": mapping}, "buffers": g_vars["buffers"]}
-    new_w = mapped_w(StyleGAN2Generator(g_cfg, refitted), latents(generator, args.fakes, 7))
-    refitted["buffers"] = {**refitted["buffers"], "mapping": {"w_avg": jnp.asarray(new_w.mean(0))}}
-    samples = synthesize(StyleGAN2Generator(g_cfg, refitted), broadcast_ws(g_cfg, new_w[:2000]))
+    refitted, samples = with_mapping(g_cfg, g_vars, mapping, z)
     report["refit_samples"] = factor_reading(predictor, samples, train_labels)
     save_image_grid(samples[:64], args.out / "samples.png", ncols=8)
     (args.out / "refit.pkl").write_bytes(export_tf_pickle(

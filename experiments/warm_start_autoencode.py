@@ -53,14 +53,14 @@ def warm_start(args) -> dict:
     import optax
     from tqdm import tqdm
 
-    from _wspace import WEncoder, broadcast_ws, factor_reading, fit_mapping, world2_data
+    from _wspace import (WEncoder, broadcast_ws, factor_reading, fit_mapping, with_mapping,
+                         world2_data)
     from mlss_jax.batching import map_in_batches
     from mlss_jax.gan.training import GANTrainConfig
     from mlss_jax.networks.discriminator import init_discriminator
     from mlss_jax.networks.generator import Generator, init_generator
     from mlss_jax.networks.generator import to_uint8
-    from mlss_jax.networks.sampling import latents, mapped_w, synthesize
-    from mlss_jax.networks.stylegan2 import StyleGAN2Generator
+    from mlss_jax.networks.sampling import latents
     from mlss_jax.viz.grid import save_image_grid
     from mlss_jax.weights.tf_format import export_tf_pickle
 
@@ -110,10 +110,7 @@ def warm_start(args) -> dict:
     g_vars = {"params": params["g"], "buffers": g_vars["buffers"]}
     mapping = fit_mapping(g_cfg, g_vars, map_in_batches(encode, 1000, train), args.mapping_steps,
                           args.mapping_lr, log=tqdm.write)
-    g_vars = {"params": {**g_vars["params"], "mapping": mapping}, "buffers": g_vars["buffers"]}
-    w = mapped_w(StyleGAN2Generator(g_cfg, g_vars), latents(g_cfg, 10000, 7))
-    g_vars["buffers"] = {**g_vars["buffers"], "mapping": {"w_avg": jnp.asarray(w.mean(0))}}
-    samples = synthesize(StyleGAN2Generator(g_cfg, g_vars), broadcast_ws(g_cfg, w[:2000]))
+    g_vars, samples = with_mapping(g_cfg, g_vars, mapping, latents(g_cfg, 10000, 7))
     report["samples"] = factor_reading(predictor, samples, train_labels)
     save_image_grid(samples[:64], args.out / "samples.png", ncols=8)
     d_cfg = config.discriminator_config(32, 3)
