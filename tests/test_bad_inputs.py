@@ -236,7 +236,8 @@ OUTPUT_CASES = [
     ("evaluate.py", "--pr-curve --generator {g} --levels-dir {l} --out /proc/mlss-out", 1,
      "cannot be written"),
     ("explore.py", "interpolate --generator {g} --out /proc/mlss-out", 1, "cannot be written"),
-    ("tools/demo_quality.py", f"--world 2 --classifier {REPO}/assets/factor_classifier --out {{t}}/o",
+    ("tools/demo_quality.py", f"--world 2 --classifier {REPO}/assets/factor_classifier-world1 "
+                              "--out {t}/o",
      2, "reads world 1, not --world 2"),
     ("tools/train_stylegan2.py", "--out {t}/o --world 3", 2, "invalid choice"),
     ("tools/train_stylegan2.py", "--out {t}/o --batch-size 6", 2,

@@ -231,7 +231,7 @@ def test_api_images_follow_the_state(client, explorer):
     assert _image(client.get(f"/api/clusters.jpg?{query}&level=fine")).shape == (32, 320, 3)
     # readouts: six factors with confidences; an edit far along a direction leaves the cluster
     readout = client.get(f"/api/readout?{query}").json()
-    assert [f["factor"] for f in readout["factors"]] == ["shape", "scale", "position", "layout",
+    assert [f["factor"] for f in readout["factors"]] == ["shape", "scale", "position", "texture",
                                                          "hue", "tint"]
     assert all(0 < f["confidence"] <= 1 for f in readout["factors"])
     assert all(t["typical"] for t in readout["typicality"])

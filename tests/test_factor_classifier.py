@@ -6,15 +6,20 @@ import numpy as np
 import pytest
 
 from conftest import REPO
-from mlss_jax.demo.shapes import FACTORS, example, world_factors
+from mlss_jax.demo.shapes import DEFAULT_WORLD, FACTORS, example, world_factors
+from mlss_jax.demo.world import FACTOR_CLASSIFIERS
 from mlss_jax.demo.factor_classifier import (ClassifierConfig, accuracy, classify, load_classifier,
                                              save_classifier, to_model_input, train_classifier)
 
-SHIPPED = REPO / "assets" / "factor_classifier"
-SHIPPED_BY_WORLD = {1: SHIPPED, 2: REPO / "assets" / "factor_classifier-world2"}
+SHIPPED_BY_WORLD = {1: REPO / "assets" / "factor_classifier-world1",
+                    2: REPO / "assets" / "factor_classifier-world2"}
 
 
-def rendered(seed: int, num: int, world: int = 1) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+def test_each_world_has_its_bundled_classifier():
+    assert FACTOR_CLASSIFIERS == SHIPPED_BY_WORLD
+
+
+def rendered(seed: int, num: int, world: int = DEFAULT_WORLD) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     examples = [example(seed, i, world) for i in range(num)]
     labels = {k: np.asarray([e.labels[k] for e in examples]) for k in world_factors(world)}
     return np.stack([e.image for e in examples]), labels

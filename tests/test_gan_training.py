@@ -183,3 +183,23 @@ def test_a_run_that_recorded_its_data_by_the_earlier_name_keeps_that_name_to_res
         assert dataset_name("tiny", world, run) == earlier
         assert dataset_name("default", world, run).startswith("shapes/default:")  # other data
     assert dataset_name("tiny", 1, tmp_path / "w2") == "shapes/tiny:1.0.0"   # other world
+
+
+def test_a_resumed_run_keeps_its_world_and_refuses_another(tmp_path):
+    """World 1 was the default once: a run made then resumes on world 1 without --world, and
+    --world 2 is refused with one line before any data is rendered."""
+    import json
+
+    from conftest import run_script
+    from mlss_jax.app.train_gan import recorded_world
+
+    for name, world in (("shapes/tiny", 1), ("shapes/default@world2", 2),
+                        ("shapes/tiny:1.0.0", 1), ("shapes/default:2.0.0", 2)):
+        (tmp_path / name.replace("/", "-")).mkdir()
+        (tmp_path / name.replace("/", "-") / "config.json").write_text(json.dumps({"dataset": name}))
+        assert recorded_world(tmp_path / name.replace("/", "-")) == world, name
+    assert recorded_world(tmp_path / "no-run") is None
+    code, _, err = run_script("tools/train_stylegan2.py", "--out", str(tmp_path / "shapes-tiny"),
+                              "--resume", "--world", "2", "--dataset-config", "tiny")
+    assert code == 1 and err.strip() == (f"train_stylegan2.py: error: {tmp_path / 'shapes-tiny'} was "
+                                         "trained on shapes world 1, not --world 2")

@@ -23,7 +23,7 @@ def test_examples_are_deterministic_and_seed_dependent():
 
 def test_levels_partition_the_factors_and_classes_are_enough():
     assert sorted(f for fs in LEVELS.values() for f in fs) == sorted(FACTORS)
-    assert len(FACTORS["shape"]) >= 3 and len(FACTORS["hue"]) >= 6 and len(FACTORS["layout"]) >= 4
+    assert len(FACTORS["shape"]) >= 3 and len(FACTORS["hue"]) >= 6 and len(FACTORS["texture"]) >= 4
 
 
 def test_every_class_of_every_factor_occurs():
@@ -50,7 +50,7 @@ def test_fine_factors_change_only_their_own_pixels():
     """Object hue recolours exactly the pixels the object covers, background tint exactly the rest."""
     from mlss_jax.demo.shapes import SUPERSAMPLE, _object_mask, _POSITION, _SCALE_PX
 
-    base = {"shape": 0, "scale": 1, "position": 4, "layout": 1, "hue": 0, "tint": 0}
+    base = {"shape": 0, "scale": 1, "position": 4, "texture": 1, "hue": 0, "tint": 0}
     n = RESOLUTION * SUPERSAMPLE
     mask = _object_mask("circle", _SCALE_PX["medium"], _POSITION["centre"], n)
     coverage = mask.reshape(RESOLUTION, SUPERSAMPLE, RESOLUTION, SUPERSAMPLE).mean(axis=(1, 3))
@@ -213,10 +213,10 @@ def test_each_world_has_one_tfds_name():
         assert parse_shapes_name(tfds_name("tiny", world)) == ("tiny", world)
         assert tfds_world(TFDS_VERSIONS[world]) == world
     assert tfds_name("tiny", 2) == "shapes/tiny:2.0.0"
-    # a name without a version is the default world's (world 1, the bundled models')
-    assert parse_shapes_name("shapes/tiny") == ("tiny", DEFAULT_WORLD) == ("tiny", 1)
-    assert parse_shapes_name("shapes") == ("default", 1)
-    assert parse_shapes_name("shapes:2.0.0") == ("default", 2)
+    # a name without a version is the default world's (world 2, the bundled models')
+    assert parse_shapes_name("shapes/tiny") == ("tiny", DEFAULT_WORLD) == ("tiny", 2)
+    assert parse_shapes_name("shapes") == ("default", 2)
+    assert parse_shapes_name("shapes:1.0.0") == ("default", 1)
     assert is_shapes_name("shapes/tiny:2.0.0") and not is_shapes_name("shapes_x/tiny")
     with pytest.raises(ValueError, match="unknown shapes version '3.0.0'"):
         parse_shapes_name("shapes/tiny:3.0.0")
@@ -226,14 +226,14 @@ def test_each_world_has_one_tfds_name():
 
 @pytest.mark.slow
 def test_tfds_builds_each_world_as_its_version_with_the_renderers_arrays(tmp_path):
-    """World 2 is the builder's 2.0.0 and world 1 its 1.0.0 (what a name without a version
-    loads): both build from an empty data directory and hold exactly the rendered images and
-    labels, and load_shapes goes through them."""
+    """World 1 is the builder's 1.0.0 and world 2 its 2.0.0 (what a name without a version
+    loads): both build from an empty data directory, the older version included, and hold
+    exactly the rendered images and labels, and load_shapes goes through them."""
     from mlss_jax.demo.dataset import load_shapes
     from mlss_jax.demo.shapes import render_examples, split_range, world_factors
     from mlss_jax.demo.shapes_tfds import Shapes, tfds
 
-    for world, version in ((2, "2.0.0"), (1, "1.0.0")):
+    for world, version in ((1, "1.0.0"), (2, "2.0.0")):
         for split in ("train", "test"):
             images, labels = load_shapes(split, "tiny", tmp_path, world=world)
             rendered, rendered_labels = render_examples(*split_range(split, "tiny"), workers=1,
@@ -247,4 +247,4 @@ def test_tfds_builds_each_world_as_its_version_with_the_renderers_arrays(tmp_pat
         builder = tfds.builder(f"shapes/tiny:{version}", data_dir=str(tmp_path))
         assert str(builder.version) == version and version in Shapes.RELEASE_NOTES
         assert set(builder.info.features) == {"image", *world_factors(world)}
-    assert str(tfds.builder("shapes/tiny", data_dir=str(tmp_path)).version) == "1.0.0"
+    assert str(tfds.builder("shapes/tiny", data_dir=str(tmp_path)).version) == "2.0.0"

@@ -1,6 +1,6 @@
 """Train a small StyleGAN2 on the demo world's ``shapes`` (how the bundled demo generator was made).
 
-    python tools/train_stylegan2.py --out runs/stylegan2-shapes      # about an hour on 2 CPU cores
+    python tools/train_stylegan2.py --out runs/stylegan2-shapes      # about 2 h 10 min on 2 CPU cores
     python tools/train_stylegan2.py --out runs/stylegan2-shapes --resume
     python tools/train_stylegan2.py --out runs/more --init-from assets/demo/stylegan2-shapes-32.pkl
     python tools/train_stylegan2.py --out runs/stylegan2-shapes --export assets/demo/stylegan2-shapes-32.pkl
@@ -32,9 +32,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dataset-config", default="default", choices=["default", "tiny"],
                         help="shapes config to train on (default: default)")
     parser.add_argument("--data-dir", default=None, help="tfds data directory (default: tfds's)")
-    parser.add_argument("--world", type=int, default=DEFAULT_WORLD, choices=WORLDS,
-                        help=f"shapes world version to train on (default: {DEFAULT_WORLD}; "
-                             "docs/demo-world.md)")
+    parser.add_argument("--world", type=int, default=None, choices=WORLDS,
+                        help=f"shapes world version to train on (default: {DEFAULT_WORLD}; with "
+                             "--resume, the run's own; docs/demo-world.md)")
     parser.add_argument("--init-from", type=Path, default=None,
                         help="start a new run from this network pickle's G/D weights "
                              "(e.g. the bundled demo pickle, to train it further)")

@@ -62,8 +62,8 @@ class EvaluateConfig:
       levels_dir: the trained level runs, one subdirectory per level.
       real: real images: a tfds dataset name (e.g. lsun/car, shapes/tiny) or a folder of images,
         fitted to the generator's resolution; shapes is the demo world (its version names the
-        world: shapes/tiny is world 1, shapes/tiny:2.0.0 world 2). At least k + 1 images;
-        fewer than --samples, or more than 10% exact copies, are a warning, kept in sweep.json.
+        world: shapes/tiny is world 2, the default, shapes/tiny:1.0.0 world 1). At least k + 1
+        images; fewer than --samples, or more than 10% exact copies, are a warning, kept in sweep.json.
       data_dir: tfds data directory (None: tfds's own).
       centres: a centres.npz written by an earlier sweep, reused instead of clustering again.
       bf16_resolutions: compute the generator's this many highest resolutions in bfloat16

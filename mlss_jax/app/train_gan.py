@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from mlss_jax.errors import ConfigError
 from mlss_jax.gan.training import GANTrainConfig, TrainResult, train_gan
 from mlss_jax.runtime import distributed
 from mlss_jax.runtime.distributed import DistributedConfig
@@ -31,6 +32,22 @@ def dataset_name(config: str, world: int, resumed_run: Path | None = None) -> st
     return tfds_name(config, world)
 
 
+def recorded_world(run_dir: Path) -> int | None:
+    """The shapes world a run in ``run_dir`` recorded for its data (None: no run there)."""
+    from mlss_jax.demo.shapes import parse_shapes_name
+    from mlss_jax.runtime.files import read_json
+    from mlss_jax.runtime.run_state import RUN_CONFIG
+
+    name = read_json(run_dir / RUN_CONFIG, {}).get("dataset")
+    if name is None:
+        return None
+    if "@world" in name:          # the earlier name of world 2
+        return int(name.rsplit("@world", 1)[1])
+    if ":" not in name:           # recorded before worlds had versions: world 1, the only one
+        return 1
+    return parse_shapes_name(name)[1]
+
+
 def train_stylegan2(config: GANTrainConfig, out: Path, *, resume: bool = False,
                     force: bool = False, dataset_config: str = "default",
                     data_dir: str | None = None, world: int | None = None,
@@ -39,7 +56,8 @@ def train_stylegan2(config: GANTrainConfig, out: Path, *, resume: bool = False,
                     cluster: DistributedConfig = DistributedConfig(),
                     deadline: float | None = None) -> TrainResult:
     """Train (or resume) the run in ``out`` on ``shapes/<dataset_config>`` of ``world`` (default:
-    the current world); with ``export``, process 0 also copies the final ``network.pkl`` there.
+    with ``resume``, the world the run recorded, else the default world); with ``export``,
+    process 0 also copies the final ``network.pkl`` there.
 
     ``cluster``: the processes that share the run (every one calls this); this joins them, so
     the trainer below runs on all their devices.
@@ -47,7 +65,11 @@ def train_stylegan2(config: GANTrainConfig, out: Path, *, resume: bool = False,
     from mlss_jax.demo.dataset import load_shapes
     from mlss_jax.demo.shapes import DEFAULT_WORLD
 
-    world = DEFAULT_WORLD if world is None else world
+    recorded = recorded_world(out) if resume else None
+    if world is None:   # a run resumes on its own world, whatever the default is now
+        world = recorded or DEFAULT_WORLD
+    elif recorded not in (None, world):   # before the data is rendered
+        raise ConfigError(f"{out} was trained on shapes world {recorded}, not --world {world}")
     if init_from is not None and not init_from.is_file():
         raise FileNotFoundError(f"no such pickle: {init_from}")
     if config.feature_encoder is not None:   # a missing or broken encoder fails before the data

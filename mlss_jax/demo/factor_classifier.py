@@ -168,7 +168,9 @@ def save_classifier(directory: str | Path, config: ClassifierConfig, params: dic
 
 def load_classifier_config(directory: str | Path) -> ClassifierConfig:
     """The config of the classifier saved in ``directory`` (its world, among others)."""
-    return ClassifierConfig(**load_params_meta(directory, "factor classifier")["config"])
+    saved = load_params_meta(directory, "factor classifier")["config"]
+    # a classifier saved before the world was recorded was trained on world 1, the only one then
+    return ClassifierConfig(**{"world": 1, **saved})
 
 
 def load_classifier(directory: str | Path) -> tuple[ClassifierConfig, dict]:

@@ -3,11 +3,12 @@
 Every example is a pure function of ``(seed, index)``, so the dataset needs no
 download and any example can be regenerated. There are two versions of the world:
 
-* **world 1** (the bundled generator and factor classifier were made on it): every factor is
-  discrete and nothing varies inside a class, so the world is a finite set of 11,520 images.
+* **world 1**: every factor is discrete and nothing varies inside a class, so the world is a
+  finite set of 11,520 images.
   coarse: object ``shape``, ``scale`` and ``position``; medium: background ``layout`` (8 px
   stripes and checks, a gradient); fine: object ``hue`` and background ``tint``.
-* **world 2**: the same labels, drawn the same way, plus continuous variation inside every
+* **world 2** (the default; the bundled generator, its levels and the factor classifier are
+  world 2's): the same labels, drawn the same way, plus continuous variation inside every
   class, drawn from ``(seed, index)`` too: the object's size within its band, its position within
   its region, a rotation, jitter of hue, saturation and brightness, of the tint, and of the
   background pattern's period, phase and contrast. A generator is a continuous map and cannot
@@ -36,7 +37,7 @@ RESOLUTION = 32
 SUPERSAMPLE = 4  # anti-aliasing: draw at 4x, then average
 
 WORLDS = (1, 2)
-DEFAULT_WORLD = 1   # the bundled generator and factor classifier were made on world 1
+DEFAULT_WORLD = 2   # the bundled generator, its levels and the factor classifier are world 2's
 
 _COMMON = {
     "shape": ("circle", "square", "triangle", "cross"),

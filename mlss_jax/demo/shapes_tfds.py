@@ -9,6 +9,11 @@ Versions: one per world (``shapes.TFDS_VERSIONS``): 1.0.0 is world 1, 2.0.0 worl
 (``shapes/tiny:2.0.0``). ``VERSION``, what a name without a version loads, is DEFAULT_WORLD's;
 the other world's version is in ``SUPPORTED_VERSIONS``. Each version has its own directory
 under the data directory, so a data directory built before 2.0.0 is read as it is.
+
+tfds builds a builder's ``VERSION`` and its highest version only (an older one it will only
+read, from a data directory that has it). So each world is built by a builder whose
+``VERSION`` is that world's: the registered ``Shapes`` for the default world, an unregistered
+copy of it under the same name for each other world (:func:`world_builder`).
 """
 
 from __future__ import annotations
@@ -19,8 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from mlss_jax.data.tfds import import_tfds
-from mlss_jax.demo.shapes import (DEFAULT_WORLD, RESOLUTION, SPLITS, TFDS_VERSIONS, example,
-                                  tfds_world, world_factors)
+from mlss_jax.demo.shapes import (DEFAULT_WORLD, RESOLUTION, SPLITS, TFDS_VERSIONS, check_world,
+                                  example, tfds_world, world_factors)
 
 tfds = import_tfds()
 
@@ -36,8 +41,6 @@ class Shapes(tfds.core.GeneratorBasedBuilder):
     """32x32 procedural images with shape/scale/position, layout (world 1) or texture (world 2)
     and hue/tint labels."""
 
-    # tfds builds only VERSION and the highest version (an older one only loads from a data
-    # directory that has it): with two worlds, both build (tested)
     VERSION = tfds.core.Version(TFDS_VERSIONS[DEFAULT_WORLD])
     SUPPORTED_VERSIONS = [tfds.core.Version(v) for w, v in sorted(TFDS_VERSIONS.items())
                           if w != DEFAULT_WORLD]
@@ -78,13 +81,32 @@ class Shapes(tfds.core.GeneratorBasedBuilder):
             yield index, {"image": ex.image, **ex.labels}
 
 
+def _version_builder(world: int) -> type[Shapes]:
+    """``Shapes`` with ``world``'s version as its ``VERSION``, unregistered (tfds knows one
+    ``shapes``), so that tfds builds it."""
+    version = tfds.core.Version(TFDS_VERSIONS[world])
+    return type(f"ShapesWorld{world}", (Shapes,), {"name": Shapes.name, "VERSION": version,
+                                                   "SUPPORTED_VERSIONS": []},
+                skip_registration=True)
+
+
+_WORLD_BUILDERS = {world: Shapes if world == DEFAULT_WORLD else _version_builder(world)
+                   for world in TFDS_VERSIONS}
+
+
+def world_builder(world: int = DEFAULT_WORLD) -> type[Shapes]:
+    """The builder class that builds (and reads) ``world``: its ``VERSION`` is the world's."""
+    return _WORLD_BUILDERS[check_world(world)]
+
+
 def load_tfds_shapes(split: str = "train", config: str = "default",
                      data_dir: str | Path | None = None, world: int = DEFAULT_WORLD
                      ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """All images [N, 32, 32, 3] uint8 and labels {factor: [N] int} of a split of a world
     (built if needed)."""
     factors = world_factors(world)
-    make = lambda: Shapes(config=config, version=TFDS_VERSIONS[world],
+    builder_class = world_builder(world)
+    make = lambda: builder_class(config=config, version=TFDS_VERSIONS[world],
                           data_dir=None if data_dir is None else str(data_dir))
     builder = make()
     try:

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mlss_jax.demo.shapes import DATASET, FACTORS, RESOLUTION, is_shapes_name, parse_shapes_name
+from mlss_jax.demo.shapes import (DATASET, DEFAULT_WORLD, FACTORS, RESOLUTION, WORLDS,
+                                  is_shapes_name, parse_shapes_name)
 
 if TYPE_CHECKING:  # the classifier pulls in JAX; scripts import this module before parsing flags
     from mlss_jax.demo.factor_classifier import ClassifierConfig
@@ -23,9 +24,9 @@ ASSETS = Path(__file__).resolve().parents[2] / "assets"
 DEMO_PICKLE = ASSETS / "demo" / "stylegan2-shapes-32.pkl"   # TF-format pickle, our exporter
 # its trained levels, inference-only (tools/bundle_levels.py): the explorer's default
 DEMO_LEVELS = ASSETS / "demo-levels"
-FACTOR_CLASSIFIER = ASSETS / "factor_classifier"             # reads world 1 (the default)
 # each world's bundled factor classifier (tools/train_factor_classifier.py --world N)
-FACTOR_CLASSIFIERS = {1: FACTOR_CLASSIFIER, 2: ASSETS / "factor_classifier-world2"}
+FACTOR_CLASSIFIERS = {world: ASSETS / f"factor_classifier-world{world}" for world in WORLDS}
+FACTOR_CLASSIFIER = FACTOR_CLASSIFIERS[DEFAULT_WORLD]   # the default world's
 
 
 def is_demo_world(real: str | None = None, image_shape: tuple[int, ...] | None = None) -> bool:
