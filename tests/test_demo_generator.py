@@ -55,9 +55,12 @@ def test_quality_matches_the_documented_table(tmp_path):
     assert report["confident_share"] == pytest.approx(DOCUMENTED_CONFIDENT_SHARE, abs=0.05)
     assert report["meets_bar"] is False and report["baseline"]["better_on_every_factor"] is True
     assert "better on every factor: yes" in out and "quality bar: not met: all factors confident" in out
-    # precision and recall at psi 1: the bundled generator's recall is far below the bar
-    assert 0 < report["precision"] <= 1 and 0 <= report["recall"] < 0.5
-    assert "recall: " in out.split("quality bar: not met:")[1]
+    # precision and recall at psi 1, 1,000 samples against 1,000 images (this command, recorded
+    # 2026-12-06); k-NN recall depends on the set sizes, so it is higher here than the
+    # documented 0.413 at 10,000 against 10,000. 0.03: about two standard errors at this size
+    assert report["precision"] == pytest.approx(0.930, abs=0.03)
+    assert report["recall"] == pytest.approx(0.513, abs=0.03)
+    assert "shape total variation" in out.split("quality bar: not met:")[1]
 
 
 @pytest.mark.slow
