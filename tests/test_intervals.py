@@ -29,6 +29,16 @@ def test_wilson_interval_at_zero_all_and_some_hits():
     assert hi - lo == pytest.approx(2 * Z_95 * np.sqrt(share * (1 - share) / n), rel=0.01)
 
 
+@pytest.mark.parametrize("resamples", [39, 50, 100])
+@pytest.mark.parametrize("value", [0.1, 0.7, 24617.492846784502])
+def test_a_constant_statistic_has_its_value_inside_its_interval(value, resamples):
+    """Every resample gives the same value (an FID of identical images): the mean of the
+    resamples differs from it by rounding, which must not put the estimate outside."""
+    lo, hi = bootstrap_interval(np.zeros((10, 2)), lambda rows: value, resamples,
+                                np.random.default_rng(0))
+    assert lo <= value <= hi and hi - lo < 1e-9 * max(1.0, value)
+
+
 def test_bootstrap_interval_of_a_mean_and_without_resamples():
     values = np.random.default_rng(6).standard_normal(2000)
     lo, hi = bootstrap_interval(values, np.mean, 200, np.random.default_rng(0))

@@ -59,4 +59,7 @@ def bootstrap_interval(values: np.ndarray, statistic: Callable[[np.ndarray], flo
     deviations = stats - stats.mean()
     j = max(1, (resamples + 1) // 40)
     estimate = statistic(values)
-    return float(estimate - deviations[-j]), float(estimate - deviations[j - 1])
+    # min/max: where every resample gives the same value, the deviations are the mean's rounding
+    # error, all of one sign, and would put the estimate just outside
+    return (float(min(estimate, estimate - deviations[-j])),
+            float(max(estimate, estimate - deviations[j - 1])))
