@@ -109,7 +109,7 @@ class GANTrainConfig:
     d_channel_base: int | None = None
     d_channel_max: int | None = None
     batch_size: int = 32
-    steps: int = 12_000
+    steps: int = 16_000
     learning_rate: float = 0.0025
     adam_beta2: float = 0.99
     r1_gamma: float = 1.0
