@@ -41,6 +41,19 @@ def test_export_then_convert_is_exact():
                                        err_msg=jax.tree_util.keystr(key))
 
 
+def test_the_training_generator_is_read_on_request():
+    """An exported pickle's G is the training generator, its Gs the EMA one; either reads back."""
+    ema = init_generator(G_CFG, jax.random.PRNGKey(0))
+    training = jax.tree_util.tree_map(lambda x: x + 1.0, ema)
+    data = export_tf_pickle(G_CFG, ema, D_CFG, init_discriminator(D_CFG, jax.random.PRNGKey(1)),
+                            training_generator_vars=training)
+    for wanted, read in ((ema, convert_network_pickle(data)),
+                         (training, convert_network_pickle(data, training_generator=True))):
+        for ours, theirs in zip(jax.tree_util.tree_leaves(wanted),
+                                jax.tree_util.tree_leaves(read.generator_vars)):
+            np.testing.assert_allclose(theirs, np.asarray(ours), rtol=0, atol=1e-6)
+
+
 @pytest.mark.slow
 def test_exported_pickle_has_nvidia_structure():
     g_vars = init_generator(G_CFG, jax.random.PRNGKey(0))

@@ -346,17 +346,23 @@ def _discriminator_or_note(convert: Callable, d: Any, notes: list[str]) -> tuple
         return None, None
 
 
-def convert_network_pickle(data: bytes) -> ConvertedNetworks:
-    """Convert the bytes of an NVIDIA network pickle (either format)."""
+def convert_network_pickle(data: bytes, training_generator: bool = False) -> ConvertedNetworks:
+    """Convert the bytes of an NVIDIA network pickle (either format).
+
+    The generator is the EMA one users sample (TF ``Gs``, PyTorch ``G_ema``), or with
+    ``training_generator`` the one the optimiser updated (``G``), which experiments read.
+    """
     obj = load_network_pickle(data)
     notes: list[str] = []
     if isinstance(obj, tuple) and len(obj) == 3 and all(isinstance(o, TFNetworkState) for o in obj):
-        _, tf_d, tf_gs = obj
-        g_cfg, g_vars, g_notes = _tf_generator(tf_gs)
+        tf_g, tf_d, tf_gs = obj
+        g_cfg, g_vars, g_notes = _tf_generator(tf_g if training_generator else tf_gs)
         d_cfg, d_vars = _discriminator_or_note(_tf_discriminator, tf_d, notes)
         fmt = "tensorflow"
     elif isinstance(obj, dict) and isinstance(obj.get("G_ema"), PersistentModule):
-        g_cfg, g_vars, g_notes = _pt_generator(obj["G_ema"])
+        if training_generator and not isinstance(obj.get("G"), PersistentModule):
+            raise NetworkPickleError("the pickle holds no training generator G")
+        g_cfg, g_vars, g_notes = _pt_generator(obj["G"] if training_generator else obj["G_ema"])
         d_cfg, d_vars = _discriminator_or_note(_pt_discriminator, obj.get("D"), notes)
         fmt = "pytorch"
     else:
