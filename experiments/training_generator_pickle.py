@@ -12,21 +12,16 @@ docs/experiment-log.md.
 
 from __future__ import annotations
 
-from pathlib import Path
-
+from _pickle_io import add_pickle_io, check_pickle_io
 from mlss_jax.app import cli
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = cli.ArgumentParser(prog="training_generator_pickle.py",
                                 description=__doc__.splitlines()[0])
-    parser.add_argument("--network", type=Path, required=True, help="network pickle (G, D, Gs)")
-    parser.add_argument("--out", type=Path, required=True, help="the copy (.pkl)")
+    add_pickle_io(parser, "network pickle (G, D, Gs)", "the copy (.pkl)")
     args = parser.parse_args(argv)
-    if not args.network.is_file():
-        parser.error(f"--network: no such file: {args.network}")
-    if args.out.exists():
-        parser.error(f"--out: {args.out} exists")
+    check_pickle_io(parser, args)
 
     from mlss_jax.errors import InputFileError
     from mlss_jax.runtime.files import write_atomic

@@ -14,8 +14,7 @@ if it is not a rounding error. Research code behind docs/experiment-log.md.
 
 from __future__ import annotations
 
-from pathlib import Path
-
+from _pickle_io import add_pickle_io, check_pickle_io
 from mlss_jax.app import cli
 
 MAX_PIXEL_DIFFERENCE = 1e-4   # images lie in about [-1, 1]; float32 rounding is near 1e-6
@@ -23,19 +22,15 @@ MAX_PIXEL_DIFFERENCE = 1e-4   # images lie in about [-1, 1]; float32 rounding is
 
 def main(argv: list[str] | None = None) -> int:
     parser = cli.ArgumentParser(prog="widen_generator.py", description=__doc__.splitlines()[0])
-    parser.add_argument("--network", type=Path, required=True, help="generator pickle (with D)")
+    add_pickle_io(parser, "generator pickle (with D)", "the widened pickle (.pkl)")
     parser.add_argument("--channel-base", type=cli.positive_int, required=True,
                         help="the widened G's channel_base (a block at r px has "
                              "min(channel_base // r, channel_max) channels)")
     parser.add_argument("--channel-max", type=cli.positive_int, default=None,
                         help="the widened G's channel_max (default: the network's)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the new channels' weights")
-    parser.add_argument("--out", type=Path, required=True, help="the widened pickle (.pkl)")
     args = parser.parse_args(argv)
-    if not args.network.is_file():
-        parser.error(f"--network: no such file: {args.network}")
-    if args.out.exists():
-        parser.error(f"--out: {args.out} exists")
+    check_pickle_io(parser, args)
     difference = widen(args)
     print(f"largest pixel difference between the two generators: {difference:.2e}")
     print(f"wrote {args.out}")
