@@ -146,6 +146,27 @@ def test_flags_of_a_multi_process_run_are_checked():
     assert not DistributedConfig().enabled and DistributedConfig(distributed=True).enabled
 
 
+EXIT_AFTER_LEAVE = """
+import sys
+from mlss_jax.runtime import distributed
+distributed.BEAT_SECONDS = 0.001   # the watchdog is in a call to JAX's client nearly all the time
+distributed.join(distributed.DistributedConfig(coordinator=sys.argv[1], num_processes=1,
+                                               process_id=0, peer_timeout=10))
+distributed.leave()
+print(sorted(t.name for t in __import__("threading").enumerate() if t.name.startswith("mlss-")))
+"""
+
+
+def test_a_finished_process_exits_cleanly_with_the_watchdog_busy():
+    """After leave() no watchdog thread is left to be unwound by force in JAX's client while
+    the interpreter exits, which aborts the process (SIGABRT, "exception not rethrown")."""
+    for _ in range(3):
+        proc = subprocess.run([sys.executable, "-c", EXIT_AFTER_LEAVE, f"localhost:{free_port()}"],
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert proc.stdout.strip() == "[]"
+
+
 @pytest.mark.slow
 def test_an_unreachable_coordinator_is_one_line(tiny_generator, tmp_path):
     started = time.time()

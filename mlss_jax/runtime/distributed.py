@@ -99,8 +99,10 @@ class _PeerWatch:
         self.failed: set[int] = set()
         self.exiting: set[int] = set()
         self.stopped = False
-        for target in (self._beat, self._check):
-            threading.Thread(target=target, daemon=True, name=f"mlss-{target.__name__}").start()
+        self.threads = [threading.Thread(target=target, daemon=True, name=f"mlss-{target.__name__}")
+                        for target in (self._beat, self._check)]
+        for thread in self.threads:
+            thread.start()
 
     def _beat(self) -> None:
         count = 0
@@ -136,6 +138,15 @@ class _PeerWatch:
                 if (peer != self.me and peer not in self.done | self.exiting
                         and now - changed > self.timeout):
                     self._lost(peer, "")
+
+    def stop(self) -> None:
+        """End both threads before the interpreter does. A daemon thread that returns from a
+        call into JAX's client while Python finalizes is unwound by force through C++ frames,
+        which aborts the process (SIGABRT, "FATAL: exception not rethrown")."""
+        self.stopped = True
+        for thread in self.threads:
+            if thread is not threading.current_thread():
+                thread.join(timeout=BEAT_SECONDS + self.timeout)
 
     def _lost(self, peer: int, what: str) -> None:
         if self.stopped:
@@ -236,9 +247,19 @@ def _check_coordinator(config: DistributedConfig) -> None:
 
 
 def leave() -> None:
-    """Tell the other processes that this one finished its work (it is no longer watched)."""
-    if _WATCH is not None:
-        _WATCH.client.key_value_set(f"{KEY_PREFIX}/done/{_WATCH.me}", "1", allow_overwrite=True)
+    """Tell the other processes that this one finished its work (it is no longer watched),
+    wait until every other one finished or failed, then stop the watchdog.
+
+    While waiting this process still watches the others: a process lost now ends it with the
+    line that names the lost one, instead of a wait in JAX's shutdown barrier.
+    """
+    watch = _WATCH
+    if watch is None:
+        return
+    watch.client.key_value_set(f"{KEY_PREFIX}/done/{watch.me}", "1", allow_overwrite=True)
+    while len(watch.done | watch.failed | {watch.me}) < watch.n:
+        time.sleep(0.2)
+    watch.stop()
 
 
 def joined() -> bool:
@@ -257,7 +278,7 @@ def fail(code: int, line: str) -> None:
         return
     watch.client.key_value_set(f"{KEY_PREFIX}/failed/{watch.me}", "1", allow_overwrite=True)
     deadline = time.monotonic() + watch.timeout + 2 * BEAT_SECONDS
-    while time.monotonic() < deadline and len(watch.failed | watch.done) < watch.n:
+    while time.monotonic() < deadline and len(watch.failed | watch.done | {watch.me}) < watch.n:
         time.sleep(0.2)  # the watchdog may end the process here, naming a lost peer
     if watch.me == 0:
         # process 0 serves the coordinator: the others must be gone before it goes, or their
