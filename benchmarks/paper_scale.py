@@ -17,7 +17,8 @@ below depends on the weights' values) and, on it:
   upper bound: one-time work, compilation, clustering and the real set's features, is spread
   over the timed sets);
 - projection: ``--projection-steps`` steps of the projector (VGG16 LPIPS) on one generated
-  target, the first run (with compilation) and a second.
+  target, as ``explore.py project`` runs it (the nearest of 1,000 samples found, then both
+  starts in one batch), the first run (with compilation) and a second.
 
 With ``--nvidia-repo``, a checkout of NVIDIA's stylegan2-ada-pytorch (or stylegan3) on this
 machine, its generator at the same configuration is timed beside this project's, in PyTorch on

@@ -135,20 +135,56 @@ def test_projector_schedule_and_noise_penalty():
 
 
 @pytest.mark.slow
-def test_projection_reduces_lpips_to_generated_targets(demo_sized_world):
+def test_projection_starts_at_the_nearest_sample(demo_sized_world):
+    from mlss_jax.explore.projection import nearest_samples
+    from mlss_jax.networks.sampling import mapped_w
+    from mlss_jax.networks.vgg16 import lpips_distance
+    from mlss_jax.weights.load import load_vgg16
+
+    generator = load_generator(demo_sized_world / "gen")
+    params, lin = load_vgg16()
+    rng = jax.random.PRNGKey(5)
+    candidates = mapped_w(generator, np.asarray(jax.random.normal(rng, (40, generator.z_dim))))
+    images = generator.synthesis(np.repeat(candidates[:, None], generator.num_ws, axis=1))
+    # targets: candidate 17 itself, and an image between candidates 3 and 30
+    between = generator.synthesis(np.repeat((0.8 * candidates[3] + 0.2 * candidates[30])[None, None],
+                                            generator.num_ws, axis=1))
+    targets = jnp.concatenate([images[17:18], between])
+    w, distance = nearest_samples(generator, params, lin, targets, 40, rng, progress=False)
+    np.testing.assert_allclose(w[0], candidates[17], rtol=1e-6)
+    assert distance[0] < 1e-5
+    brute = np.asarray(lpips_distance(params, lin, images, jnp.repeat(between, 40, axis=0)))
+    np.testing.assert_allclose(w[1], candidates[np.argmin(brute)], rtol=1e-6)
+    np.testing.assert_allclose(distance[1], brute.min(), rtol=1e-3, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_projection_reduces_lpips_and_the_nearest_start_never_loses(demo_sized_world):
     from mlss_jax.explore.toolkit import seed_latents
     from mlss_jax.networks.sampling import synthesize
     from mlss_jax.metrics.lpips import lpips_images
     from mlss_jax.networks.generator import to_uint8
+    from mlss_jax.networks.vgg16 import lpips_distance
+    from mlss_jax.weights.load import load_vgg16
 
     generator = load_generator(demo_sized_world / "gen")
     targets = synthesize(generator, generator.mapping(seed_latents(generator, [3, 4])))
-    result = project(generator, targets, ProjectConfig(steps=40, w_stats_samples=500),
-                     snapshot_steps=(0,), progress=False)
-    chex.assert_shape(result.ws, (2, generator.num_ws, generator.w_dim))
-    first = result.snapshots[0][1]
-    start = lpips_images()(to_uint8(first), targets)
-    assert np.all(result.lpips < start)
+    from_mean = project(generator, targets,
+                        ProjectConfig(steps=40, w_stats_samples=500, start_candidates=0),
+                        snapshot_steps=(0,), progress=False)
+    chex.assert_shape(from_mean.ws, (2, generator.num_ws, generator.w_dim))
+    start = lpips_images()(to_uint8(from_mean.snapshots[0][1]), targets)
+    assert np.all(from_mean.lpips < start)
+    # the run from W's mean is one of the two: the better one is never worse than it (up to
+    # the last digits a batch of another shape gives)
+    both = project(generator, targets, ProjectConfig(steps=40, w_stats_samples=500,
+                                                     start_candidates=100), progress=False)
+    chex.assert_shape(both.ws, (2, generator.num_ws, generator.w_dim))
+    assert np.all(both.lpips <= from_mean.lpips * 1.01 + 1e-4)
+    # the LPIPS reported is the kept images'
+    params, lin = load_vgg16()
+    kept = lpips_distance(params, lin, jnp.asarray(both.images), jnp.asarray(targets) / 127.5 - 1)
+    np.testing.assert_allclose(kept, both.lpips, rtol=1e-4, atol=1e-6)
 
 
 def _world_args(world, out):

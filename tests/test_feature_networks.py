@@ -20,7 +20,8 @@ from mlss_jax.batching import map_in_batches
 from mlss_jax.errors import InputFileError
 from mlss_jax.data.real_images import fit_to_square, load_real_images
 from mlss_jax.networks.inception import INPUT_SIZE, FIDInceptionV3, params_from_state_dict
-from mlss_jax.networks.vgg16 import VGG16Trunk, lpips_distance, lpips_weights_file
+from mlss_jax.networks.vgg16 import (VGG16Trunk, lpips_distance, lpips_features, lpips_pairwise,
+                                    lpips_weights_file)
 from mlss_jax.weights.load import load_inception, load_vgg16
 from mlss_jax.weights.safe_pickle import (CorruptPickleError, UnsafePickleError,
                                           load_network_pickle, load_torch_file)
@@ -65,6 +66,18 @@ def test_lpips_is_zero_on_identical_images_and_symmetric():
     np.testing.assert_allclose(lpips_distance(params, lin, a, b), lpips_distance(params, lin, b, a),
                                rtol=1e-6)
     assert np.all(np.asarray(lpips_distance(params, lin, a, b)) > 0.0)
+
+
+def test_lpips_table_of_every_pair_equals_lpips_of_each_pair():
+    params, lin = load_vgg16()
+    a, b = _image_pair((3, 32, 32, 3))
+    c = jnp.concatenate([b[:2], a[:1]])   # a[0] is in both sets: its distance is 0
+    table = np.asarray(lpips_pairwise(lin, lpips_features(params, a), lpips_features(params, c)))
+    assert table.shape == (3, 3)
+    for i in range(3):
+        pairs = lpips_distance(params, lin, jnp.repeat(a[i:i + 1], 3, axis=0), c)
+        np.testing.assert_allclose(table[i], pairs, rtol=1e-4, atol=1e-5)
+    assert abs(table[0, 2]) < 1e-5 and table.min() > -1e-5
 
 
 def test_map_in_batches_uses_one_batch_shape_and_drops_padding():

@@ -3,8 +3,12 @@
 For each target image, w (one latent for every input) or ws (W+, one per input)
 and the synthesis network's noise maps are optimised with Adam:
 - the learning rate ramps up over the first 5% of steps and down (cosine) over the last 25%;
-- w starts at the mean of W and is perturbed by Gaussian noise whose scale starts at
-  5% of W's spread and decays to 0 by 75% of the steps;
+- w starts at W's mean, as in StyleGAN2, and also, in a second run of the same batch, at
+  the target's nearest (in LPIPS) of 1,000 samples of W; the run with the lower final LPIPS
+  is kept. From the mean alone the optimisation can settle on a nearby image with another
+  texture or shape (``start_candidates=0`` gives StyleGAN2's projector);
+- w is perturbed by Gaussian noise whose scale starts at 5% of W's spread and decays to 0
+  by 75% of the steps;
 - the loss is LPIPS to the target (images above 256 px area-downsampled to 256), plus
   ``1e5`` times the noise maps' autocorrelation at every scale, plus optional pixel MSE;
 - the noise maps are renormalised to zero mean and unit variance after every step.
@@ -28,14 +32,15 @@ from mlss_jax.config import check_finite, check_positive, check_seed, check_unit
 from mlss_jax.metrics.lpips import downsample_to
 from mlss_jax.networks.generator import generator_synthesis
 from mlss_jax.networks.sampling import latents, mapped_w
-from mlss_jax.networks.vgg16 import lpips_distance
+from mlss_jax.batching import map_in_batches
+from mlss_jax.networks.vgg16 import lpips_distance, lpips_features, lpips_pairwise
 from mlss_jax.weights.load import load_vgg16
 from mlss_jax.networks.stylegan2 import StyleGAN2Generator
 
 
 @dataclasses.dataclass(frozen=True)
 class ProjectConfig:
-    """The projector's schedule (StyleGAN2's defaults).
+    """The projector's schedule (StyleGAN2's defaults, but for where w starts).
 
     Attributes:
       steps: optimisation steps.
@@ -48,6 +53,9 @@ class ProjectConfig:
       regularize_noise_weight: weight of the noise maps' autocorrelation penalty.
       mse_weight: weight of an extra pixel MSE (images in [-1, 1]); 0: LPIPS only.
       w_stats_samples: samples of f(z) for W's mean and spread.
+      start_candidates: also project each target from its nearest (LPIPS) of this many
+        samples of W, besides from W's mean, and keep the better result; 0: from W's mean
+        only, as StyleGAN2's projector does (half the work).
       seed: noise maps' and perturbations' randomness.
     """
 
@@ -61,6 +69,7 @@ class ProjectConfig:
     regularize_noise_weight: float = 1e5
     mse_weight: float = 0.0
     w_stats_samples: int = 10_000
+    start_candidates: int = 1000
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -71,8 +80,10 @@ class ProjectConfig:
             check_unit_interval(self, name, "a share of the steps")
             if getattr(self, name) == 0:  # the schedule divides by it
                 raise ConfigError(f"{name} must be above 0 (a share of the steps), got 0")
-        if min(self.initial_noise_factor, self.regularize_noise_weight, self.mse_weight) < 0:
-            raise ConfigError("initial_noise_factor, regularize_noise_weight and mse_weight must be >= 0")
+        if min(self.initial_noise_factor, self.regularize_noise_weight, self.mse_weight,
+               self.start_candidates) < 0:
+            raise ConfigError("initial_noise_factor, regularize_noise_weight, mse_weight and "
+                              "start_candidates must be >= 0")
 
 
 def learning_rate(config: ProjectConfig, step: jax.Array) -> jax.Array:
@@ -123,6 +134,28 @@ def w_statistics(generator: StyleGAN2Generator, num: int, seed: int) -> tuple[ja
     return mean, jnp.sqrt(jnp.mean(jnp.sum((w - mean) ** 2, axis=1)))
 
 
+def nearest_samples(generator: StyleGAN2Generator, params: dict, lin: list[jax.Array],
+                    targets: jax.Array, num: int, rng: jax.Array,
+                    progress: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """For each target [N, H, W, C] (float in [-1, 1], at most 256 px), the w [N, w_dim] of
+    the nearest in LPIPS of ``num`` samples f(z), z drawn from ``rng``, and that distance [N]."""
+    z = np.asarray(jax.random.normal(rng, (num, generator.z_dim)))
+    w = mapped_w(generator, z)
+    target_features = lpips_features(params, targets)
+
+    @jax.jit
+    def distances(w_batch: jax.Array) -> jax.Array:   # [batch, N]
+        ws = jnp.broadcast_to(w_batch[:, None], (len(w_batch), generator.num_ws, generator.w_dim))
+        images = downsample_to(generator.synthesis(ws), 256)
+        return lpips_pairwise(lin, lpips_features(params, images), target_features)
+
+    # 256 samples a batch at 32 px, as many pixels a batch at higher resolutions
+    batch_size = max(1, 256 * 32 * 32 // generator.resolution ** 2)
+    table = map_in_batches(distances, batch_size, w, progress=progress, desc="start")  # [num, N]
+    nearest = np.argmin(table, axis=0)
+    return w[nearest], table[nearest, np.arange(table.shape[1])]
+
+
 @dataclasses.dataclass
 class Projection:
     ws: np.ndarray          # [N, num_ws, w_dim]
@@ -134,7 +167,11 @@ class Projection:
 
 def project(generator: StyleGAN2Generator, targets: np.ndarray, config: ProjectConfig,
             snapshot_steps: tuple[int, ...] = (), progress: bool | None = None) -> Projection:
-    """Project uint8 ``targets`` [N, R, R, C] (the generator's resolution)."""
+    """Project uint8 ``targets`` [N, R, R, C] (the generator's resolution).
+
+    With ``config.start_candidates``, each target is projected twice in one batch, from W's
+    mean and from its nearest sample, and the run with the lower final LPIPS is kept.
+    """
     from tqdm import tqdm
 
     g_cfg = generator.config
@@ -146,21 +183,30 @@ def project(generator: StyleGAN2Generator, targets: np.ndarray, config: ProjectC
     params, lin = load_vgg16()
     w_avg, w_std = w_statistics(generator, config.w_stats_samples, config.seed)
     rng = jax.random.PRNGKey(config.seed)
+    target_float = jnp.asarray(targets, jnp.float32) / 127.5 - 1.0
+    target_small = downsample_to(target_float, 256)
+    w_start = jnp.broadcast_to(w_avg, (n, g_cfg.w_dim))
+    if config.start_candidates:   # fold_in(rng, 0): a stream no other draw here uses
+        nearest, _ = nearest_samples(generator, params, lin, target_small,
+                                     config.start_candidates, jax.random.fold_in(rng, 0), progress)
+        w_start = jnp.concatenate([w_start, jnp.asarray(nearest)])
+        target_float, target_small = (jnp.concatenate([x, x]) for x in (target_float, target_small))
+    rows = len(w_start)   # one row per target and start
+    starts = rows // n    # the starts of one target share its random draws: they differ only there
     maps = noise_maps(generator.variables)
     leaves, treedef = jax.tree_util.tree_flatten(maps)
     keys = jax.random.split(jax.random.fold_in(rng, 1), len(leaves))
-    noise = jax.tree_util.tree_unflatten(
-        treedef, [jax.random.normal(k, (n, *leaf.shape)) for k, leaf in zip(keys, leaves, strict=True)])
+    noise = jax.tree_util.tree_unflatten(treedef, [
+        jnp.tile(jax.random.normal(k, (n, *leaf.shape)), (starts, 1, 1))
+        for k, leaf in zip(keys, leaves, strict=True)])
     w_count = g_cfg.num_ws if config.w_plus else 1
-    latents = {"w": jnp.tile(w_avg, (n, w_count, 1)), "noise": noise}
-    target_float = jnp.asarray(targets, jnp.float32) / 127.5 - 1.0
-    target_small = downsample_to(target_float, 256)
+    latents = {"w": jnp.tile(w_start[:, None], (1, w_count, 1)), "noise": noise}
     optimizer = optax.adam(lambda count: learning_rate(config, count), b1=0.9, b2=0.999)
     opt_state = optimizer.init(latents)
     variables = generator.variables
 
     def synthesize(w: jax.Array, noise_tree: dict) -> jax.Array:
-        ws = jnp.broadcast_to(w, (n, g_cfg.num_ws, g_cfg.w_dim))
+        ws = jnp.broadcast_to(w, (rows, g_cfg.num_ws, g_cfg.w_dim))
         return generator_synthesis(g_cfg, _with_noise(variables, noise_tree), ws)
 
     def losses(latents: dict, w_noise: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -176,7 +222,8 @@ def project(generator: StyleGAN2Generator, targets: np.ndarray, config: ProjectC
         t = index / config.steps
         ramp = jnp.maximum(0.0, 1.0 - t / config.noise_ramp_length)
         scale = w_std * config.initial_noise_factor * ramp ** 2
-        w_noise = jax.random.normal(jax.random.fold_in(rng, index + 2), latents["w"].shape) * scale
+        w_noise = jax.random.normal(jax.random.fold_in(rng, index + 2), (n, w_count, g_cfg.w_dim))
+        w_noise = jnp.tile(w_noise, (starts, 1, 1)) * scale
         grads, dist = jax.grad(losses, has_aux=True)(latents, w_noise)
         updates, opt_state = optimizer.update(grads, opt_state)
         latents = optax.apply_updates(latents, updates)
@@ -194,8 +241,11 @@ def project(generator: StyleGAN2Generator, targets: np.ndarray, config: ProjectC
         if index % 50 == 0:
             bar.set_postfix(lpips=f"{float(jnp.mean(dist)):.4f}")
     images = render(latents)
-    final = lpips_distance(params, lin, downsample_to(images, 256), target_small)
-    ws = jnp.broadcast_to(latents["w"], (n, g_cfg.num_ws, g_cfg.w_dim))
+    final = np.asarray(lpips_distance(params, lin, downsample_to(images, 256), target_small))
     snapshots.append((config.steps, np.asarray(images)))
-    return Projection(np.asarray(ws), jax.device_get(latents["noise"]), np.asarray(images),
-                      np.asarray(final), snapshots)
+    # each target's better start: row i (from the mean) or row n + i (from the nearest sample)
+    keep = np.arange(n) + n * (final[n:] < final[:n]) if starts > 1 else np.arange(n)
+    ws = jnp.broadcast_to(latents["w"], (rows, g_cfg.num_ws, g_cfg.w_dim))[keep]
+    return Projection(np.asarray(ws), jax.tree_util.tree_map(lambda x: np.asarray(x)[keep], latents["noise"]),
+                      np.asarray(images)[keep], final[keep],
+                      [(step_index, frames[keep]) for step_index, frames in snapshots])

@@ -71,6 +71,11 @@ def _unit_normalise(x: jax.Array, eps: float = 1e-10) -> jax.Array:
     return x / (jnp.sqrt(jnp.sum(x * x, axis=-1, keepdims=True)) + eps)
 
 
+def lpips_features(params: dict, images: jax.Array) -> list[jax.Array]:
+    """LPIPS's view of images [N, H, W, 3] in [-1, 1]: each stage's map, channel-normalised."""
+    return [_unit_normalise(feats) for feats in VGG16Trunk().apply({"params": params}, images)]
+
+
 def lpips_distance(params: dict, lin: list[jax.Array], images_a: jax.Array,
                    images_b: jax.Array) -> jax.Array:
     """LPIPS (VGG) distance [N] between two batches of images in [-1, 1].
@@ -79,11 +84,25 @@ def lpips_distance(params: dict, lin: list[jax.Array], images_a: jax.Array,
     by LPIPS's learned channel weights, average over space; then sum the stages.
     """
     n = images_a.shape[0]
-    taps = VGG16Trunk().apply({"params": params}, jnp.concatenate([images_a, images_b]))
+    taps = lpips_features(params, jnp.concatenate([images_a, images_b]))
     total = jnp.zeros((n,), images_a.dtype)
     for feats, weights in zip(taps, lin, strict=True):
-        diff = (_unit_normalise(feats[:n]) - _unit_normalise(feats[n:])) ** 2
-        total = total + jnp.mean(diff @ weights, axis=(1, 2))
+        total = total + jnp.mean((feats[:n] - feats[n:]) ** 2 @ weights, axis=(1, 2))
+    return total
+
+
+def lpips_pairwise(lin: list[jax.Array], features_a: list[jax.Array],
+                   features_b: list[jax.Array]) -> jax.Array:
+    """LPIPS distances [Na, Nb] between every image of a and every image of b, from their
+    :func:`lpips_features`: per stage, the weighted squared difference expanded as
+    |a|^2 + |b|^2 - 2 a.b, so that the cross term is one matrix product."""
+    total = 0.0
+    for a, b, weights in zip(features_a, features_b, lin, strict=True):
+        area = a.shape[1] * a.shape[2]
+        aa = jnp.mean(a ** 2 @ weights, axis=(1, 2))
+        bb = jnp.mean(b ** 2 @ weights, axis=(1, 2))
+        cross = (a * weights).reshape(len(a), -1) @ b.reshape(len(b), -1).T / area
+        total = total + aa[:, None] + bb[None, :] - 2 * cross
     return total
 
 
