@@ -143,15 +143,17 @@ def nearest_samples(generator: StyleGAN2Generator, params: dict, lin: list[jax.A
     w = mapped_w(generator, z)
     target_features = lpips_features(params, targets)
 
-    @jax.jit
-    def distances(w_batch: jax.Array) -> jax.Array:   # [batch, N]
+    @jax.jit   # the networks' weights are arguments, not constants folded into the program
+    def distances(w_batch, variables, params, lin, target_features) -> jax.Array:   # [batch, N]
         ws = jnp.broadcast_to(w_batch[:, None], (len(w_batch), generator.num_ws, generator.w_dim))
-        images = downsample_to(generator.synthesis(ws), 256)
+        images = downsample_to(generator_synthesis(generator.config, variables, ws), 256)
         return lpips_pairwise(lin, lpips_features(params, images), target_features)
 
     # 256 samples a batch at 32 px, as many pixels a batch at higher resolutions
     batch_size = max(1, 256 * 32 * 32 // generator.resolution ** 2)
-    table = map_in_batches(distances, batch_size, w, progress=progress, desc="start")  # [num, N]
+    table = map_in_batches(
+        lambda w_batch: distances(w_batch, generator.variables, params, lin, target_features),
+        batch_size, w, progress=progress, desc="start")   # [num, N]
     nearest = np.argmin(table, axis=0)
     return w[nearest], table[nearest, np.arange(table.shape[1])]
 
