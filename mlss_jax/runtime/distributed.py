@@ -139,14 +139,17 @@ class _PeerWatch:
                         and now - changed > self.timeout):
                     self._lost(peer, "")
 
+    def all_finished(self) -> bool:
+        """Every process is done or failed, this one counted as finished (it is leaving)."""
+        return len(self.done | self.failed | {self.me}) >= self.n
+
     def stop(self) -> None:
         """End both threads before the interpreter does. A daemon thread that returns from a
         call into JAX's client while Python finalizes is unwound by force through C++ frames,
         which aborts the process (SIGABRT, "FATAL: exception not rethrown")."""
         self.stopped = True
         for thread in self.threads:
-            if thread is not threading.current_thread():
-                thread.join(timeout=BEAT_SECONDS + self.timeout)
+            thread.join(timeout=BEAT_SECONDS + self.timeout)
 
     def _lost(self, peer: int, what: str) -> None:
         if self.stopped:
@@ -257,7 +260,7 @@ def leave() -> None:
     if watch is None:
         return
     watch.client.key_value_set(f"{KEY_PREFIX}/done/{watch.me}", "1", allow_overwrite=True)
-    while len(watch.done | watch.failed | {watch.me}) < watch.n:
+    while not watch.all_finished():
         time.sleep(0.2)
     watch.stop()
 
@@ -278,7 +281,7 @@ def fail(code: int, line: str) -> None:
         return
     watch.client.key_value_set(f"{KEY_PREFIX}/failed/{watch.me}", "1", allow_overwrite=True)
     deadline = time.monotonic() + watch.timeout + 2 * BEAT_SECONDS
-    while time.monotonic() < deadline and len(watch.failed | watch.done | {watch.me}) < watch.n:
+    while time.monotonic() < deadline and not watch.all_finished():
         time.sleep(0.2)  # the watchdog may end the process here, naming a lost peer
     if watch.me == 0:
         # process 0 serves the coordinator: the others must be gone before it goes, or their
