@@ -30,6 +30,13 @@ def check_positive(config: Any, names: Iterable[str]) -> None:
             raise ConfigError(f"{name} must be positive, got {value}")
 
 
+def check_non_negative(config: Any, names: Iterable[str]) -> None:
+    for name in names:
+        value = getattr(config, name)
+        if value is not None and value < 0:
+            raise ConfigError(f"{name} must be >= 0, got {value}")
+
+
 SEED_LIMIT = 2 ** 32
 
 

@@ -196,6 +196,8 @@ CASES = [
     ("train.py", "--generator {g} --out {t}/o --split x", 2, "--split must be two integers"),
     ("train.py", "--generator {g} --out {t}/o --adam-beta2 1", 2, "--adam-beta2 must lie in [0, 1)"),
     ("train.py", "--generator {g} --out {t}/o --beta -1", 2, "--beta must be >= 0"),
+    ("explore.py", "project --seeds 0 --start-candidates -1 --generator {g} --out {t}/o", 2,
+     "--start-candidates must be >= 0, got -1"),
     ("run.py", "--out {t}/a-file", 1, "is a file, not a directory"),
     ("run.py", "--out {t}/o --steps -1", 2, "--steps must be positive"),
     ("tools/train_stylegan2.py", "--out {t}/a-file", 1, "is a file, not a run directory"),

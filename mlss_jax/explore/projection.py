@@ -28,7 +28,8 @@ import numpy as np
 import optax
 
 from mlss_jax.errors import ConfigError, InputFileError
-from mlss_jax.config import check_finite, check_positive, check_seed, check_unit_interval
+from mlss_jax.config import (check_finite, check_non_negative, check_positive, check_seed,
+                             check_unit_interval)
 from mlss_jax.metrics.lpips import downsample_to
 from mlss_jax.networks.generator import generator_synthesis
 from mlss_jax.networks.sampling import latents, mapped_w
@@ -80,10 +81,8 @@ class ProjectConfig:
             check_unit_interval(self, name, "a share of the steps")
             if getattr(self, name) == 0:  # the schedule divides by it
                 raise ConfigError(f"{name} must be above 0 (a share of the steps), got 0")
-        if min(self.initial_noise_factor, self.regularize_noise_weight, self.mse_weight,
-               self.start_candidates) < 0:
-            raise ConfigError("initial_noise_factor, regularize_noise_weight, mse_weight and "
-                              "start_candidates must be >= 0")
+        check_non_negative(self, ("initial_noise_factor", "regularize_noise_weight",
+                                  "mse_weight", "start_candidates"))
 
 
 def learning_rate(config: ProjectConfig, step: jax.Array) -> jax.Array:

@@ -40,8 +40,8 @@ import optax
 from flax import struct
 
 from mlss_jax.errors import ConfigError, InputFileError
-from mlss_jax.config import (Preset, check_choice, check_finite, check_positive,
-                             check_unit_interval, choices)
+from mlss_jax.config import (Preset, check_choice, check_finite, check_non_negative,
+                             check_positive, check_unit_interval, choices)
 from mlss_jax.gan.projected import ProjectedConfig, augment, init_heads, projected_logits
 from mlss_jax.gan.losses import (blur_images, discriminator_loss, ema_beta, ema_update,
                                  generator_loss, mix_styles, mixing_cutoffs, r1_penalty,
@@ -150,9 +150,8 @@ class GANTrainConfig:
                               f"{self.batch_size}")
         if self.ema_rampup is not None:
             check_unit_interval(self, "ema_rampup", "a share of the images seen")
-        for name in ("r1_gamma", "steps", "blur_sigma"):  # steps 0: export the starting weights as they are
-            if getattr(self, name) < 0:
-                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
+        # steps 0: export the starting weights as they are
+        check_non_negative(self, ("r1_gamma", "steps", "blur_sigma"))
 
     def generator_config(self, resolution: int, img_channels: int) -> GeneratorConfig:
         return GeneratorConfig(resolution=resolution, z_dim=self.z_dim, w_dim=self.w_dim,

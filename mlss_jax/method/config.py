@@ -6,8 +6,8 @@ import dataclasses
 from typing import Any
 
 from mlss_jax.errors import ConfigError
-from mlss_jax.config import (check_at_least, check_choice, check_finite, check_positive,
-                             check_seed, choices)
+from mlss_jax.config import (check_at_least, check_choice, check_finite, check_non_negative,
+                             check_positive, check_seed, choices)
 from mlss_jax.method.levels import LEVELS, LevelSplit
 
 CLASSIFIER_DOMAINS = ("image", "latent")
@@ -75,9 +75,7 @@ class MLSSConfig:
                               "learning_rate", "mixture_lr", "mapper_lr", "sigma_init"))
         check_at_least(self, "num_clusters", 2)
         check_seed(self)
-        for name in ("beta", "gp_weight"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
+        check_non_negative(self, ("beta", "gp_weight"))
         for name in ("adam_beta1", "adam_beta2"):
             if not 0 <= getattr(self, name) < 1:
                 raise ConfigError(f"{name} must lie in [0, 1), got {getattr(self, name)}")
