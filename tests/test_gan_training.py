@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -129,11 +130,24 @@ def test_divergence_stops_and_keeps_only_finite_checkpoints(tmp_path):
     (["--batch-size", "0"], "--batch-size must be positive"),
     (["--style-mixing", "1.5"], "--style-mixing must be a probability"),
     (["--steps", "x"], "invalid int value"),
+    (["--preset", "demo-continue"], "--preset demo-continue continues a trained generator: give "
+                                    "its pickle with --init-from"),
 ])
 def test_cli_rejects_bad_flags(tmp_path, args, message):
     code, _, err = run_script("tools/train_stylegan2.py", "--out", str(tmp_path / "run"), *args)
     assert code == 2
     assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_the_second_stage_preset_changes_only_its_length_seed_and_ema_ramp_up():
+    from mlss_jax.gan.training import GAN_PRESETS
+
+    demo, second = GAN_PRESETS["demo"].config, GAN_PRESETS["demo-continue"].config
+    # the same recipe (every setting that shapes the networks and their training), so that the
+    # two stages are one generator's training; new random draws, and the EMA's full half-life
+    assert dataclasses.replace(second, steps=demo.steps, seed=demo.seed,
+                               ema_rampup=demo.ema_rampup) == demo
+    assert second.seed != demo.seed and second.ema_rampup is None
 
 
 @pytest.mark.slow
